@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { ConfigError, loadConfig } from '../config/load-config.js';
+import { configFile, printJson, type GlobalOptions } from './cli-context.js';
+
+const SECRET = /(^|\.)(key|password|url)$/;
+
+function redact(path: string, value: unknown): unknown {
+  if (!SECRET.test(path) || typeof value !== 'string') return value;
+  if (path.endsWith('url')) return value.replace(/\/\/([^:@/]+):([^@/]+)@/, '//$1:***@');
+  return '***';
+}
+
+function flatten(value: unknown, prefix: string, out: Array<[string, unknown]>): void {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    out.push([prefix, value]);
+  }
+}
+
+export function registerConfig(program: Command): void {
+  const config = program.command('config').description('check or show the configuration');
+
+  config
+    .command('check')
+    .description('validate the config file; lists every problem with its path')
+    .option('-c, --config <path>', 'config file')
+    .option('--json', 'print JSON')
+    .action((opts: GlobalOptions) => {
+      const file = configFile(opts);
+      try {
+        const loaded = loadConfig({ file });
+        if (opts.json) printJson({ ok: true, file: loaded.file ?? null, problems: [] });
+        else process.stdout.write(`${loaded.file ?? '(embedded defaults)'}: OK (${loaded.config.filters.length} filters, ${loaded.config.apiKeys.length} API keys)\n`);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        if (opts.json) printJson({ ok: false, file: file ?? null, problems: err.problems });
+        else process.stderr.write(`${err.message}\n`);
+        process.exitCode = 1;
+      }
+    });
+
+  config
+    .command('show')
+    .description('print the effective values and where each came from (default, file, env); secrets redacted')
+    .option('-c, --config <path>', 'config file')
+    .option('--json', 'print JSON')
+    .action((opts: GlobalOptions) => {
+      const loaded = loadConfig({ file: configFile(opts) });
+      const rows: Array<[string, unknown]> = [];
+      flatten(loaded.config, '', rows);
+      const entries = rows.map(([path, value]) => ({
+        path,
+        value: redact(path, value),
+        source: loaded.sources.get(path) ?? 'derived',
+      }));
+      if (opts.json) return printJson({ file: loaded.file ?? null, values: entries });
+      const width = Math.max(...entries.map((e) => e.path.length));
+      process.stdout.write(`# ${loaded.file ?? '(embedded defaults)'}\n`);
+      for (const e of entries) {
+        process.stdout.write(`${e.path.padEnd(width)}  ${JSON.stringify(e.value) ?? 'unset'}  (${e.source})\n`);
+      }
+    });
+}

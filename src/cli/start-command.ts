@@ -1,0 +1,14 @@
+import type { Command } from 'commander';
+import { startDaemon } from '../main.js';
+import { configFile, type GlobalOptions } from './cli-context.js';
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('run the daemon in the foreground (systemd: Type=notify); SIGHUP reloads the config, SIGTERM stops')
+    .option('-c, --config <path>', 'config file (default: $CAPTURE_DAEMON_CONFIG, /etc/capture-daemon/config.yaml, else embedded defaults)')
+    .action(async (opts: GlobalOptions) => {
+      const daemon = await startDaemon({ configFile: configFile(opts), handleSignals: true });
+      await daemon.stopped;
+    });
+}

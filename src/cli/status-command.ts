@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { adminRequest } from '../daemon/admin-client.js';
+import { CliError, findDaemonSocket, formatBytes, formatDuration, printJson, type GlobalOptions } from './cli-context.js';
+
+interface Status {
+  version: string;
+  pid: number;
+  uptimeSeconds: number;
+  configFile: string | null;
+  api: string;
+  dht: { enabled: boolean; nodes: number; note?: string };
+  queues: Record<string, number>;
+  capturesLastHour: number;
+  filters: { total: number; enabled: number };
+  apiKeys: number;
+  database: { path: string; bytes: number };
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('ask the running daemon for uptime, version, DHT nodes, queue depths, captures and DB size')
+    .option('-c, --config <path>', 'config file (to find the admin socket)')
+    .option('--socket <path>', 'admin socket of the daemon (default: from the config, else /run/capture-daemon/admin.sock)')
+    .option('--json', 'print JSON')
+    .action(async (opts: GlobalOptions) => {
+      const { socket, tried } = await findDaemonSocket(opts);
+      let s: Status;
+      try {
+        s = await adminRequest<Status>(socket, 'GET', '/status');
+      } catch (err) {
+        throw new CliError(`not running: no daemon answers on ${tried.join(' or ')} (${(err as Error).message})`, 3);
+      }
+      if (opts.json) return printJson(s);
+      const q = Object.entries(s.queues).map(([k, v]) => `${k} ${v}`).join(' · ');
+      const lines = [
+        `capture-daemon ${s.version}: running (pid ${s.pid}), up ${formatDuration(s.uptimeSeconds)}`,
+        `config     ${s.configFile ?? '(embedded defaults)'}`,
+        `api        ${s.api}`,
+        `dht        ${s.dht.enabled ? `${s.dht.nodes} nodes` : `off${s.dht.note ? ` (${s.dht.note})` : ''}`}`,
+        `queues     ${q}`,
+        `captures   ${s.capturesLastHour} in the last hour`,
+        `database   ${s.database.path} (${formatBytes(s.database.bytes)})`,
+        `filters    ${s.filters.total} (${s.filters.enabled} enabled) · api keys ${s.apiKeys}`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}

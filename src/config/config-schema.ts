@@ -1,0 +1,216 @@
+import { z } from 'zod';
+import ipaddr from 'ipaddr.js';
+import { isInfoHash } from '../model/infohash.js';
+
+/**
+ * The one schema of the configuration file. The TypeScript type is inferred from it, every default
+ * lives here, and `config/capture-daemon.example.yaml` documents each key (a test checks that).
+ */
+
+const hostPort = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8080),
+});
+
+const infohash = z
+  .string()
+  .refine(isInfoHash, 'must be 40 hexadecimal characters')
+  .transform((s) => s.toLowerCase());
+
+const cidr = z.string().refine((s) => {
+  try {
+    ipaddr.parseCIDR(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a CIDR subnet such as 203.0.113.0/24 or 2001:db8::/32');
+
+const countryCode = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')
+  .transform((s) => s.toUpperCase());
+
+export const API_METHODS = [
+  'peers',
+  'filters',
+  'addInfohash',
+  'deleteInfohash',
+  'addTorrent',
+  'torrentState',
+  'pcap',
+] as const;
+export type ApiMethod = (typeof API_METHODS)[number];
+
+const apiKey = z
+  .strictObject({
+    name: z.string().min(1),
+    key: z.string().min(16, 'must be at least 16 characters').optional(),
+    keySha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters')
+      .transform((s) => s.toLowerCase())
+      .optional(),
+    state: z.enum(['active', 'suspended']).default('active'),
+    methods: z.array(z.enum(['*', ...API_METHODS])).default(['*']),
+    filters: z.array(z.string().min(1)).default(['*']),
+  })
+  .refine((k) => (k.key === undefined) !== (k.keySha256 === undefined), {
+    message: 'exactly one of key or keySha256 is required (or set it with CAPTURE_DAEMON_APIKEY_<NAME>)',
+  });
+
+const filter = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[\w.-]+$/, 'may contain letters, digits, "_", "." and "-" only'),
+  description: z.string().default(''),
+  infohashes: z.array(infohash).default([]),
+  subnets: z.array(cidr).default([]),
+  countryCodes: z.array(countryCode).default([]),
+  storeTCPDumpFile: z.boolean().default(false),
+  storeTCPDumpAttempt: z.boolean().default(false),
+  enabled: z.boolean().default(true),
+  notify: z
+    .strictObject({
+      amqp: z.boolean().default(false),
+      email: z.array(z.email()).default([]),
+    })
+    .prefault({}),
+});
+
+export const configSchema = z
+  .strictObject({
+    dataDir: z.string().min(1).optional(),
+    database: z
+      .strictObject({
+        path: z.string().min(1).optional(),
+        busyTimeoutMs: z.number().int().min(0).default(5000),
+      })
+      .prefault({}),
+    log: z
+      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .prefault({}),
+    http: z
+      .strictObject({
+        listen: hostPort.prefault({}),
+        pageSize: z.number().int().min(1).max(100_000).default(1000),
+        bodyLimitBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+        requestTimeoutMs: z.number().int().min(100).default(30_000),
+        keepAliveTimeoutMs: z.number().int().min(100).default(5_000),
+        trustProxy: z.boolean().default(false),
+      })
+      .prefault({}),
+    admin: z
+      .strictObject({
+        socket: z.string().min(1).optional(),
+      })
+      .prefault({}),
+    dht: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(6881),
+        bootstrap: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port')).default([]),
+        maxPacketsPerSecond: z.number().int().min(1).default(250),
+        minQueryIntervalPerIpMs: z.number().int().min(0).default(1000),
+        maxPendingQueries: z.number().int().min(1).default(1024),
+        lookupIntervalMs: z.number().int().min(1000).default(15 * 60_000),
+        sampleInfohashes: z.boolean().default(true),
+      })
+      .prefault({}),
+    capture: z
+      .strictObject({
+        concurrency: z.number().int().min(1).default(200),
+        perIpConcurrency: z.number().int().min(1).default(2),
+        queueSize: z.number().int().min(1).default(10_000),
+        connectTimeoutMs: z.number().int().min(100).default(5_000),
+        handshakeTimeoutMs: z.number().int().min(100).default(10_000),
+        idleTimeoutMs: z.number().int().min(100).default(10_000),
+        totalTimeoutMs: z.number().int().min(100).default(30_000),
+        haveWindowMs: z.number().int().min(0).default(2_000),
+        recaptureIntervalMs: z.number().int().min(0).default(6 * 3_600_000),
+        allowedPrivateRanges: z.array(cidr).default([]),
+        reverseDns: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            timeoutMs: z.number().int().min(100).default(2_000),
+            servers: z.array(z.string()).default([]),
+            maxPerSecond: z.number().int().min(1).default(50),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    pcap: z
+      .strictObject({
+        dir: z.string().min(1).optional(),
+        retentionDays: z.number().int().min(0).default(30),
+      })
+      .prefault({}),
+    geoip: z
+      .strictObject({
+        countryDb: z.string().min(1).nullable().optional(),
+        cityDb: z.string().min(1).nullable().default(null),
+        asnDb: z.string().min(1).nullable().default(null),
+      })
+      .prefault({}),
+    apiKeys: z.array(apiKey).default([]),
+    filters: z.array(filter).default([]),
+    notify: z
+      .strictObject({
+        outboxMaxRows: z.number().int().min(1).default(1_000_000),
+        amqp: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            url: z.string().default('amqp://guest:guest@127.0.0.1:5672'),
+            exchange: z.string().min(1).default('capture'),
+            maxInFlight: z.number().int().min(1).default(1000),
+            maxMessageBytes: z.number().int().min(1024).default(1024 * 1024),
+          })
+          .prefault({}),
+        email: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            from: z.string().default('capture-daemon@localhost'),
+            digestMinutes: z.number().int().min(1).default(15),
+            csvRowLimit: z.number().int().min(1).default(100),
+            smtp: z
+              .strictObject({
+                host: z.string().default('127.0.0.1'),
+                port: z.number().int().min(1).max(65535).default(25),
+                secure: z.boolean().default(false),
+                user: z.string().optional(),
+                password: z.string().optional(),
+              })
+              .prefault({}),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.filters.forEach((f, i) => {
+      if (seen.has(f.name)) {
+        ctx.addIssue({ code: 'custom', path: ['filters', i, 'name'], message: `duplicate filter name "${f.name}"` });
+      }
+      seen.add(f.name);
+    });
+    const keyNames = new Set<string>();
+    cfg.apiKeys.forEach((k, i) => {
+      if (keyNames.has(k.name)) {
+        ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'name'], message: `duplicate API key name "${k.name}"` });
+      }
+      keyNames.add(k.name);
+      k.filters.forEach((name, j) => {
+        if (name !== '*' && !seen.has(name)) {
+          ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'filters', j], message: `unknown filter "${name}"` });
+        }
+      });
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type FilterConfig = Config['filters'][number];
+export type ApiKeyConfig = Config['apiKeys'][number];

@@ -1,0 +1,124 @@
+import type { FilterConfig } from '../config/config-schema.js';
+import type { OverlayChange } from '../store/filter-overlay-repository.js';
+import { ApiError } from '../util/app-error.js';
+import { CompiledFilters } from './compiled-filters.js';
+
+/** A filter with its effective infohash list: the config's, plus API adds, minus API deletes. */
+export type EffectiveFilter = FilterConfig & { infohashes: string[] };
+
+/** Where the registry persists API changes (the SQLite overlay table in production). */
+export interface FilterOverlayStore {
+  record(filter: string, infohash: string, op: 'add' | 'delete'): void;
+  list(): OverlayChange[];
+}
+
+/** Tells whether the daemon knows a torrent and its metadata. */
+export interface TorrentLookup {
+  get(infohash: string): { state: 'unknown' | 'pending' | 'known' };
+}
+
+export function applyOverlay(filters: readonly FilterConfig[], overlay: readonly OverlayChange[]): EffectiveFilter[] {
+  const byFilter = new Map<string, OverlayChange[]>();
+  for (const c of overlay) {
+    let list = byFilter.get(c.filter);
+    if (!list) byFilter.set(c.filter, (list = []));
+    list.push(c);
+  }
+  return filters.map((f) => {
+    const set = new Set(f.infohashes);
+    for (const c of byFilter.get(f.name) ?? []) {
+      if (c.op === 'add') set.add(c.infohash);
+      else set.delete(c.infohash);
+    }
+    return { ...f, infohashes: [...set].sort() };
+  });
+}
+
+/**
+ * Holds the filters and their compiled matcher. Every change (config reload, API add/delete)
+ * builds a new CompiledFilters off to the side and swaps it in with one assignment, so a
+ * concurrent check always sees a complete set.
+ */
+export class FilterRegistry {
+  private config: readonly FilterConfig[];
+  private effective: EffectiveFilter[] = [];
+  private compiledSet: CompiledFilters = new CompiledFilters([]);
+  private readonly listeners = new Set<(c: CompiledFilters) => void>();
+
+  constructor(
+    private readonly deps: { overlay: FilterOverlayStore; torrents: TorrentLookup },
+    filters: readonly FilterConfig[],
+  ) {
+    this.config = filters;
+    this.rebuild();
+  }
+
+  get compiled(): CompiledFilters {
+    return this.compiledSet;
+  }
+
+  list(): readonly EffectiveFilter[] {
+    return this.effective;
+  }
+
+  get(name: string): EffectiveFilter | undefined {
+    return this.effective.find((f) => f.name === name);
+  }
+
+  onChange(listener: (c: CompiledFilters) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Replaces the config's filters (reload). API changes persist and apply on top. */
+  setConfig(filters: readonly FilterConfig[]): void {
+    this.config = filters;
+    this.rebuild();
+  }
+
+  private rebuild(): void {
+    const effective = applyOverlay(this.config, this.deps.overlay.list());
+    const compiled = new CompiledFilters(effective);
+    this.effective = effective;
+    this.compiledSet = compiled;
+    for (const l of this.listeners) l(compiled);
+  }
+
+  private require(name: string): EffectiveFilter {
+    const f = this.get(name);
+    if (!f) throw new ApiError(404, 'FILTER_NOT_FOUND', `Capture Filter "${name}" not found`);
+    return f;
+  }
+
+  /** API addInfohash: the torrent must be known with metadata. Adding one already there is fine. */
+  addInfohash(name: string, infohash: string): void {
+    const f = this.require(name);
+    const state = this.deps.torrents.get(infohash).state;
+    if (state === 'unknown') {
+      throw new ApiError(404, 'INFOHASH_NOT_FOUND', `torrent ${infohash} is not in the database: add it first (POST /torrents/addInfohash/ or /torrents/addTorrent/)`);
+    }
+    if (state === 'pending') {
+      throw new ApiError(409, 'TORRENT_FILE_NOT_FOUND', `metadata of torrent ${infohash} has not been fetched yet: try again later or upload the .torrent file`);
+    }
+    if (f.infohashes.includes(infohash)) {
+      // Still record it: an explicit add survives a later removal from the config file.
+      this.deps.overlay.record(name, infohash, 'add');
+      return;
+    }
+    this.deps.overlay.record(name, infohash, 'add');
+    this.rebuild();
+  }
+
+  /** API deleteInfohash: a filter that has infohashes must keep at least one. */
+  deleteInfohash(name: string, infohash: string): void {
+    const f = this.require(name);
+    if (!f.infohashes.includes(infohash)) {
+      throw new ApiError(404, 'INFOHASH_NOT_FOUND', `infohash ${infohash} is not in Capture Filter "${name}"`);
+    }
+    if (f.infohashes.length <= 1) {
+      throw new ApiError(409, 'FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED', `Capture Filter "${name}" must keep at least one infohash`);
+    }
+    this.deps.overlay.record(name, infohash, 'delete');
+    this.rebuild();
+  }
+}

@@ -1,0 +1,41 @@
+import type { CaptureRecord } from '../model/capture.js';
+import type { TorrentMetadata } from '../protocol/metainfo.js';
+import type { PeerPage, PeerPageQuery } from '../store/capture-repository.js';
+import type { TorrentInfo } from '../store/torrent-repository.js';
+import type { FilterRegistry } from '../filter/filter-registry.js';
+import type { ApiKeyRing } from './api-keys.js';
+import type { Logger } from '../util/logger.js';
+
+/** Read side of the capture store, as the API needs it. */
+export interface CaptureQueries {
+  page(q: PeerPageQuery): PeerPage;
+  get(id: number): CaptureRecord | undefined;
+  filtersOf(id: number): string[];
+}
+
+/** The torrents the daemon knows. */
+export interface TorrentCatalog {
+  get(infohash: string): TorrentInfo;
+  addPending(infohash: string, source: string): boolean;
+  putMetadata(meta: TorrentMetadata, source: string): void;
+}
+
+export interface ApiDeps {
+  /** Current key ring (swapped on reload). */
+  keys(): ApiKeyRing;
+  /** Current page size for peers/all (swapped on reload). */
+  pageSize(): number;
+  filters: FilterRegistry;
+  captures: CaptureQueries;
+  torrents: TorrentCatalog;
+  /** Called when a torrent's metadata becomes wanted (the DHT looks it up). */
+  onMetadataWanted?(infohash: string): void;
+  logger: Logger;
+}
+
+export interface ApiOptions {
+  bodyLimitBytes: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  trustProxy: boolean;
+}

@@ -1,0 +1,81 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { requireInfoHash } from '../model/infohash.js';
+import { ApiError } from '../util/app-error.js';
+import type { ApiDeps } from './api-ports.js';
+import { boolParam, intParam, msParam, stringParam, type Params } from './params.js';
+import { toPeerJson } from './peer-json.js';
+
+/** Params of a POST: the form body, with the query string as a fallback for `key`. */
+export function formParams(body: unknown, query: unknown): Params {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Params;
+  const q = (typeof query === 'object' && query !== null ? query : {}) as Params;
+  return { ...q, ...b };
+}
+
+/** The Capture API (spec: capture-api.md). */
+export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get('/capture/peers/all/', async (req) => {
+    const q = req.query as Params;
+    const caller = deps.keys().authorize(q.key, 'peers');
+    const filter = stringParam(q, 'filter', true);
+    const from = msParam(q, 'from');
+    const to = msParam(q, 'to', Date.now() + 1);
+    if (from > to) throw new ApiError(400, 'INVALID_PARAMETER', '"from" must not be after "to"');
+    const success = boolParam(q, 'success');
+    caller.requireFilter(filter);
+    if (!deps.filters.get(filter)) throw new ApiError(404, 'FILTER_NOT_FOUND', `Capture Filter "${filter}" not found`);
+    const page = deps.captures.page({ filter, from, to, success, pageSize: deps.pageSize() });
+    return { from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map(toPeerJson) };
+  });
+
+  app.get('/capture/filters/', async (req) => {
+    const caller = deps.keys().authorize((req.query as Params).key, 'filters');
+    const filters = deps.filters
+      .list()
+      .filter((f) => caller.mayUseFilter(f.name))
+      .map((f) => ({
+        name: f.name,
+        description: f.description,
+        infohashes: f.infohashes,
+        subnets: f.subnets,
+        countryCodes: f.countryCodes,
+        storeTCPDumpFile: f.storeTCPDumpFile,
+        storeTCPDumpAttempt: f.storeTCPDumpAttempt,
+        enabled: f.enabled,
+      }));
+    return { filters };
+  });
+
+  for (const op of ['addInfohash', 'deleteInfohash'] as const) {
+    app.post(`/capture/filters/${op}/`, async (req) => {
+      const p = formParams(req.body, req.query);
+      const caller = deps.keys().authorize(p.key, op);
+      const filter = stringParam(p, 'filter', true);
+      const infohash = requireInfoHash(stringParam(p, 'infohash', true));
+      caller.requireFilter(filter);
+      if (op === 'addInfohash') deps.filters.addInfohash(filter, infohash);
+      else deps.filters.deleteInfohash(filter, infohash);
+      req.log.info({ filter, infoHash: infohash, apiKey: caller.name }, op);
+      return {};
+    });
+  }
+
+  app.get('/capture/pcap/', async (req, reply) => {
+    const q = req.query as Params;
+    const caller = deps.keys().authorize(q.key, 'pcap');
+    const id = intParam(q, 'id');
+    const capture = deps.captures.get(id);
+    const visible = capture !== undefined && deps.captures.filtersOf(id).some((f) => caller.mayUseFilter(f));
+    if (!capture || !visible) throw new ApiError(404, 'CAPTURE_NOT_FOUND', `capture ${id} not found`);
+    if (capture.pcapPath === undefined) throw new ApiError(404, 'PCAP_NOT_FOUND', `capture ${id} has no pcap`);
+    const info = await stat(capture.pcapPath).catch(() => undefined);
+    if (!info?.isFile()) throw new ApiError(404, 'PCAP_NOT_FOUND', `the pcap of capture ${id} is no longer stored`);
+    return reply
+      .type('application/vnd.tcpdump.pcap')
+      .header('content-length', info.size)
+      .header('content-disposition', `attachment; filename="capture-${id}.pcap"`)
+      .send(createReadStream(capture.pcapPath));
+  });
+}

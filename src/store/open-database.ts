@@ -1,0 +1,47 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { AppError } from '../util/app-error.js';
+import { migrate } from './migrations.js';
+
+export type Db = Database.Database;
+
+export interface OpenDatabaseOptions {
+  busyTimeoutMs?: number;
+  /** Run pending migrations (default true). `db migrate` and the daemon both do. */
+  migrate?: boolean;
+  readonly?: boolean;
+}
+
+/** Opens the SQLite file deliberately: each pragma says why it is set. */
+export function openDatabase(file: string, options: OpenDatabaseOptions = {}): Db {
+  if (file !== ':memory:' && !options.readonly) mkdirSync(path.dirname(file), { recursive: true });
+  let db: Db;
+  try {
+    db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  } catch (err) {
+    throw new AppError('DB_OPEN_FAILED', `cannot open database ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    // Wait instead of failing with SQLITE_BUSY when the CLI (db migrate, status) touches the file.
+    db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+    if (!options.readonly) {
+      // WAL: API readers never block the capture writer, and the writer never blocks readers.
+      db.pragma('journal_mode = WAL');
+      // In WAL mode NORMAL is durable against application crashes; only an OS crash may lose the last commits.
+      db.pragma('synchronous = NORMAL');
+    }
+    // Referential integrity (outbox → captures, capture_filters → captures) is checked by SQLite itself.
+    db.pragma('foreign_keys = ON');
+    // Temp b-trees (ORDER BY, DISTINCT) stay in memory: the data dir may be on slow disk.
+    db.pragma('temp_store = MEMORY');
+    // 64 MiB page cache: the hot indexes of a 10-million-row database fit.
+    db.pragma('cache_size = -65536');
+    if (options.migrate ?? true) migrate(db);
+  } catch (err) {
+    db.close();
+    if (err instanceof AppError) throw err;
+    throw new AppError('DB_OPEN_FAILED', `cannot prepare database ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return db;
+}
