@@ -1,6 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { configSchema } from '../config/config-schema.js';
+import { loadConfig, resolveConfig, type LoadedConfig } from '../config/load-config.js';
 import { socketIsLive } from '../daemon/admin-server.js';
-import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 
 /** Where the systemd unit keeps its config and admin socket. */
 export const SYSTEM_CONFIG = '/etc/capture-daemon/config.yaml';
@@ -23,6 +25,18 @@ export function loadCliConfig(opts: GlobalOptions): LoadedConfig {
   return loadConfig({ file: configFile(opts) });
 }
 
+function socketFromInvalidConfig(file: string | undefined): string | undefined {
+  try {
+    const raw = (file ? parseYaml(readFileSync(file, 'utf8')) : {}) as { dataDir?: unknown; admin?: { socket?: unknown } } | null;
+    const config = configSchema.parse({});
+    if (typeof raw?.dataDir === 'string') config.dataDir = raw.dataDir;
+    if (typeof raw?.admin?.socket === 'string') config.admin.socket = raw.admin.socket;
+    return resolveConfig(config).admin.socket;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Finds the running daemon's admin socket: --socket, the config's, or the systemd default. */
 export async function findDaemonSocket(opts: GlobalOptions): Promise<{ socket: string; tried: string[] }> {
   const candidates: string[] = [];
@@ -31,7 +45,10 @@ export async function findDaemonSocket(opts: GlobalOptions): Promise<{ socket: s
     try {
       candidates.push(loadCliConfig(opts).config.admin.socket);
     } catch {
-      // An invalid config must not stop `status` from finding a daemon that runs.
+      // An invalid config must not stop `status` or `reload` from finding the daemon that runs:
+      // derive the socket from the file's dataDir and admin.socket alone.
+      const socket = socketFromInvalidConfig(configFile(opts));
+      if (socket) candidates.push(socket);
     }
     candidates.push(SYSTEM_SOCKET);
   }

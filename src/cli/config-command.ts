@@ -11,11 +11,21 @@ function redact(path: string, value: unknown): unknown {
 }
 
 function flatten(value: unknown, prefix: string, out: Array<[string, unknown]>): void {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  const objectList = Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null);
+  if ((typeof value === 'object' && value !== null && !Array.isArray(value)) || objectList) {
+    for (const [k, v] of Object.entries(value as object)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   } else {
     out.push([prefix, value]);
   }
+}
+
+/** The source of a path, or of its nearest ancestor (lists of objects are recorded as one value). */
+function sourceOf(sources: Map<string, string>, path: string): string {
+  for (let p = path; p; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
+    const s = sources.get(p);
+    if (s) return s;
+  }
+  return 'derived';
 }
 
 export function registerConfig(program: Command): void {
@@ -52,7 +62,7 @@ export function registerConfig(program: Command): void {
       const entries = rows.map(([path, value]) => ({
         path,
         value: redact(path, value),
-        source: loaded.sources.get(path) ?? 'derived',
+        source: sourceOf(loaded.sources, path),
       }));
       if (opts.json) return printJson({ file: loaded.file ?? null, values: entries });
       const width = Math.max(...entries.map((e) => e.path.length));

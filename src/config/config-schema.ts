@@ -13,7 +13,12 @@ const hostPort = z.strictObject({
 });
 
 const infohash = z
-  .string()
+  .string({
+    error: (issue) =>
+      typeof issue.input === 'number' || typeof issue.input === 'bigint'
+        ? 'YAML read this infohash as a number: put it in quotes'
+        : 'must be 40 hexadecimal characters',
+  })
   .refine(isInfoHash, 'must be 40 hexadecimal characters')
   .transform((s) => s.toLowerCase());
 

@@ -1,0 +1,178 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configSchema } from '../../../src/config/config-schema.js';
+import { ConfigError, loadConfig } from '../../../src/config/load-config.js';
+
+const EXAMPLE = path.resolve('config/capture-daemon.example.yaml');
+
+function tmpFile(text: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cd-config-'));
+  const file = path.join(dir, 'config.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+function leafPaths(value: unknown, prefix = ''): string[] {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    return Object.entries(value).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k));
+  }
+  return [prefix];
+}
+
+function problems(fn: () => unknown): Array<{ path: string; message: string }> {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('the example config', () => {
+  it('loads without problems and is what the embedded defaults are, except its documented examples', () => {
+    const { config } = loadConfig({ file: EXAMPLE, env: {} });
+    const defaults = configSchema.parse({});
+    expect(config.filters.map((f) => f.name)).toEqual(['example']);
+    expect(config.apiKeys.map((k) => k.name)).toEqual(['example']);
+    expect(config.dht.bootstrap.length).toBeGreaterThan(0);
+    // Every value the example writes out equals the schema default (the example documents defaults).
+    const { filters: _f, apiKeys: _k, dht, ...rest } = config;
+    const { filters: _df, apiKeys: _dk, dht: ddht, ...drest } = defaults;
+    expect({ ...dht, bootstrap: [] }).toEqual(ddht);
+    for (const key of Object.keys(drest) as Array<keyof typeof drest>) {
+      if (key === 'dataDir') continue;
+      expect(rest[key as keyof typeof rest], key).toMatchObject(drest[key] as object);
+    }
+  });
+
+  it('mentions every key of the schema', () => {
+    const text = readFileSync(EXAMPLE, 'utf8');
+    const full = configSchema.parse({
+      apiKeys: [{ name: 'k', key: 'x'.repeat(16) }],
+      filters: [{ name: 'f' }],
+    });
+    const keys = new Set(leafPaths(full).flatMap((p) => p.split('.')).filter((k) => !/^\d+$/.test(k)));
+    for (const k of ['dataDir', 'path', 'socket', 'dir', 'countryDb', 'keySha256', 'user', 'password']) keys.add(k);
+    for (const key of keys) expect(text, `example config should document "${key}"`).toMatch(new RegExp(`\\b${key}:`));
+  });
+});
+
+describe('loadConfig', () => {
+  it('runs on embedded defaults without a file', () => {
+    const { config, file, sources } = loadConfig({ env: {} });
+    expect(file).toBeUndefined();
+    expect(config.http.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.dht.bootstrap).toEqual([]);
+    expect(config.dataDir).toBe(path.resolve('data'));
+    expect(config.database.path).toBe(path.resolve('data/capture.db'));
+    expect(sources.get('http.listen.port')).toBe('default');
+  });
+
+  it('derives paths from $STATE_DIRECTORY and $RUNTIME_DIRECTORY (systemd)', () => {
+    const { config } = loadConfig({ env: { STATE_DIRECTORY: '/var/lib/cd', RUNTIME_DIRECTORY: '/run/cd' } });
+    expect(config.database.path).toBe('/var/lib/cd/capture.db');
+    expect(config.pcap.dir).toBe('/var/lib/cd/pcap');
+    expect(config.admin.socket).toBe('/run/cd/admin.sock');
+  });
+
+  it('reports every problem at once, each with its path', () => {
+    const file = tmpFile(`
+http:
+  listen: { port: 70000 }
+  bogus: 1
+filters:
+  - name: a
+    infohashes: [abc]
+    subnets: [10.0.0.0/33, nonsense]
+    countryCodes: [DEU]
+  - name: a
+apiKeys:
+  - name: k
+    filters: [missing]
+`);
+    const p = problems(() => loadConfig({ file, env: {} }));
+    const paths = p.map((x) => x.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'http.listen.port',
+        'http',
+        'filters.0.infohashes.0',
+        'filters.0.subnets.0',
+        'filters.0.subnets.1',
+        'filters.0.countryCodes.0',
+        'filters.1.name',
+        'apiKeys.0',
+        'apiKeys.0.filters.0',
+      ]),
+    );
+    expect(p.find((x) => x.path === 'http')?.message).toMatch(/bogus/);
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const file = tmpFile('http:\n  listen: [unclosed\n');
+    const p = problems(() => loadConfig({ file, env: {} }));
+    expect(p[0]?.path).toMatch(/^line \d+/);
+  });
+
+  it('reports a missing file clearly', () => {
+    const p = problems(() => loadConfig({ file: '/nonexistent/config.yaml', env: {} }));
+    expect(p).toEqual([{ path: '(file)', message: 'cannot read: ENOENT' }]);
+  });
+
+  it('treats an empty section as defaults', () => {
+    const file = tmpFile('admin:\nhttp:\n  listen:\n');
+    expect(loadConfig({ file, env: {} }).config.http.listen.port).toBe(8080);
+  });
+
+  it('applies env overrides over the file, and tells where each value came from', () => {
+    const file = tmpFile(`
+http:
+  pageSize: 50
+notify:
+  amqp:
+    url: amqp://file
+apiKeys:
+  - name: partner-one
+filters:
+  - name: f
+`);
+    const { config, sources } = loadConfig({
+      file,
+      env: {
+        CAPTURE_DAEMON_NOTIFY__AMQP__URL: 'amqps://user:secret@broker',
+        CAPTURE_DAEMON_HTTP__LISTEN__PORT: '9090',
+        CAPTURE_DAEMON_APIKEY_PARTNER_ONE: 'a-secret-from-the-environment',
+      },
+    });
+    expect(config.notify.amqp.url).toBe('amqps://user:secret@broker');
+    expect(config.http.listen.port).toBe(9090);
+    expect(config.http.pageSize).toBe(50);
+    expect(config.apiKeys[0]?.key).toBe('a-secret-from-the-environment');
+    expect(sources.get('notify.amqp.url')).toBe('env CAPTURE_DAEMON_NOTIFY__AMQP__URL');
+    expect(sources.get('http.listen.port')).toBe('env CAPTURE_DAEMON_HTTP__LISTEN__PORT');
+    expect(sources.get('http.pageSize')).toBe('file');
+    expect(sources.get('http.requestTimeoutMs')).toBe('default');
+  });
+
+  it('rejects env overrides that name nothing', () => {
+    const p = problems(() => loadConfig({ env: { CAPTURE_DAEMON_HTTP__NOPE: '1', CAPTURE_DAEMON_APIKEY_GHOST: 'x'.repeat(20) } }));
+    expect(p.map((x) => x.path)).toEqual(expect.arrayContaining(['http', 'env CAPTURE_DAEMON_APIKEY_GHOST']));
+  });
+
+  it('explains an all-digit infohash that YAML read as a number', () => {
+    const file = tmpFile(`filters:\n  - name: f\n    infohashes: [${'12'.repeat(20)}]\n`);
+    expect(problems(() => loadConfig({ file, env: {} }))).toEqual([
+      { path: 'filters.0.infohashes.0', message: 'YAML read this infohash as a number: put it in quotes' },
+    ]);
+  });
+
+  it('normalises infohashes and country codes', () => {
+    const file = tmpFile(`filters:\n  - name: f\n    infohashes: [${'AB'.repeat(20)}]\n    countryCodes: [de]\n`);
+    const f = loadConfig({ file, env: {} }).config.filters[0];
+    expect(f?.infohashes).toEqual(['ab'.repeat(20)]);
+    expect(f?.countryCodes).toEqual(['DE']);
+  });
+});
