@@ -1,6 +1,6 @@
 import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { ApiError } from '../util/app-error.js';
 import type { ApiDeps, ApiOptions } from './api-ports.js';
 import { registerCaptureRoutes } from './capture-routes.js';
@@ -32,6 +32,35 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
     trustProxy: options.trustProxy,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 200 },
+    frameworkErrors: (_err, _req, reply) =>
+      void (reply as unknown as FastifyReply)
+        .status(400)
+        .send({ error: 'INVALID_PARAMETER', message: 'the URL is not valid (check its percent-escapes)' }),
+  });
+
+  // Errors Node's HTTP parser raises before a request reaches fastify (e.g. 431 headers too large)
+  // still get the API's body shape.
+  app.server.removeAllListeners('clientError');
+  app.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const [status, code, message] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'REQUEST_TOO_LARGE', 'request line or headers are too large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'REQUEST_TIMEOUT', 'request took too long']
+          : [400, 'INVALID_PARAMETER', 'malformed HTTP request'];
+    const body = JSON.stringify({ error: code, message });
+    socket.end(
+      `HTTP/1.1 ${status} ${code}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  // The form endpoints read application/x-www-form-urlencoded (or JSON); a multipart body there
+  // would silently look like "no key": say what is wrong instead.
+  app.addHook('preValidation', async (req) => {
+    if (req.method === 'POST' && req.isMultipart() && !req.url.startsWith('/torrents/addTorrent')) {
+      throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send this form as application/x-www-form-urlencoded (curl --data, not -F)');
+    }
   });
 
   await app.register(formbody, { bodyLimit: 64 * 1024 });

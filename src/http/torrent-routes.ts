@@ -11,7 +11,7 @@ async function readUpload(req: FastifyRequest): Promise<{ file: Buffer; fields: 
   if (req.isMultipart()) {
     const fields: Params = {};
     let file: Buffer | undefined;
-    for await (const part of req.parts({ limits: { files: 1, fileSize: MAX_INFO_BYTES + 65536, fields: 10 } })) {
+    for await (const part of req.parts({ limits: { files: 1, fileSize: Math.min(MAX_INFO_BYTES + 65536, req.server.initialConfig.bodyLimit ?? MAX_INFO_BYTES), fields: 10 } })) {
       if (part.type === 'file') {
         file = await part.toBuffer();
       } else {
@@ -30,6 +30,9 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
   app.addContentTypeParser('application/x-bittorrent', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.post('/torrents/addTorrent/', async (req) => {
+    // A key in the query string is checked before the upload is read.
+    const queryKey = (req.query as Params).key;
+    if (queryKey !== undefined) deps.keys().authorize(queryKey, 'addTorrent');
     const { file, fields } = await readUpload(req);
     const p = { ...(req.query as Params), ...fields };
     deps.keys().authorize(p.key, 'addTorrent');

@@ -136,6 +136,9 @@ async function toResponse<T>(res: Response): Promise<ApiResponse<T>> {
   return { status: res.status, headers: res.headers, body: body as T, text };
 }
 
+/** What fetch accepts as a request body. */
+export type RequestBody = NonNullable<RequestInit['body']>;
+
 export type QueryInit = Record<string, string | number | boolean | undefined> | string;
 
 function queryString(params: QueryInit | undefined): string {
@@ -173,7 +176,7 @@ export async function apiPostForm<T = unknown>(
 export async function apiPost<T = unknown>(
   base: string,
   pathname: string,
-  init: { body: BodyInit; contentType?: string; query?: QueryInit },
+  init: { body: RequestBody; contentType?: string; query?: QueryInit },
 ): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = {};
   if (init.contentType !== undefined) headers['content-type'] = init.contentType;
