@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { startDaemon } from '../main.js';
 import { configFile, type GlobalOptions } from './cli-context.js';
 
 export function registerStart(program: Command): void {
@@ -8,6 +7,8 @@ export function registerStart(program: Command): void {
     .description('run the daemon in the foreground (systemd: Type=notify); SIGHUP reloads the config, SIGTERM stops')
     .option('-c, --config <path>', 'config file (default: $CAPTURE_DAEMON_CONFIG, /etc/capture-daemon/config.yaml, else embedded defaults)')
     .action(async (opts: GlobalOptions) => {
+      // Loaded on demand: the other commands start fast without the daemon's modules.
+      const { startDaemon } = await import('../main.js');
       const daemon = await startDaemon({ configFile: configFile(opts), handleSignals: true });
       await daemon.stopped;
     });

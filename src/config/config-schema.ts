@@ -137,6 +137,7 @@ export const configSchema = z
         haveWindowMs: z.number().int().min(0).default(2_000),
         recaptureIntervalMs: z.number().int().min(0).default(6 * 3_600_000),
         allowedPrivateRanges: z.array(cidr).default([]),
+        localAddress: z.string().min(1).optional(),
         reverseDns: z
           .strictObject({
             enabled: z.boolean().default(true),

@@ -229,6 +229,7 @@ const AZ_CLIENTS: Readonly<Record<string, readonly [name: string, format?: Versi
   BW: ['BitWombat'],
   BX: ['BittorrentX'],
   CD: ['Enhanced CTorrent', twoMajorTwoMinor],
+  cD: ['capture-daemon', dotted],
   CT: ['CTorrent', ctorrent],
   DE: ['Deluge', deluge],
   DP: ['Propagate Data Client'],

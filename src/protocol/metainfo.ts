@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import bencode from 'bencode';
 import { AppError } from '../util/app-error.js';
+import { bencodeEnd } from './bencode-check.js';
 
 export interface TorrentFileEntry {
   path: string;
@@ -42,6 +43,9 @@ function nonNegInt(v: unknown, what: string): number {
 }
 
 function decode(buf: Uint8Array, what: string): unknown {
+  // The bencode package hangs on a negative string length and turns `__proto__` keys into
+  // prototypes: only well-formed input reaches it.
+  if (bencodeEnd(buf, 0, 32) !== buf.length) throw invalid(`${what} is not valid bencode`);
   try {
     return bencode.decode(buf);
   } catch (err) {

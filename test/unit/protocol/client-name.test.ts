@@ -58,6 +58,7 @@ describe('clientNameFromPeerId: Azureus style', () => {
     ['-BN0001-', 'Baidu Netdisk'],
     ['-RT1000-', 'Retriever 1.0.0.0'],
     ['-CD0303-', 'Enhanced CTorrent 3.03'],
+    ['-cD0100-', 'capture-daemon 0.1.0.0'],
     ['-FG0180-', 'FlashGet 1.80'],
   ])('%s → %s', (prefix, expected) => {
     expect(clientNameFromPeerId(pid(prefix))).toBe(expected);

@@ -1,0 +1,220 @@
+import type { CompiledFilters } from '../filter/compiled-filters.js';
+import type { EffectiveFilter } from '../filter/filter-registry.js';
+import { parseIpBytes } from '../filter/ip-bytes.js';
+import type { NewCapture, PeerGeo } from '../model/capture.js';
+import type { DiscoveredPeer } from '../model/peer.js';
+import { ConversationRecorder, type Conversation } from '../pcap/conversation.js';
+import type { TorrentMetadata } from '../protocol/metainfo.js';
+import type { Logger } from '../util/logger.js';
+import type { CaptureScheduler } from './capture-scheduler.js';
+import type { PeerCaptureInput, PeerCaptureOutcome } from './peer-capture.js';
+import { RecentPeers } from './recent-peers.js';
+
+/** Why a discovered peer was not captured (or that it was queued): the pipeline's counters. */
+export type OfferResult =
+  | 'queued'
+  | 'metadata-queued'
+  | 'unwatched'
+  | 'no-match'
+  | 'recent'
+  | 'bad-address'
+  | 'not-dialable'
+  | 'queue-full';
+
+/** The ports the pipeline needs; main.ts passes the real adapters, tests pass fakes. */
+export interface CapturePipelineDeps {
+  filters: { readonly compiled: CompiledFilters; get(name: string): EffectiveFilter | undefined };
+  geo(ip: string): PeerGeo;
+  torrents: {
+    get(infohash: string): { state: 'unknown' | 'pending' | 'known'; pieceCount?: number };
+    putMetadata(meta: TorrentMetadata, source: string): void;
+    pendingInfohashes(): string[];
+  };
+  dialable(ip: string, port: number): { ok: true } | { ok: false; reason: string };
+  capture(input: PeerCaptureInput, signal: AbortSignal): Promise<PeerCaptureOutcome>;
+  reverseDns(ip: string, signal: AbortSignal): Promise<string>;
+  pcap?: { write(conv: Conversation, meta: { infohash: string; ip: string; port: number; at: number }): Promise<string> };
+  /** Stores one capture (batched, one transaction per batch with its outbox rows); false if refused. */
+  store(capture: NewCapture): boolean;
+  /** Notification targets configured for a filter. */
+  notifyTargets(filter: EffectiveFilter): Array<'amqp' | 'email'>;
+  /** Metadata arrived for a torrent that was pending. */
+  onMetadata?(infohash: string): void;
+  scheduler: CaptureScheduler;
+  logger: Logger;
+}
+
+export interface CapturePipelineOptions {
+  recaptureIntervalMs: number;
+  /** Concurrent metadata fetches per torrent whose metadata is still missing. */
+  metadataFetchesPerTorrent?: number;
+}
+
+/**
+ * Discovery → filters → capture → store. `offer` is called for every peer the DHT finds: it
+ * de-duplicates, matches the compiled filters, and queues a bounded capture job. Peers of torrents
+ * whose metadata is missing are also used to fetch it (BEP 9), matched or not.
+ */
+export class CapturePipeline {
+  private readonly recent: RecentPeers;
+  private readonly pendingMetadata = new Set<string>();
+  private readonly metadataInFlight = new Map<string, number>();
+  readonly counters: Record<OfferResult | 'stored' | 'storeRefused' | 'captureOk' | 'captureFailed' | 'metadataFetched' | 'pcapFailed', number> = {
+    queued: 0,
+    'metadata-queued': 0,
+    unwatched: 0,
+    'no-match': 0,
+    recent: 0,
+    'bad-address': 0,
+    'not-dialable': 0,
+    'queue-full': 0,
+    stored: 0,
+    storeRefused: 0,
+    captureOk: 0,
+    captureFailed: 0,
+    metadataFetched: 0,
+    pcapFailed: 0,
+  };
+
+  constructor(
+    private readonly deps: CapturePipelineDeps,
+    private readonly options: CapturePipelineOptions,
+  ) {
+    this.recent = new RecentPeers(options.recaptureIntervalMs);
+    for (const ih of deps.torrents.pendingInfohashes()) this.pendingMetadata.add(ih);
+  }
+
+  /** A torrent whose metadata is wanted (added by infohash). */
+  wantMetadata(infohash: string): void {
+    if (this.deps.torrents.get(infohash).state !== 'known') this.pendingMetadata.add(infohash);
+  }
+
+  /** Infohashes whose metadata is still missing (the DHT looks them up too). */
+  metadataWanted(): ReadonlySet<string> {
+    return this.pendingMetadata;
+  }
+
+  offer(peer: DiscoveredPeer): OfferResult {
+    const result = this.classify(peer);
+    this.counters[result]++;
+    return result;
+  }
+
+  private classify(peer: DiscoveredPeer): OfferResult {
+    const compiled = this.deps.filters.compiled;
+    const needsMetadata = this.pendingMetadata.has(peer.infohash);
+    if (!compiled.wantsInfohash(peer.infohash) && !needsMetadata) return 'unwatched';
+    const bytes = parseIpBytes(peer.ip);
+    if (!bytes || peer.port < 1 || peer.port > 65535) return 'bad-address';
+    const key = RecentPeers.key(peer.ip, peer.port, peer.infohash);
+    const geo = this.deps.geo(peer.ip);
+    const matched = compiled.match(peer.infohash, bytes, geo.countryCode);
+    if (matched.length === 0 && !needsMetadata) return 'no-match';
+    if (matched.length === 0) {
+      // Only useful for its metadata: a bounded number of fetches per torrent at a time.
+      const inFlight = this.metadataInFlight.get(peer.infohash) ?? 0;
+      if (inFlight >= (this.options.metadataFetchesPerTorrent ?? 3)) return 'recent';
+    }
+    if (!this.recent.admit(key, peer.foundAt)) return 'recent';
+    const dial = this.deps.dialable(peer.ip, peer.port);
+    if (!dial.ok) return 'not-dialable';
+    const accepted = this.deps.scheduler.submit({
+      ip: peer.ip,
+      run: (signal) => this.capture(peer, geo, matched, signal),
+    });
+    if (!accepted) {
+      this.recent.forget(key);
+      return 'queue-full';
+    }
+    if (matched.length === 0) {
+      this.metadataInFlight.set(peer.infohash, (this.metadataInFlight.get(peer.infohash) ?? 0) + 1);
+      return 'metadata-queued';
+    }
+    return 'queued';
+  }
+
+  private async capture(peer: DiscoveredPeer, geo: PeerGeo, matched: readonly string[], signal: AbortSignal): Promise<void> {
+    const filters = matched.map((n) => this.deps.filters.get(n)).filter((f): f is EffectiveFilter => f !== undefined);
+    const torrent = this.deps.torrents.get(peer.infohash);
+    const wantsPcap = this.deps.pcap !== undefined && filters.some((f) => f.storeTCPDumpFile);
+    const recorder = wantsPcap
+      ? new ConversationRecorder({ ip: '0.0.0.0', port: 0 }, { ip: peer.ip, port: peer.port })
+      : undefined;
+    let outcome: PeerCaptureOutcome;
+    try {
+      outcome = await this.deps.capture(
+        {
+          ip: peer.ip,
+          port: peer.port,
+          infohash: peer.infohash,
+          pieceCount: torrent.state === 'known' ? torrent.pieceCount : undefined,
+          fetchMetadata: torrent.state !== 'known',
+          recorder,
+        },
+        signal,
+      );
+    } finally {
+      if (matched.length === 0) {
+        const n = (this.metadataInFlight.get(peer.infohash) ?? 1) - 1;
+        if (n <= 0) this.metadataInFlight.delete(peer.infohash);
+        else this.metadataInFlight.set(peer.infohash, n);
+      }
+    }
+
+    if (outcome.ok && outcome.metadata && this.pendingMetadata.has(peer.infohash)) {
+      this.deps.torrents.putMetadata(outcome.metadata, 'dht');
+      this.pendingMetadata.delete(peer.infohash);
+      this.counters.metadataFetched++;
+      this.deps.onMetadata?.(peer.infohash);
+    }
+    if (filters.length === 0) return; // metadata-only visit
+
+    if (outcome.ok) this.counters.captureOk++;
+    else this.counters.captureFailed++;
+    // Failed attempts are listed only under filters that keep them (storeTCPDumpAttempt).
+    const listed = outcome.ok ? filters : filters.filter((f) => f.storeTCPDumpAttempt);
+    if (listed.length === 0) return;
+
+    const record: NewCapture = {
+      foundAt: peer.foundAt,
+      ip: peer.ip,
+      port: peer.port,
+      infohash: peer.infohash,
+      ...geo,
+      filters: listed.map((f) => f.name),
+      notify: listed.flatMap((f) => this.deps.notifyTargets(f).map((target) => ({ filter: f.name, target }))),
+    };
+    if (outcome.ok) {
+      const hostIdentifier = await this.deps.reverseDns(peer.ip, signal).catch(() => '');
+      record.report = {
+        date: outcome.date,
+        totalPiecesInTorrent: outcome.pieceCount ?? 0,
+        hasPieces: outcome.hasPieces,
+        hasTotal: outcome.hasTotal,
+        clientName: outcome.clientName,
+        hostIdentifier,
+      };
+    } else {
+      record.error = outcome.error;
+    }
+    if (recorder && this.deps.pcap && listed.some((f) => f.storeTCPDumpFile) && recorder.conversation.events.length > 0) {
+      try {
+        record.pcapPath = await this.deps.pcap.write(recorder.conversation, {
+          infohash: peer.infohash,
+          ip: peer.ip,
+          port: peer.port,
+          at: peer.foundAt,
+        });
+      } catch (err) {
+        this.counters.pcapFailed++;
+        this.deps.logger.warn({ err, peer: `${peer.ip}:${peer.port}` }, 'could not write pcap');
+      }
+    }
+    if (this.deps.store(record)) this.counters.stored++;
+    else this.counters.storeRefused++;
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counters, recentPeers: this.recent.size, metadataWanted: this.pendingMetadata.size };
+  }
+}

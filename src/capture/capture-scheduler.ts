@@ -1,0 +1,115 @@
+/** One unit of capture work: the scheduler only needs its target IP for the per-IP limit. */
+export interface ScheduledJob {
+  ip: string;
+  run(signal: AbortSignal): Promise<void>;
+}
+
+export interface CaptureSchedulerOptions {
+  concurrency: number;
+  perIpConcurrency: number;
+  queueSize: number;
+  /** Hard bound on one job (ms): the job's signal aborts then. */
+  jobTimeoutMs: number;
+}
+
+export interface CaptureSchedulerStats {
+  queued: number;
+  running: number;
+  started: number;
+  completed: number;
+  failed: number;
+  droppedQueueFull: number;
+  timedOut: number;
+}
+
+/**
+ * A bounded FIFO of capture jobs with a global concurrency and a per-IP limit. A full queue refuses
+ * new jobs (counted) instead of growing; a job whose IP is at its limit waits without blocking the
+ * jobs behind it.
+ */
+export class CaptureScheduler {
+  private readonly queue: ScheduledJob[] = [];
+  private readonly perIp = new Map<string, number>();
+  private running = 0;
+  private readonly counters = { started: 0, completed: 0, failed: 0, droppedQueueFull: 0, timedOut: 0 };
+  private readonly controller = new AbortController();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly options: CaptureSchedulerOptions,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {}
+
+  /** Queues a job; false when the queue is full or the scheduler stopped. */
+  submit(job: ScheduledJob): boolean {
+    if (this.controller.signal.aborted || this.queue.length >= this.options.queueSize) {
+      this.counters.droppedQueueFull++;
+      return false;
+    }
+    this.queue.push(job);
+    this.pump();
+    return true;
+  }
+
+  private pump(): void {
+    if (this.running >= this.options.concurrency || this.queue.length === 0) return;
+    // Scan a bounded window for a job whose IP is below its limit.
+    let scanned = 0;
+    for (let i = 0; i < this.queue.length && scanned < 256 && this.running < this.options.concurrency; scanned++) {
+      const job = this.queue[i] as ScheduledJob;
+      if ((this.perIp.get(job.ip) ?? 0) >= this.options.perIpConcurrency) {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      this.start(job);
+    }
+  }
+
+  private start(job: ScheduledJob): void {
+    this.running++;
+    this.counters.started++;
+    this.perIp.set(job.ip, (this.perIp.get(job.ip) ?? 0) + 1);
+    const timeout = AbortSignal.timeout(this.options.jobTimeoutMs);
+    const signal = AbortSignal.any([this.controller.signal, timeout]);
+    job
+      .run(signal)
+      .then(
+        () => {
+          this.counters.completed++;
+        },
+        (err: unknown) => {
+          this.counters.failed++;
+          if (timeout.aborted) this.counters.timedOut++;
+          this.onError(err);
+        },
+      )
+      .finally(() => {
+        this.running--;
+        const n = (this.perIp.get(job.ip) ?? 1) - 1;
+        if (n <= 0) this.perIp.delete(job.ip);
+        else this.perIp.set(job.ip, n);
+        this.pump();
+        if (this.running === 0 && this.queue.length === 0) {
+          for (const w of this.idleWaiters.splice(0)) w();
+        }
+      });
+  }
+
+  stats(): CaptureSchedulerStats {
+    return { queued: this.queue.length, running: this.running, ...this.counters };
+  }
+
+  /** Resolves when nothing is queued or running. */
+  idle(): Promise<void> {
+    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Drops the queue and aborts running jobs; resolves when they have finished. */
+  async stop(): Promise<void> {
+    this.queue.length = 0;
+    this.controller.abort();
+    await this.idle();
+  }
+}

@@ -1,0 +1,175 @@
+import { once } from 'node:events';
+import net from 'node:net';
+import Wire from 'bittorrent-protocol';
+import utMetadata from 'ut_metadata';
+
+/**
+ * A synthetic BitTorrent peer for tests and benchmarks: one TCP server on a loopback address,
+ * speaking the peer wire with bittorrent-protocol (and serving metadata with ut_metadata), or
+ * misbehaving on purpose. Light enough for thousands per process: one net.Server, and per
+ * connection one Wire and at most one timer.
+ */
+export interface WirePeerServerOptions {
+  /** Loopback address to listen on (127.x.y.z). */
+  host: string;
+  /** 0 or omitted: a random free port. */
+  port?: number;
+  /** Infohash, hex. */
+  infohash: string;
+  /** 20 characters, e.g. '-qB4650-' + 12 characters. */
+  peerId: string;
+  /** BEP 10 `v`; omitted: no `v` in the extended handshake. */
+  extendedVersion?: string;
+  pieceCount: number;
+  /**
+   * What the bitfield says. Indexes at or beyond pieceCount that still fall in the last byte
+   * set spare bits (a BEP 3 violation, for tests). 'none' without the fast extension sends no
+   * bitfield at all (BEP 3 allows that).
+   */
+  have: 'all' | 'none' | number[];
+  /** Advertise BEP 6, and send have_all / have_none when the other side advertises it too. */
+  useFastExtension: boolean;
+  /** HAVE messages sent after the bitfield. */
+  haves?: number[];
+  /** Delay before each HAVE (default 0: all right after the bitfield). */
+  haveIntervalMs?: number;
+  /** Bencoded info dictionary, served with ut_metadata (BEP 9). */
+  metadata?: Uint8Array;
+  misbehave?: 'wrong-infohash' | 'garbage' | 'silent' | 'close-after-handshake' | 'huge-message' | 'bad-bitfield';
+  /** Keep every byte sent and received per connection (see `transcripts()`). */
+  record?: boolean;
+}
+
+export interface Transcript {
+  sent: Buffer;
+  received: Buffer;
+}
+
+export interface WirePeerServer {
+  host: string;
+  port: number;
+  /** Connections accepted so far. */
+  readonly accepted: number;
+  /** Bytes sent and received on each connection, in accept order (with `record: true`). */
+  transcripts(): Transcript[];
+  close(): Promise<void>;
+}
+
+const GARBAGE = Buffer.from('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n');
+const HUGE_LENGTH = 2 * 1024 * 1024;
+
+function buildBitfield(pieceCount: number, have: 'all' | number[]): Uint8Array {
+  const bytes = new Uint8Array(Math.ceil(pieceCount / 8));
+  const indexes = have === 'all' ? Array.from({ length: pieceCount }, (_, i) => i) : have;
+  for (const i of indexes) {
+    if (i >> 3 < bytes.length) bytes[i >> 3] = (bytes[i >> 3] as number) | (0x80 >> (i & 7));
+  }
+  return bytes;
+}
+
+export async function startWirePeerServer(options: WirePeerServerOptions): Promise<WirePeerServer> {
+  const peerId = Buffer.from(options.peerId, 'latin1');
+  if (peerId.length !== 20) throw new Error('peerId must be 20 characters');
+  const infohash = options.infohash.toLowerCase();
+  const wrongInfohash = infohash.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+  const sockets = new Set<net.Socket>();
+  const records: Array<{ sent: Buffer[]; received: Buffer[] }> = [];
+  let accepted = 0;
+
+  const server = net.createServer((socket) => {
+    accepted += 1;
+    sockets.add(socket);
+    const record = options.record === true ? { sent: [] as Buffer[], received: [] as Buffer[] } : undefined;
+    if (record !== undefined) records.push(record);
+    /** The connection's Wire and its one timer, released on close. */
+    const conn: { wire?: Wire; timer?: NodeJS.Timeout } = {};
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      clearTimeout(conn.timer);
+      conn.wire?.destroy();
+    });
+    const write = (chunk: Uint8Array): void => {
+      if (socket.destroyed) return;
+      record?.sent.push(Buffer.from(chunk));
+      socket.write(chunk);
+    };
+    /** Runs `fn` once the Wire has flushed what it queued (it pushes a microtask later). */
+    const afterFlush = (fn: () => void): void => {
+      conn.timer = setTimeout(fn, 0);
+    };
+
+    if (options.misbehave === 'silent' || options.misbehave === 'garbage') {
+      socket.on('data', (d: Buffer) => record?.received.push(d));
+      if (options.misbehave === 'garbage') write(GARBAGE);
+      return;
+    }
+
+    const w = new Wire('tcpIncoming');
+    conn.wire = w;
+    w.on('data', write);
+    socket.on('data', (d: Buffer) => {
+      record?.received.push(d);
+      w.write(d);
+    });
+    if (options.extendedVersion !== undefined) w.extendedHandshake.v = options.extendedVersion;
+    if (options.metadata !== undefined) w.use(utMetadata(options.metadata));
+
+    w.on('handshake', () => {
+      w.handshake(options.misbehave === 'wrong-infohash' ? wrongInfohash : infohash, peerId, {
+        fast: options.useFastExtension,
+      });
+      if (options.misbehave === 'close-after-handshake') return afterFlush(() => socket.end());
+      if (options.misbehave === 'huge-message') {
+        const head = Buffer.alloc(5 + 1024);
+        head.writeUInt32BE(HUGE_LENGTH, 0);
+        head[4] = 7;
+        return afterFlush(() => write(head));
+      }
+      if (options.misbehave === 'bad-bitfield') {
+        w.bitfield(new Uint8Array(Math.ceil(options.pieceCount / 8) + 3).fill(0xff));
+        return;
+      }
+      if (options.have === 'all' || options.have === 'none') {
+        if (w.hasFast) {
+          if (options.have === 'all') w.haveAll();
+          else w.haveNone();
+        } else if (options.have === 'all') {
+          w.bitfield(buildBitfield(options.pieceCount, 'all'));
+        }
+      } else {
+        w.bitfield(buildBitfield(options.pieceCount, options.have));
+      }
+      const haves = options.haves ?? [];
+      const interval = options.haveIntervalMs ?? 0;
+      if (interval <= 0) {
+        for (const index of haves) w.have(index);
+        return;
+      }
+      let next = 0;
+      const sendNext = (): void => {
+        if (next >= haves.length || socket.destroyed) return;
+        w.have(haves[next++] as number);
+        conn.timer = setTimeout(sendNext, interval);
+      };
+      conn.timer = setTimeout(sendNext, interval);
+    });
+  });
+
+  server.listen({ host: options.host, port: options.port ?? 0 });
+  await once(server, 'listening');
+  const address = server.address() as net.AddressInfo;
+
+  return {
+    host: options.host,
+    port: address.port,
+    get accepted() {
+      return accepted;
+    },
+    transcripts: () => records.map((r) => ({ sent: Buffer.concat(r.sent), received: Buffer.concat(r.received) })),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

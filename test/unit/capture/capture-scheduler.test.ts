@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { CaptureScheduler } from '../../../src/capture/capture-scheduler.js';
+
+function deferredJob(ip: string, log: string[], running: { now: number; max: number; perIp: Map<string, number>; maxPerIp: number }) {
+  let release!: () => void;
+  const done = new Promise<void>((r) => (release = r));
+  return {
+    release: () => release(),
+    job: {
+      ip,
+      run: async (signal: AbortSignal) => {
+        running.now++;
+        running.max = Math.max(running.max, running.now);
+        const n = (running.perIp.get(ip) ?? 0) + 1;
+        running.perIp.set(ip, n);
+        running.maxPerIp = Math.max(running.maxPerIp, n);
+        log.push(`start ${ip}`);
+        await Promise.race([done, new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted'))))]);
+        running.perIp.set(ip, (running.perIp.get(ip) ?? 1) - 1);
+        running.now--;
+      },
+    },
+  };
+}
+
+describe('CaptureScheduler', () => {
+  it('respects the global concurrency and the per-IP limit without head-of-line blocking', async () => {
+    const s = new CaptureScheduler({ concurrency: 3, perIpConcurrency: 1, queueSize: 100, jobTimeoutMs: 10_000 });
+    const log: string[] = [];
+    const running = { now: 0, max: 0, perIp: new Map<string, number>(), maxPerIp: 0 };
+    const jobs = ['a', 'a', 'a', 'b', 'c', 'd', 'b'].map((ip) => deferredJob(ip, log, running));
+    for (const j of jobs) expect(s.submit(j.job)).toBe(true);
+    await new Promise((r) => setTimeout(r, 10));
+    // a, b, c start; the second and third 'a' wait without blocking b and c
+    expect(log).toEqual(['start a', 'start b', 'start c']);
+    expect(s.stats()).toMatchObject({ running: 3, queued: 4 });
+    for (const j of jobs) j.release();
+    await s.idle();
+    expect(running.max).toBe(3);
+    expect(running.maxPerIp).toBe(1);
+    expect(s.stats()).toMatchObject({ running: 0, queued: 0, started: 7, completed: 7 });
+  });
+
+  it('refuses jobs beyond the queue bound, and counts them', () => {
+    const s = new CaptureScheduler({ concurrency: 1, perIpConcurrency: 1, queueSize: 2, jobTimeoutMs: 10_000 });
+    const log: string[] = [];
+    const running = { now: 0, max: 0, perIp: new Map<string, number>(), maxPerIp: 0 };
+    const results = [1, 2, 3, 4].map((i) => s.submit(deferredJob(`10.0.0.${i}`, log, running).job));
+    expect(results).toEqual([true, true, true, false]);
+    expect(s.stats().droppedQueueFull).toBe(1);
+    void s.stop();
+  });
+
+  it('aborts a job at its deadline and stops cleanly', async () => {
+    const s = new CaptureScheduler({ concurrency: 2, perIpConcurrency: 2, queueSize: 10, jobTimeoutMs: 50 });
+    const running = { now: 0, max: 0, perIp: new Map<string, number>(), maxPerIp: 0 };
+    s.submit(deferredJob('x', [], running).job);
+    await s.idle();
+    expect(s.stats()).toMatchObject({ failed: 1, timedOut: 1 });
+    s.submit(deferredJob('y', [], running).job);
+    await s.stop();
+    expect(s.stats().running).toBe(0);
+    expect(s.submit(deferredJob('z', [], running).job)).toBe(false);
+  });
+});
