@@ -96,6 +96,17 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX outbox_by_target ON outbox (target, parked_reason, id);
   CREATE INDEX outbox_by_capture ON outbox (capture_id);
   `,
+  // 2: the DHT routing table, saved periodically and at stop, restored at start.
+  `
+  CREATE TABLE dht_nodes (
+    host      TEXT NOT NULL,
+    port      INTEGER NOT NULL,
+    id        BLOB,             -- 20-byte node id (NULL: address only)
+    last_seen INTEGER NOT NULL, -- ms
+    PRIMARY KEY (host, port)
+  ) WITHOUT ROWID;
+  CREATE INDEX dht_nodes_by_last_seen ON dht_nodes (last_seen);
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

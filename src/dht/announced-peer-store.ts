@@ -1,0 +1,98 @@
+/**
+ * Peers announced to our node (announce_peer), served back in get_peers `values`. Bounded in total
+ * and per infohash, entries expire after `ttlMs` (BEP 5 nodes forget peers; the library keeps them
+ * forever with its default maxAge 0).
+ */
+export interface AnnouncedPeerStoreOptions {
+  /** Peers kept in total (default 10 000); the least recently announced go first. */
+  maxPeers?: number;
+  /** Peers kept per infohash (default 500). */
+  maxPerInfohash?: number;
+  /** Lifetime of an announce (default 30 min). */
+  ttlMs?: number;
+}
+
+interface Entry {
+  infohash: string;
+  key: string;
+  compact: Buffer;
+  at: number;
+}
+
+export class AnnouncedPeerStore {
+  private readonly entries = new Map<string, Entry>(); // insertion order = announce order
+  private readonly byInfohash = new Map<string, Map<string, Entry>>();
+  private readonly maxPeers: number;
+  private readonly maxPerInfohash: number;
+  private readonly ttlMs: number;
+
+  constructor(options: AnnouncedPeerStoreOptions = {}) {
+    this.maxPeers = options.maxPeers ?? 10_000;
+    this.maxPerInfohash = options.maxPerInfohash ?? 500;
+    this.ttlMs = options.ttlMs ?? 30 * 60_000;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  add(infohash: string, ip: string, port: number, now = Date.now()): void {
+    const key = `${infohash}|${ip}:${port}`;
+    const old = this.entries.get(key);
+    if (old) this.remove(old);
+    let set = this.byInfohash.get(infohash);
+    if (!set) {
+      set = new Map();
+      this.byInfohash.set(infohash, set);
+    }
+    if (set.size >= this.maxPerInfohash) {
+      const oldest = set.values().next();
+      if (!oldest.done) this.remove(oldest.value);
+      if (!this.byInfohash.has(infohash)) this.byInfohash.set(infohash, set);
+    }
+    const compact = Buffer.alloc(6);
+    const parts = ip.split('.');
+    for (let i = 0; i < 4; i++) compact[i] = Number(parts[i]) & 0xff;
+    compact.writeUInt16BE(port, 4);
+    const entry: Entry = { infohash, key, compact, at: now };
+    this.entries.set(key, entry);
+    set.set(key, entry);
+    while (this.entries.size > this.maxPeers) {
+      const oldest = this.entries.values().next();
+      if (oldest.done) break;
+      this.remove(oldest.value);
+    }
+  }
+
+  /** Up to `n` live peers of an infohash (6-byte compact form), chosen at random. */
+  get(infohash: string, n: number, now = Date.now()): Buffer[] {
+    const set = this.byInfohash.get(infohash);
+    if (!set) return [];
+    const live: Buffer[] = [];
+    for (const e of set.values()) if (now - e.at < this.ttlMs) live.push(e.compact);
+    for (let i = 0; i < Math.min(n, live.length); i++) {
+      const j = i + Math.floor(Math.random() * (live.length - i));
+      const tmp = live[i]!;
+      live[i] = live[j]!;
+      live[j] = tmp;
+    }
+    return live.slice(0, n);
+  }
+
+  /** Drops expired announces (the oldest are first in insertion order). */
+  prune(now = Date.now()): void {
+    for (const e of this.entries.values()) {
+      if (now - e.at < this.ttlMs) break;
+      this.remove(e);
+    }
+  }
+
+  private remove(e: Entry): void {
+    this.entries.delete(e.key);
+    const set = this.byInfohash.get(e.infohash);
+    if (set) {
+      set.delete(e.key);
+      if (set.size === 0) this.byInfohash.delete(e.infohash);
+    }
+  }
+}

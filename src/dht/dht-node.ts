@@ -1,0 +1,263 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import DHT, { type DhtContact, type KRPC, type KrpcCallback, type KrpcMessage, type KrpcPeer } from 'bittorrent-dht';
+import type { DiscoveredPeer } from '../model/peer.js';
+import { decodeCompactPeers } from '../protocol/compact.js';
+import type { Logger } from '../util/logger.js';
+import { BudgetedSocket, type BudgetedSocketStats } from './budgeted-socket.js';
+import { KrpcResponder, type AnnounceHarvest, type ResponderStats } from './krpc-responder.js';
+
+/**
+ * One DHT node: bittorrent-dht for the routing table (k-bucket, ping-and-swap, bucket refresh,
+ * bootstrap), with two of its layers replaced through its seams:
+ * - transport: `BudgetedSocket` as k-rpc's `krpcSocket` (global packets/s, per-IP query interval,
+ *   bounded queue, O(1) transaction matching);
+ * - responder: `KrpcResponder` instead of bittorrent-dht's query handler (BEP 51, BEP 5 errors,
+ *   bounded get_peers values, announce harvest with the announced port).
+ * k-rpc's own `pending` queue (queries waiting for an in-flight slot) is unbounded in the library;
+ * `query` is wrapped here so it never holds more than `maxPendingQueries` (excess fails at once,
+ * counted).
+ * Emits 'peer' (DiscoveredPeer, source 'announce') for every valid announce_peer received.
+ */
+export interface DhtNodeOptions {
+  host: string;
+  port: number;
+  /** 'host:port' strings; [] for none. Never the library's public default routers. */
+  bootstrap: string[];
+  maxPacketsPerSecond: number;
+  minQueryIntervalPerIpMs: number;
+  maxPendingQueries: number;
+  /** Queries in flight (k-rpc `concurrency`; the library default is 16). Default 64. */
+  concurrency?: number;
+  queryTimeoutMs?: number;
+  maxQueueWaitMs?: number;
+  /** Our node id (default random). */
+  nodeId?: Uint8Array;
+  /** BEP 51 interval we announce, seconds (default 600). */
+  sampleIntervalSec?: number;
+  /** Guard on every query destination (address policy); tests pass loopback-only. */
+  allowDestination?: (ip: string, port: number) => boolean;
+}
+
+export interface DhtNodeStats {
+  socket: BudgetedSocketStats;
+  responder: ResponderStats;
+  krpcPending: number;
+  krpcPendingHighWater: number;
+  droppedKrpcPending: number;
+  nodes: number;
+}
+
+export interface RoutingNode {
+  host: string;
+  port: number;
+  id: Buffer;
+  lastSeen: number;
+}
+
+export interface GetPeersResult {
+  /** Nodes that answered. */
+  responded: number;
+  timedOut: boolean;
+}
+
+const NODE_ID_LENGTH = 20;
+
+function parseHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+}
+
+export class DhtNode extends EventEmitter {
+  readonly socket: BudgetedSocket;
+  readonly dht: DHT;
+  readonly rpc: KRPC;
+  readonly responder: KrpcResponder;
+  private readonly log: Logger;
+  private krpcPendingHighWater = 0;
+  private droppedKrpcPending = 0;
+  private stopped = false;
+
+  constructor(deps: { logger: Logger }, readonly options: DhtNodeOptions) {
+    super();
+    this.log = deps.logger.child({ component: 'dht' });
+    this.socket = new BudgetedSocket({
+      maxPacketsPerSecond: options.maxPacketsPerSecond,
+      minQueryIntervalPerIpMs: options.minQueryIntervalPerIpMs,
+      maxPendingQueries: options.maxPendingQueries,
+      queryTimeoutMs: options.queryTimeoutMs,
+      maxQueueWaitMs: options.maxQueueWaitMs,
+      allowDestination: options.allowDestination,
+    });
+    this.dht = new DHT({
+      // `bootstrap: false`: no populate at construction (the socket is not bound yet); start() does it.
+      bootstrap: false,
+      // k-rpc's bootstrap list. Always an explicit array: undefined would mean the public routers.
+      nodes: options.bootstrap.map(parseHostPort),
+      nodeId: options.nodeId ?? randomBytes(NODE_ID_LENGTH),
+      krpcSocket: this.socket,
+      concurrency: options.concurrency ?? 64,
+    });
+    // bittorrent-dht exposes its k-rpc only as `_rpc`; the seam it offers (`opts.krpc`) would need
+    // k-rpc imported directly, which is not our dependency.
+    this.rpc = this.dht._rpc;
+    this.boundKrpcPending();
+    this.responder = new KrpcResponder(this.rpc, (a) => this.onAnnounce(a), {
+      sampleIntervalSec: options.sampleIntervalSec,
+    });
+    // Replace the library's query handler (its only 'query' listener) with ours.
+    this.rpc.removeAllListeners('query');
+    this.rpc.on('query', (query: KrpcMessage, peer: KrpcPeer) => this.responder.handle(query, peer));
+    this.dht.on('warning', (err: Error) => this.log.debug({ err }, 'dht warning'));
+    this.dht.on('error', (err: Error) => this.log.error({ err }, 'dht error'));
+  }
+
+  /** Binds the socket, then adds `restored` nodes and populates the table from them and the bootstrap list. */
+  async start(restored: ReadonlyArray<{ host: string; port: number; id?: Uint8Array | null }> = []): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.dht.once('error', onError);
+      this.socket.once('listening', () => {
+        this.dht.removeListener('error', onError);
+        resolve();
+      });
+      this.dht.listen(this.options.port, this.options.host);
+    });
+    this.addNodes(restored);
+    this.populate();
+    this.log.info({ address: this.address(), restored: restored.length, bootstrap: this.options.bootstrap.length }, 'dht listening');
+  }
+
+  /** A find_node walk towards our own id (fills the table); completes on its own, bounded by k-rpc. */
+  populate(): void {
+    const id = this.rpc.id;
+    this.rpc.populate(id, { q: 'find_node', a: { id, target: id } }, (err, n) => {
+      if (!this.stopped) this.log.debug({ err, responded: n, nodes: this.nodeCount() }, 'dht populate done');
+    });
+  }
+
+  addNodes(nodes: ReadonlyArray<{ host: string; port: number; id?: Uint8Array | null }>): void {
+    for (const n of nodes) {
+      if (n.id && n.id.length === NODE_ID_LENGTH) {
+        const id = Buffer.from(n.id);
+        if (!id.equals(this.rpc.id)) this.rpc.nodes.add({ id, host: n.host, port: n.port, distance: 0, seen: 0 });
+      } else this.dht.addNode({ host: n.host, port: n.port });
+    }
+  }
+
+  address(): { address: string; port: number } {
+    const a = this.socket.address();
+    return { address: a.address, port: a.port };
+  }
+
+  get nodeId(): Buffer {
+    return this.rpc.id;
+  }
+
+  nodeCount(): number {
+    return this.rpc.nodes.count();
+  }
+
+  routingNodes(): RoutingNode[] {
+    const now = Date.now();
+    return this.rpc.nodes.toArray().map((c: DhtContact) => ({ host: c.host, port: c.port, id: c.id, lastSeen: c.seen || now }));
+  }
+
+  /** One raw query through k-rpc (concurrency, bounded pending queue) and the budgeted socket. */
+  query(peer: { host: string; port: number; id?: Buffer }, message: { q: string; a?: Record<string, unknown> }): Promise<{ r: Record<string, unknown>; from: KrpcPeer }> {
+    return new Promise((resolve, reject) => {
+      this.rpc.query(peer, { q: message.q, a: { ...message.a } }, (err, res, from) => {
+        if (err) return reject(err);
+        const r = res?.r;
+        if (!r || typeof r !== 'object') return reject(new Error('reply without r'));
+        resolve({ r, from: from ?? peer });
+      });
+    });
+  }
+
+  /**
+   * An iterative get_peers lookup (k-rpc's `closest` walk over the routing table, or the bootstrap
+   * list when the table is empty). Calls `onPeer` for every peer in `values`; stops sending new
+   * queries after `timeoutMs` or when `signal` aborts (queries in flight finish on their own).
+   */
+  getPeers(
+    infohash: string,
+    onPeer: (ip: string, port: number, from: KrpcPeer) => void,
+    options: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<GetPeersResult> {
+    const target = Buffer.from(infohash, 'hex');
+    return new Promise((resolve) => {
+      let stopped = false;
+      let settled = false;
+      const finish = (timedOut: boolean, responded: number): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve({ responded, timedOut });
+      };
+      let responded = 0;
+      const onAbort = (): void => {
+        stopped = true;
+        finish(true, responded);
+      };
+      const timer = setTimeout(onAbort, options.timeoutMs);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.signal?.aborted) return onAbort();
+      const visit = (res: KrpcMessage, from: KrpcPeer): boolean => {
+        if (stopped) return false;
+        responded++;
+        const values = res.r?.values;
+        if (Array.isArray(values)) {
+          for (const p of decodeCompactPeers(values).peers) onPeer(p.ip, p.port, from);
+        }
+        return true;
+      };
+      this.rpc.closest(target, { q: 'get_peers', a: { id: this.rpc.id, info_hash: target } }, visit, (_err, n) =>
+        finish(false, n),
+      );
+    });
+  }
+
+  stats(): DhtNodeStats {
+    return {
+      socket: this.socket.stats(),
+      responder: this.responder.stats(),
+      krpcPending: this.rpc.pending.length,
+      krpcPendingHighWater: this.krpcPendingHighWater,
+      droppedKrpcPending: this.droppedKrpcPending,
+      nodes: this.nodeCount(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.responder.stop();
+    await new Promise<void>((resolve) => this.dht.destroy(() => resolve()));
+  }
+
+  private onAnnounce(a: AnnounceHarvest): void {
+    const peer: DiscoveredPeer = { ip: a.ip, port: a.port, infohash: a.infohash, foundAt: Date.now(), source: 'announce' };
+    this.emit('peer', peer);
+  }
+
+  /** Caps k-rpc's pending queue: past `maxPendingQueries` a query fails at once with EQUEUEFULL. */
+  private boundKrpcPending(): void {
+    const rpc = this.rpc;
+    const max = this.options.maxPendingQueries;
+    const original = rpc.query.bind(rpc);
+    const full = Object.assign(new Error('k-rpc pending queue is full'), { code: 'EQUEUEFULL' });
+    rpc.query = (node: KrpcPeer, message: KrpcMessage, cb?: KrpcCallback): void => {
+      if (this.socket.inflight >= rpc.concurrency) {
+        if (rpc.pending.length >= max) {
+          this.droppedKrpcPending++;
+          if (cb) process.nextTick(cb, full, null, node);
+          return;
+        }
+        if (rpc.pending.length + 1 > this.krpcPendingHighWater) this.krpcPendingHighWater = rpc.pending.length + 1;
+      }
+      original(node, message, cb);
+    };
+  }
+}

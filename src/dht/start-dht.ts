@@ -1,0 +1,203 @@
+import type { Config } from '../config/config-schema.js';
+import type { DiscoveredPeer, PeerSource } from '../model/peer.js';
+import { AddressPolicy } from '../protocol/address-policy.js';
+import type { Logger } from '../util/logger.js';
+import type { BudgetedSocketStats } from './budgeted-socket.js';
+import { DhtNode } from './dht-node.js';
+import { InfohashSampler, type InfohashSamplerOptions, type SamplerStats } from './infohash-sampler.js';
+import type { ResponderStats } from './krpc-responder.js';
+import { LookupScheduler, type LookupSchedulerOptions, type LookupStats } from './lookup-scheduler.js';
+import { PeerDedupe } from './peer-dedupe.js';
+import { RoutingTableStore, type DhtNodeStore, type RoutingTableStats, type RoutingTableStoreOptions } from './routing-table-store.js';
+
+/**
+ * The DHT as the composition root sees it: one node, the lookup scheduler for watched infohashes,
+ * the announce harvest, BEP 51 sampling (while some filter watches all torrents) and routing-table
+ * persistence. Every peer found goes to `onPeer` once per de-duplication window.
+ *
+ *   const dht = await startDht(
+ *     { logger, nodes: new SqliteDhtNodeRepository(db), onPeer: (p) => pipeline.offer(p),
+ *       watched: () => filters.current().watchedInfohashes(), watchAll: () => filters.current().watchesAll() },
+ *     { ...config.dht, tuning: { allowedRanges: config.capture.allowedPrivateRanges } },
+ *   );
+ *   // torrent added through the API: dht.wantNow(infohash); at shutdown: await dht.stop();
+ */
+export type DhtConfig = Config['dht'];
+
+export interface DhtDeps {
+  logger: Logger;
+  nodes: DhtNodeStore;
+  onPeer: (peer: DiscoveredPeer) => void;
+  /** Infohashes some filter watches (lowercase hex); re-read every couple of seconds. */
+  watched: () => Iterable<string>;
+  /** True when some filter watches every torrent: BEP 51 sampling runs only then. */
+  watchAll: () => boolean;
+}
+
+/** Knobs below the config file, each with a default; tests shorten them. */
+export interface DhtTuning {
+  /** k-rpc in-flight queries (default 64). */
+  concurrency?: number;
+  queryTimeoutMs?: number;
+  maxQueueWaitMs?: number;
+  /** BEP 51 interval we answer with (default 600 s). */
+  sampleIntervalSec?: number;
+  /** Ranges the address policy allows although not global (e.g. config capture.allowedPrivateRanges). */
+  allowedRanges?: string[];
+  /** Replaces the address policy entirely (tests: loopback only). */
+  allowDestination?: (ip: string, port: number) => boolean;
+  lookup?: Partial<LookupSchedulerOptions>;
+  sampler?: InfohashSamplerOptions;
+  table?: RoutingTableStoreOptions;
+  /** De-duplication window of found peers (default 10 min). */
+  dedupeWindowMs?: number;
+}
+
+export type DhtOptions = DhtConfig & { tuning?: DhtTuning };
+
+export interface DhtStats {
+  enabled: boolean;
+  nodes: number;
+  packetsIn: number;
+  packetsOut: number;
+  socket: BudgetedSocketStats | null;
+  krpcPending: number;
+  krpcPendingHighWater: number;
+  droppedKrpcPending: number;
+  responder: ResponderStats | null;
+  lookups: LookupStats | null;
+  samples: SamplerStats | null;
+  table: RoutingTableStats | null;
+  peersFound: Record<PeerSource, number>;
+  peersDuplicate: number;
+  onPeerErrors: number;
+}
+
+export interface DhtService {
+  nodeCount(): number;
+  wantNow(infohash: string): void;
+  stats(): DhtStats;
+  /** Bound address (null when disabled). */
+  address(): { address: string; port: number } | null;
+  stop(): Promise<void>;
+}
+
+function emptyStats(enabled: boolean): DhtStats {
+  return {
+    enabled, nodes: 0, packetsIn: 0, packetsOut: 0, socket: null, krpcPending: 0, krpcPendingHighWater: 0,
+    droppedKrpcPending: 0, responder: null, lookups: null, samples: null, table: null,
+    peersFound: { get_peers: 0, announce: 0, sample: 0, manual: 0 }, peersDuplicate: 0, onPeerErrors: 0,
+  };
+}
+
+export async function startDht(deps: DhtDeps, options: DhtOptions): Promise<DhtService> {
+  const log = deps.logger.child({ component: 'dht' });
+  if (!options.enabled) {
+    return { nodeCount: () => 0, wantNow: () => {}, stats: () => emptyStats(false), address: () => null, stop: async () => {} };
+  }
+  const tuning = options.tuning ?? {};
+  const policy = new AddressPolicy(tuning.allowedRanges ?? []);
+  const allowDestination = tuning.allowDestination ?? ((ip: string, port: number) => policy.isDialable(ip, port).ok);
+  for (const b of options.bootstrap) {
+    const i = b.lastIndexOf(':');
+    const host = b.slice(0, i);
+    if (/^[\d.]+$/.test(host) && !allowDestination(host, Number(b.slice(i + 1)))) {
+      log.warn({ bootstrap: b }, 'bootstrap node refused by the address policy (see capture.allowedPrivateRanges)');
+    }
+  }
+
+  const node = new DhtNode(
+    { logger: deps.logger },
+    {
+      host: options.host,
+      port: options.port,
+      bootstrap: options.bootstrap,
+      maxPacketsPerSecond: options.maxPacketsPerSecond,
+      minQueryIntervalPerIpMs: options.minQueryIntervalPerIpMs,
+      maxPendingQueries: options.maxPendingQueries,
+      concurrency: tuning.concurrency,
+      queryTimeoutMs: tuning.queryTimeoutMs,
+      maxQueueWaitMs: tuning.maxQueueWaitMs,
+      sampleIntervalSec: tuning.sampleIntervalSec,
+      allowDestination,
+    },
+  );
+
+  const counters = { found: { get_peers: 0, announce: 0, sample: 0, manual: 0 } as Record<PeerSource, number>, duplicate: 0, onPeerErrors: 0 };
+  const dedupe = new PeerDedupe(tuning.dedupeWindowMs);
+  const emit = (p: DiscoveredPeer): void => {
+    if (!dedupe.isNew(p.ip, p.port, p.infohash, p.foundAt)) {
+      counters.duplicate++;
+      return;
+    }
+    counters.found[p.source]++;
+    try {
+      deps.onPeer(p);
+    } catch (err) {
+      counters.onPeerErrors++;
+      log.warn({ err, infoHash: p.infohash }, 'onPeer failed');
+    }
+  };
+
+  const table = new RoutingTableStore({ store: deps.nodes, source: () => node.routingNodes(), logger: deps.logger }, tuning.table);
+  const restored = table.load();
+  node.on('peer', emit);
+  try {
+    await node.start(restored);
+  } catch (err) {
+    await node.stop();
+    throw err; // cannot bind: fatal for the daemon
+  }
+  table.start();
+
+  const lookups = new LookupScheduler(
+    { getPeers: (ih, onPeer, o) => node.getPeers(ih, onPeer, o), watched: deps.watched, onPeer: emit, logger: deps.logger },
+    { intervalMs: options.lookupIntervalMs, ...tuning.lookup },
+  );
+  const sampler = new InfohashSampler(
+    {
+      node,
+      onInfohash: (ih) => lookups.enqueueSampled(ih),
+      active: () => options.sampleInfohashes && deps.watchAll(),
+      logger: deps.logger,
+    },
+    tuning.sampler,
+  );
+  lookups.start();
+  sampler.start();
+
+  let stopped = false;
+  return {
+    nodeCount: () => node.nodeCount(),
+    wantNow: (ih) => lookups.wantNow(ih),
+    address: () => node.address(),
+    stats: () => {
+      const n = node.stats();
+      return {
+        enabled: true,
+        nodes: n.nodes,
+        packetsIn: n.socket.packetsIn,
+        packetsOut: n.socket.packetsOut,
+        socket: n.socket,
+        krpcPending: n.krpcPending,
+        krpcPendingHighWater: n.krpcPendingHighWater,
+        droppedKrpcPending: n.droppedKrpcPending,
+        responder: n.responder,
+        lookups: lookups.stats(),
+        samples: sampler.stats(),
+        table: table.stats(),
+        peersFound: { ...counters.found },
+        peersDuplicate: counters.duplicate,
+        onPeerErrors: counters.onPeerErrors,
+      };
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      lookups.stop();
+      sampler.stop();
+      table.stop();
+      await node.stop();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * A token bucket: `ratePerSecond` tokens per second, at most `burst` banked. The outbound budget of
+ * the DHT socket (every packet we send takes one token).
+ */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    readonly ratePerSecond: number,
+    readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!(ratePerSecond > 0)) throw new RangeError('ratePerSecond must be > 0');
+    if (!(burst >= 1)) throw new RangeError('burst must be >= 1');
+    this.tokens = burst;
+    this.last = now();
+  }
+
+  private refill(): void {
+    const t = this.now();
+    if (t > this.last) {
+      this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.ratePerSecond) / 1000);
+      this.last = t;
+    }
+  }
+
+  /** Takes one token if there is one. */
+  tryTake(): boolean {
+    this.refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** ms until one token is available (0 if one is). */
+  msUntilToken(): number {
+    this.refill();
+    if (this.tokens >= 1) return 0;
+    return Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond);
+  }
+}
