@@ -1,18 +1,29 @@
 import { statSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type LoadedConfig, type ResolvedConfig } from './config/load-config.js';
+import { CapturePipeline } from './capture/capture-pipeline.js';
+import { CaptureScheduler } from './capture/capture-scheduler.js';
+import { capturePeer, makePeerId } from './capture/peer-capture.js';
+import { ReverseDns } from './capture/reverse-dns.js';
 import { startAdminServer } from './daemon/admin-server.js';
+import { startDht } from './dht/start-dht.js';
 import { createSdNotifier } from './daemon/sd-notify.js';
 import { FilterRegistry } from './filter/filter-registry.js';
 import { openGeoIp, type GeoIpLookup } from './geoip/geoip-lookup.js';
 import { ApiKeyRing } from './http/api-keys.js';
 import { createApiServer } from './http/api-server.js';
+import type { NewCapture } from './model/capture.js';
+import { startNotifications } from './notify/notifier.js';
+import { PcapStore } from './pcap/pcap-store.js';
+import { AddressPolicy } from './protocol/address-policy.js';
 import { SqliteCaptureRepository } from './store/capture-repository.js';
 import { SqliteFilterOverlayRepository } from './store/filter-overlay-repository.js';
+import { SqliteDhtNodeRepository } from './store/dht-node-repository.js';
 import { openDatabase, type Db } from './store/open-database.js';
 import { SqliteOutboxRepository } from './store/outbox-repository.js';
 import { SqliteTorrentRepository } from './store/torrent-repository.js';
 import { errorMessage } from './util/app-error.js';
+import { BatchWriter } from './util/batch-writer.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { VERSION } from './util/version.js';
 
@@ -20,7 +31,7 @@ import { VERSION } from './util/version.js';
 export const EXAMPLE_API_KEY = 'example-key-change-me-now';
 
 /** Config keys whose change needs a restart (reload keeps the running value and says so). */
-const RESTART_KEYS = ['dataDir', 'database', 'http.listen', 'admin', 'dht', 'geoip', 'pcap'] as const;
+const RESTART_KEYS = ['dataDir', 'database', 'http.listen', 'admin', 'dht', 'geoip', 'pcap', 'capture', 'notify'] as const;
 
 function get(obj: unknown, dotted: string): unknown {
   return dotted.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);
@@ -108,7 +119,98 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
 
     const filters = new FilterRegistry({ overlay, torrents }, config.filters);
     let keys = new ApiKeyRing(config.apiKeys);
-    const wanted = new Set<string>();
+
+    // Notifications: relay the outbox to RabbitMQ / email (never waits for a target to be up).
+    const notifications = startNotifications({ db, captures, logger }, config.notify, () => filters.list());
+    closers.push(() => notifications.stop());
+
+    // Store: captures and their outbox rows, batched, one transaction per batch.
+    const writer = new BatchWriter<NewCapture>(
+      (batch) => {
+        captures.insertMany(batch);
+        notifications.wake();
+      },
+      { maxBatch: 500, maxDelayMs: 200, maxPending: 50_000 },
+      log,
+    );
+    closers.push(() => writer.close());
+
+    // Capture: bounded queue, global and per-IP concurrency, every connection with deadlines.
+    const cap = config.capture;
+    const scheduler = new CaptureScheduler(
+      {
+        concurrency: cap.concurrency,
+        perIpConcurrency: cap.perIpConcurrency,
+        queueSize: cap.queueSize,
+        jobTimeoutMs: cap.totalTimeoutMs + cap.reverseDns.timeoutMs + 5_000,
+      },
+      (err) => log.warn({ err }, 'capture job failed'),
+    );
+    closers.push(() => scheduler.stop());
+    const policy = new AddressPolicy(cap.allowedPrivateRanges);
+    const reverseDns = new ReverseDns(cap.reverseDns);
+    const pcapStore = new PcapStore({ dir: config.pcap.dir, retentionDays: config.pcap.retentionDays || 36_500 });
+    const peerId = makePeerId();
+    const captureLog = logger.child({ component: 'capture' });
+    const pipeline = new CapturePipeline(
+      {
+        filters,
+        geo: (ip) => geoip.lookup(ip),
+        torrents,
+        dialable: (ip, port) => policy.isDialable(ip, port),
+        capture: (input, signal) =>
+          capturePeer(
+            input,
+            {
+              connectTimeoutMs: cap.connectTimeoutMs,
+              handshakeTimeoutMs: cap.handshakeTimeoutMs,
+              idleTimeoutMs: cap.idleTimeoutMs,
+              totalTimeoutMs: cap.totalTimeoutMs,
+              haveWindowMs: cap.haveWindowMs,
+              peerId,
+              ...(cap.localAddress ? { localAddress: cap.localAddress } : {}),
+            },
+            signal,
+          ),
+        reverseDns: (ip, signal) => reverseDns.lookup(ip, signal),
+        pcap: pcapStore,
+        store: (c) => writer.add(c),
+        notifyTargets: (f) => notifications.targetsOf(f),
+        onMetadata: (ih) => captureLog.info({ infoHash: ih }, 'metadata fetched from peers'),
+        scheduler,
+        logger: captureLog,
+      },
+      { recaptureIntervalMs: cap.recaptureIntervalMs },
+    );
+    const pcapPrune = setInterval(() => {
+      if (config.pcap.retentionDays > 0) void pcapStore.prune().catch((err: unknown) => log.warn({ err }, 'pcap prune failed'));
+    }, 3_600_000);
+    pcapPrune.unref();
+    closers.push(() => clearInterval(pcapPrune));
+
+    // DHT: lookups of watched infohashes (and of torrents waiting for metadata), announces, BEP 51.
+    const dht = await startDht(
+      {
+        logger,
+        nodes: new SqliteDhtNodeRepository(db),
+        onPeer: (p) => void pipeline.offer(p),
+        watched: () => [...filters.compiled.watchedInfohashes(), ...pipeline.metadataWanted()],
+        watchAll: () => filters.compiled.watchesAllTorrents,
+      },
+      { ...config.dht, tuning: { allowedRanges: cap.allowedPrivateRanges } },
+    );
+    closers.push(() => dht.stop());
+    // A newly watched infohash is looked up within seconds.
+    let watchedBefore = new Set(filters.compiled.watchedInfohashes());
+    filters.onChange((compiled) => {
+      const now = new Set(compiled.watchedInfohashes());
+      for (const ih of now) if (!watchedBefore.has(ih)) dht.wantNow(ih);
+      watchedBefore = now;
+    });
+    const metadataWanted = (ih: string): void => {
+      pipeline.wantMetadata(ih);
+      dht.wantNow(ih);
+    };
 
     api = await createApiServer(
       {
@@ -117,7 +219,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
         filters,
         captures,
         torrents,
-        onMetadataWanted: (ih) => wanted.add(ih),
+        onMetadataWanted: metadataWanted,
         logger,
       },
       {
@@ -168,8 +270,16 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       configFile: loaded.file ?? null,
       api: apiUrl,
-      dht: { enabled: false, nodes: 0, note: 'DHT crawling is not built yet' },
-      queues: { captureQueue: 0, metadataWanted: wanted.size, outbox: outbox.countPending() },
+      dht: { enabled: config.dht.enabled, nodes: dht.nodeCount(), address: dht.address(), stats: dht.stats() },
+      queues: {
+        captureQueue: scheduler.stats().queued,
+        capturesRunning: scheduler.stats().running,
+        storeBatch: writer.stats().pending,
+        metadataWanted: pipeline.metadataWanted().size,
+        outbox: outbox.countPending(),
+      },
+      capture: { scheduler: scheduler.stats(), pipeline: pipeline.stats(), reverseDns: reverseDns.stats(), store: writer.stats() },
+      notify: notifications.status(),
       capturesLastHour: captures.countFoundSince(Date.now() - 3_600_000),
       filters: { total: filters.list().length, enabled: filters.compiled.filterCount },
       apiKeys: keys.size,
@@ -181,7 +291,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
 
     const admin = await startAdminServer(
       config.admin.socket,
-      { status, reload, metadataWanted: (ih) => wanted.add(ih) },
+      { status, reload, metadataWanted },
       logger,
     );
     closers.push(() => admin.close());

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { adminRequest } from '../daemon/admin-client.js';
+import { formatNotifyStatus } from '../notify/notify-status.js';
+import type { NotifyStatus } from '../notify/types.js';
 import { CliError, findDaemonSocket, formatBytes, formatDuration, printJson, type GlobalOptions } from './cli-context.js';
 
 interface Status {
@@ -8,7 +10,8 @@ interface Status {
   uptimeSeconds: number;
   configFile: string | null;
   api: string;
-  dht: { enabled: boolean; nodes: number; note?: string };
+  dht: { enabled: boolean; nodes: number; address?: { address: string; port: number } | null };
+  notify?: NotifyStatus;
   queues: Record<string, number>;
   capturesLastHour: number;
   filters: { total: number; enabled: number };
@@ -37,12 +40,13 @@ export function registerStatus(program: Command): void {
         `capture-daemon ${s.version}: running (pid ${s.pid}), up ${formatDuration(s.uptimeSeconds)}`,
         `config     ${s.configFile ?? '(embedded defaults)'}`,
         `api        ${s.api}`,
-        `dht        ${s.dht.enabled ? `${s.dht.nodes} nodes` : `off${s.dht.note ? ` (${s.dht.note})` : ''}`}`,
+        `dht        ${s.dht.enabled ? `${s.dht.nodes} nodes${s.dht.address ? ` on ${s.dht.address.address}:${s.dht.address.port}` : ''}` : 'off'}`,
         `queues     ${q}`,
         `captures   ${s.capturesLastHour} in the last hour`,
         `database   ${s.database.path} (${formatBytes(s.database.bytes)})`,
         `filters    ${s.filters.total} (${s.filters.enabled} enabled) · api keys ${s.apiKeys}`,
       ];
+      if (s.notify) lines.push(...formatNotifyStatus(s.notify));
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 }

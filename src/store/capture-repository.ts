@@ -101,6 +101,16 @@ export class SqliteCaptureRepository {
 
   /** Stores a batch in one transaction: each capture, its filter listings and its outbox rows. */
   insertMany(batch: readonly NewCapture[], now: number = Date.now()): number[] {
+    try {
+      return this.insertTransaction(batch, now);
+    } catch (err) {
+      // Filter ids created inside the rolled-back transaction no longer exist.
+      this.filterIds.clear();
+      throw err;
+    }
+  }
+
+  private insertTransaction(batch: readonly NewCapture[], now: number): number[] {
     return this.db.transaction(() => {
       const ids: number[] = [];
       for (const c of batch) {
