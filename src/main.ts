@@ -167,6 +167,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
               idleTimeoutMs: cap.idleTimeoutMs,
               totalTimeoutMs: cap.totalTimeoutMs,
               haveWindowMs: cap.haveWindowMs,
+              pieceStateWaitMs: cap.pieceStateWaitMs,
               peerId,
               ...(cap.localAddress ? { localAddress: cap.localAddress } : {}),
             },

@@ -40,8 +40,18 @@ export interface PeerCaptureOptions {
   /** No byte received for this long: before the handshake an error, after it the end of the observation. */
   idleTimeoutMs: number;
   totalTimeoutMs: number;
-  /** How long after the handshake to keep listening for HAVE messages. */
+  /**
+   * How long to keep listening for HAVE messages, counted from the peer's first piece-state
+   * message (bitfield, have_all, have_none or HAVE): clients send it at their own pace, often
+   * after their extended handshake (Transmission: about 500 ms after the BitTorrent handshake).
+   */
   haveWindowMs: number;
+  /**
+   * How long after the handshake to wait for that first piece-state message; a peer that sends
+   * none in this time is reported as having no pieces (BEP 3 lets a peer with no pieces skip the
+   * bitfield). Default 5,000 ms; bounded by the idle and total deadlines.
+   */
+  pieceStateWaitMs?: number;
   /** Our 20-byte peer id (see `makePeerId`). */
   peerId: Uint8Array;
   localAddress?: string;
@@ -81,6 +91,9 @@ export type PeerCaptureOutcome =
 
 export { EXTENDED_VERSION, makePeerId } from './peer-id.js';
 
+/** How long after the handshake we wait for a peer's first bitfield / have_all / have_none / HAVE. */
+export const DEFAULT_PIECE_STATE_WAIT_MS = 5_000;
+
 type Phase = 'connecting' | 'handshaking' | 'observing' | 'done';
 
 /** Captures one peer. Resolves with the outcome; never rejects. */
@@ -111,6 +124,7 @@ class PeerCapture {
   private metadataAt = Infinity;
   private lastRxAt: number;
   private windowOver = false;
+  private pieceStateSeen = false;
   private closedByPeer = false;
 
   private infohashBytes: Buffer | undefined;
@@ -274,7 +288,8 @@ class PeerCapture {
       this.peerFast = ((frame.reserved[7] as number) & 0x04) !== 0;
       const now = performance.now();
       this.phase = 'observing';
-      this.windowAt = now + this.options.haveWindowMs;
+      // Until the peer's first piece-state message, the window is the wait for it.
+      this.windowAt = now + (this.options.pieceStateWaitMs ?? DEFAULT_PIECE_STATE_WAIT_MS);
       this.metadataAt = this.totalAt - Math.min(250, this.options.totalTimeoutMs * 0.1);
       if (this.input.fetchMetadata && !this.peerExtended) {
         this.metadataFetch?.fail('metadata: peer does not support the extension protocol');
@@ -292,6 +307,7 @@ class PeerCapture {
       if (frame.id === 14 || frame.id === 15) throw fastWithoutExtensionError(spec.name);
       return;
     }
+    if (frame.id === 4 || frame.id === 5 || frame.id === 14 || frame.id === 15) this.onPieceState();
     switch (frame.id) {
       case 4:
         this.pieces.onHave(Buffer.from(frame.payload).readUInt32BE(0));
@@ -311,6 +327,14 @@ class PeerCapture {
     }
     wire.write(frame.raw);
     this.checkDone();
+  }
+
+  /** The first piece-state message starts the HAVE window. */
+  private onPieceState(): void {
+    if (this.pieceStateSeen || this.windowOver) return;
+    this.pieceStateSeen = true;
+    this.windowAt = performance.now() + this.options.haveWindowMs;
+    this.schedule();
   }
 
   private onExtendedHandshake(body: Uint8Array): void {

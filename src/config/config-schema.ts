@@ -135,6 +135,7 @@ export const configSchema = z
         idleTimeoutMs: z.number().int().min(100).default(10_000),
         totalTimeoutMs: z.number().int().min(100).default(30_000),
         haveWindowMs: z.number().int().min(0).default(2_000),
+        pieceStateWaitMs: z.number().int().min(0).default(5_000),
         recaptureIntervalMs: z.number().int().min(0).default(6 * 3_600_000),
         allowedPrivateRanges: z.array(cidr).default([]),
         localAddress: z.string().min(1).optional(),

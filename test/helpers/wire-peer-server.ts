@@ -29,6 +29,11 @@ export interface WirePeerServerOptions {
   have: 'all' | 'none' | number[];
   /** Advertise BEP 6, and send have_all / have_none when the other side advertises it too. */
   useFastExtension: boolean;
+  /**
+   * Delay between our handshake and the bitfield / have_all / have_none (default 0), as real
+   * clients do (Transmission sends its extended handshake first and its bitfield ~500 ms later).
+   */
+  pieceStateDelayMs?: number;
   /** HAVE messages sent after the bitfield. */
   haves?: number[];
   /** Delay before each HAVE (default 0: all right after the bitfield). */
@@ -130,29 +135,35 @@ export async function startWirePeerServer(options: WirePeerServerOptions): Promi
         w.bitfield(new Uint8Array(Math.ceil(options.pieceCount / 8) + 3).fill(0xff));
         return;
       }
-      if (options.have === 'all' || options.have === 'none') {
-        if (w.hasFast) {
-          if (options.have === 'all') w.haveAll();
-          else w.haveNone();
-        } else if (options.have === 'all') {
-          w.bitfield(buildBitfield(options.pieceCount, 'all'));
+      const announce = (): void => {
+        if (socket.destroyed) return;
+        if (options.have === 'all' || options.have === 'none') {
+          if (w.hasFast) {
+            if (options.have === 'all') w.haveAll();
+            else w.haveNone();
+          } else if (options.have === 'all') {
+            w.bitfield(buildBitfield(options.pieceCount, 'all'));
+          }
+        } else {
+          w.bitfield(buildBitfield(options.pieceCount, options.have));
         }
-      } else {
-        w.bitfield(buildBitfield(options.pieceCount, options.have));
-      }
-      const haves = options.haves ?? [];
-      const interval = options.haveIntervalMs ?? 0;
-      if (interval <= 0) {
-        for (const index of haves) w.have(index);
-        return;
-      }
-      let next = 0;
-      const sendNext = (): void => {
-        if (next >= haves.length || socket.destroyed) return;
-        w.have(haves[next++] as number);
+        const haves = options.haves ?? [];
+        const interval = options.haveIntervalMs ?? 0;
+        if (interval <= 0) {
+          for (const index of haves) w.have(index);
+          return;
+        }
+        let next = 0;
+        const sendNext = (): void => {
+          if (next >= haves.length || socket.destroyed) return;
+          w.have(haves[next++] as number);
+          conn.timer = setTimeout(sendNext, interval);
+        };
         conn.timer = setTimeout(sendNext, interval);
       };
-      conn.timer = setTimeout(sendNext, interval);
+      const delay = options.pieceStateDelayMs ?? 0;
+      if (delay > 0) conn.timer = setTimeout(announce, delay);
+      else announce();
     });
   });
 

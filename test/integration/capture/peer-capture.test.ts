@@ -168,6 +168,33 @@ describe('capturePeer: piece availability', () => {
     expect(r.hasPieces).toBe(1);
   });
 
+  it('starts the HAVE window at a bitfield that comes late, not at the handshake', async () => {
+    // Transmission sends its bitfield ~500 ms after the handshake: with a 300 ms window counted from
+    // the handshake, this seeder would be reported with 0 pieces.
+    const t = makeTorrent({ pieceCount: 24 });
+    const s = await peer('127.0.1.10', t, { pieceStateDelayMs: 700 });
+    const r = ok(await capture(s, t, {}, { haveWindowMs: 300 }));
+    expect(r).toMatchObject({ hasPieces: 24, hasTotal: true });
+    expect(r.durationMs).toBeGreaterThanOrEqual(695);
+  });
+
+  it('counts HAVEs within the window that follows a late bitfield', async () => {
+    const t = makeTorrent({ pieceCount: 16 });
+    const s = await peer('127.0.1.11', t, { have: [0, 1], haves: [2, 3], haveIntervalMs: 100, pieceStateDelayMs: 600 });
+    const r = ok(await capture(s, t, {}, { haveWindowMs: 500 }));
+    expect(r).toMatchObject({ hasPieces: 4, hasTotal: false });
+  });
+
+  it('reports a peer that announces nothing as 0 pieces after pieceStateWaitMs', async () => {
+    // have 'none' without BEP 6: no bitfield at all (allowed by BEP 3)
+    const t = makeTorrent({ pieceCount: 12 });
+    const s = await peer('127.0.1.12', t, { have: 'none' });
+    const r = ok(await capture(s, t, {}, { haveWindowMs: 100, pieceStateWaitMs: 600, idleTimeoutMs: 3000 }));
+    expect(r).toMatchObject({ hasPieces: 0, hasTotal: false });
+    expect(r.durationMs).toBeGreaterThanOrEqual(595);
+    expect(r.durationMs).toBeLessThan(2500);
+  });
+
   it('reports have_none as 0 pieces', async () => {
     const t = makeTorrent({ pieceCount: 10 });
     const s = await peer('127.0.1.5', t, { have: 'none', useFastExtension: true });
