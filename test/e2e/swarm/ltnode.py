@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""A libtorrent-rasterbar 2.0 node (Debian python3-libtorrent) for the capture-daemon e2e swarm.
+
+  --mode dht       a DHT node and nothing else (the private DHT's bootstrap node)
+  --mode torrents  seeds / holds every --torrent SPEC, where SPEC is PATH=SAVE_DIR[:partial]
+                   (partial: every piece gets priority 0, so after the hash check the node keeps
+                   exactly the pieces found on disk, never downloads more, and advertises them)
+
+Settings that make libtorrent work on 127.x.y.z (an isolated, loopback-only namespace):
+dht_restrict_routing_ips / dht_restrict_search_ips off (one /24 per simulated host is still the
+rule), dht_prefer_verified_node_ids and dht_enforce_node_id off (127.x cannot have a BEP 42 id),
+explicit listen and outgoing interfaces, LSD / UPnP / NAT-PMP off: nothing ever tries to leave.
+
+The node writes --status (JSON) every second: DHT node count, and per torrent its state, pieces,
+and peers. It runs until SIGTERM / SIGINT.
+
+MUST run inside the isolated network namespace made by test/e2e/run-in-namespace.sh.
+"""
+import argparse
+import json
+import os
+import signal
+import time
+import warnings
+
+import libtorrent as lt
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def log(name, *a):
+    print(time.strftime("%H:%M:%S"), f"[{name}]", *a, flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--listen", required=True, help="ip:port[,ip:port...] (TCP + uTP; the first also carries the DHT)")
+    ap.add_argument("--bootstrap", default="", help="DHT bootstrap host:port[,...]; empty for the bootstrap node itself")
+    ap.add_argument("--mode", choices=["dht", "torrents"], default="dht")
+    ap.add_argument("--torrent", action="append", default=[], help="PATH=SAVE_DIR[:partial]")
+    ap.add_argument("--no-dht", action="store_true", help="no DHT at all (a peer only announced by a helper)")
+    ap.add_argument("--announce-interval", type=int, default=60, help="seconds between DHT announces of each torrent")
+    ap.add_argument("--status", required=True)
+    a = ap.parse_args()
+
+    listen = [x.strip() for x in a.listen.split(",") if x.strip()]
+    first_ip = listen[0].rsplit(":", 1)[0]
+    cats = lt.alert.category_t
+    settings = {
+        "listen_interfaces": ",".join(listen),
+        "outgoing_interfaces": first_ip if len(listen) == 1 else "",
+        "enable_dht": not a.no_dht,
+        "dht_bootstrap_nodes": a.bootstrap,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "dht_restrict_routing_ips": False,
+        "dht_restrict_search_ips": False,
+        "dht_enforce_node_id": False,
+        "dht_prefer_verified_node_ids": False,
+        "dht_ignore_dark_internet": False,
+        "allow_multiple_connections_per_ip": True,
+        "dht_announce_interval": a.announce_interval,
+        "alert_mask": int(cats.error_notification | cats.status_notification | cats.dht_notification),
+    }
+    ses = lt.session(settings)
+    log(a.name, f"libtorrent {lt.__version__} mode={a.mode} listen={a.listen} dht={'off' if a.no_dht else 'on'} "
+                f"bootstrap={a.bootstrap or '-'}")
+
+    handles = []
+    for spec in a.torrent:
+        path, rest = spec.split("=", 1)
+        partial = rest.endswith(":partial")
+        save = rest[: -len(":partial")] if partial else rest
+        ti = lt.torrent_info(path)
+        atp = lt.add_torrent_params()
+        atp.ti = ti
+        atp.save_path = save
+        if partial:
+            atp.piece_priorities = [0] * ti.num_pieces()
+        h = ses.add_torrent(atp)
+        handles.append((h, str(ti.info_hashes().v1), ti.num_pieces(), partial))
+        log(a.name, f"added {ti.info_hashes().v1} pieces={ti.num_pieces()} partial={partial} save={save}")
+
+    stop = {"flag": False}
+
+    def on_sig(*_):
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_sig)
+    signal.signal(signal.SIGINT, on_sig)
+
+    quiet = {"dht_stats_alert", "state_update_alert", "session_stats_alert", "dht_get_peers_alert",
+             "dht_announce_alert", "dht_outgoing_get_peers_alert", "dht_pkt_alert", "dht_log_alert"}
+    next_status = 0.0
+    while not stop["flag"]:
+        ses.wait_for_alert(250)
+        for al in ses.pop_alerts():
+            t = type(al).__name__
+            if t not in quiet:
+                log(a.name, f"{t}: {al.message()}")
+        now = time.time()
+        if now >= next_status:
+            st = {"name": a.name, "time": now, "version": lt.__version__, "dht_nodes": ses.status().dht_nodes,
+                  "torrents": []}
+            for h, ih, n, partial in handles:
+                s = h.status()
+                st["torrents"].append({
+                    "infohash": ih, "state": str(s.state).split(".")[-1], "num_pieces": s.num_pieces,
+                    "total_pieces": n, "partial": partial, "is_seeding": s.is_seeding,
+                    "checked": s.state not in (lt.torrent_status.checking_files,
+                                               lt.torrent_status.checking_resume_data),
+                    "peers": [f"{p.ip[0]}:{p.ip[1]} {p.client}" for p in h.get_peer_info()],
+                })
+            tmp = a.status + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(st, f)
+            os.replace(tmp, a.status)
+            next_status = now + 1
+    log(a.name, "stopping")
+    del ses
+
+
+if __name__ == "__main__":
+    main()
