@@ -22,15 +22,12 @@ import { SqliteFilterOverlayRepository } from '../src/store/filter-overlay-repos
 import { openDatabase } from '../src/store/open-database.js';
 import { BatchWriter } from '../src/util/batch-writer.js';
 import { silentLogger } from '../src/util/logger.js';
-import { AltCaptureScheduler } from './capture-rate-alt-scheduler.js';
 import type { CapturerJob, CapturerResult, SwarmPeer } from './capture-rate-types.js';
 import { percentile } from './lib.js';
 
 /** Diagnostic: CAPTURE_RATE_SINK=noop drops batches instead of writing them (not a daemon figure). */
 const NOOP_SINK = process.env.CAPTURE_RATE_SINK === 'noop';
 
-/** Diagnostic: CAPTURE_RATE_SCHEDULER=alt uses bench/capture-rate-alt-scheduler.ts (not a daemon figure). */
-const ALT_SCHEDULER = process.env.CAPTURE_RATE_SCHEDULER === 'alt';
 
 /** Diagnostic: CAPTURE_RATE_LOCAL_ADDRESS=127.0.0.1 sets capture.localAddress (bind before connect). */
 const LOCAL_ADDRESS = process.env.CAPTURE_RATE_LOCAL_ADDRESS || undefined;
@@ -103,10 +100,7 @@ async function run(job: CapturerJob): Promise<CapturerResult> {
     queueSize: cap.queueSize,
     jobTimeoutMs: cap.totalTimeoutMs + cap.reverseDns.timeoutMs + 5_000,
   };
-  // CAPTURE_RATE_SCHEDULER=alt: the diagnostic variant (same public surface, hence the cast).
-  const scheduler = ALT_SCHEDULER
-    ? (new AltCaptureScheduler(schedulerOptions) as unknown as CaptureScheduler)
-    : new CaptureScheduler(schedulerOptions);
+  const scheduler = new CaptureScheduler(schedulerOptions);
   const policy = new AddressPolicy(cap.allowedPrivateRanges);
   const reverseDns = new ReverseDns(cap.reverseDns);
   const peerId = makePeerId();

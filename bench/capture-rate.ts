@@ -7,7 +7,6 @@
  *   CAPTURE_RATE_DURATION_S=20 CAPTURE_RATE_SEEDERS=2000 CAPTURE_RATE_PARTIALS=500 (defaults)
  *   CAPTURE_RATE_ONLY=mix-w0-c500,seeders-c200   run some scenarios only (labels as printed)
  *   CAPTURE_RATE_NODE_FLAGS='--max-semi-space-size=32'   extra node flags for the capturer
- *   CAPTURE_RATE_SCHEDULER=alt   diagnostic: capture-rate-alt-scheduler.ts (AbortController + cleared setTimeout per job)
  *   CAPTURE_RATE_LOCAL_ADDRESS=127.0.0.1   diagnostic: capture.localAddress set (each connect binds first)
  *   CAPTURE_RATE_SINK=noop   diagnostic: the BatchWriter's sink drops batches (no SQLite writes)
  *   CAPTURE_RATE_TSX=1   run the capturer under tsx instead of as an esbuild bundle (adds ~30 MiB RSS)
@@ -251,7 +250,7 @@ async function main(): Promise<void> {
     `capturer: fresh process per scenario; daemon defaults (perIpConcurrency 2, queueSize 10000, connect 5 s, handshake 10 s, idle 10 s, total 30 s, ` +
       `BatchWriter 500/200 ms) except concurrency, haveWindowMs, recaptureIntervalMs 0, reverse DNS off; feed keeps 2×concurrency queued for ${durationMs / 1000} s, then drains; ` +
       `steady state = completions between ${warmupMs / 1000} s and ${durationMs / 1000} s; capturer runs ${bundled ? 'as plain JavaScript (esbuild bundle of src/, like the built daemon)' : 'under tsx'}, node flags: ${NODE_FLAGS.length > 0 ? NODE_FLAGS.join(' ') : '(none)'}` +
-      `${process.env.CAPTURE_RATE_SCHEDULER === 'alt' ? '; DIAGNOSTIC: CAPTURE_RATE_SCHEDULER=alt' : ''}${process.env.CAPTURE_RATE_SINK === 'noop' ? '; DIAGNOSTIC: CAPTURE_RATE_SINK=noop' : ''}` +
+      `${process.env.CAPTURE_RATE_SINK === 'noop' ? '; DIAGNOSTIC: CAPTURE_RATE_SINK=noop' : ''}` +
       `${process.env.CAPTURE_RATE_LOCAL_ADDRESS ? `; DIAGNOSTIC: localAddress ${process.env.CAPTURE_RATE_LOCAL_ADDRESS}` : ''}`,
   );
 
