@@ -6,6 +6,7 @@ import { CliError } from './cli-context.js';
 import { registerConfig } from './config-command.js';
 import { registerDb } from './db-command.js';
 import { registerFilters } from './filters-command.js';
+import { registerOutbox } from './outbox-command.js';
 import { registerReload } from './reload-command.js';
 import { registerStart } from './start-command.js';
 import { registerStatus } from './status-command.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerFilters(program);
   registerTorrent(program);
   registerDb(program);
+  registerOutbox(program);
   return program;
 }
 

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import bencode from 'bencode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../src/store/migrations.js';
+import { openDatabase } from '../../src/store/open-database.js';
 import { startNotifyListener, type Listener } from '../helpers/notify-listener.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -268,8 +269,54 @@ describe('the CLI without a daemon', () => {
     expect(JSON.parse(m.stdout)).toMatchObject({ applied: [], after: MIGRATIONS.length, latest: MIGRATIONS.length });
   });
 
+  it('`outbox` lists parked notifications with their reasons; `outbox unpark` puts them back in line', async () => {
+    const db = openDatabase(path.join(dir, 'capture.db'));
+    try {
+      // Rows as a relay leaves them: parked with a reason (dangling capture ids: no FK check on this connection).
+      db.pragma('foreign_keys = OFF');
+      const insert = db.prepare('INSERT INTO outbox (capture_id, filter, target, created_at, attempts, parked_reason) VALUES (?, ?, ?, ?, ?, ?)');
+      insert.run(900_001, 'alpha', 'amqp', Date.now(), 1, 'refused by RabbitMQ: message too large');
+      insert.run(900_002, 'alpha', 'amqp', Date.now(), 1, 'refused by RabbitMQ: message too large');
+      insert.run(900_003, 'beta', 'amqp', Date.now(), 1, 'refused by RabbitMQ: message too large');
+      insert.run(900_004, 'beta', 'email', Date.now(), 0, null);
+    } finally {
+      db.close();
+    }
+    const list = await cli(['outbox', '--json', '--config', configPath]);
+    expect(list.code, list.stderr).toBe(0);
+    const targets = (JSON.parse(list.stdout) as { targets: Array<{ target: string; pending: number; parked: number; parkedReasons: unknown[] }> }).targets;
+    expect(targets.find((t) => t.target === 'amqp')).toMatchObject({
+      pending: 0,
+      parked: 3,
+      parkedReasons: [
+        { filter: 'alpha', reason: 'refused by RabbitMQ: message too large', count: 2 },
+        { filter: 'beta', reason: 'refused by RabbitMQ: message too large', count: 1 },
+      ],
+    });
+    expect(targets.find((t) => t.target === 'email')).toMatchObject({ pending: 1, parked: 0 });
+    const text = await cli(['outbox', '--config', configPath]);
+    expect(text.stdout).toMatch(/amqp\s+pending 0, parked 3/);
+    expect(text.stdout).toMatch(/outbox unpark/);
+
+    const one = await cli(['outbox', 'unpark', 'amqp', '--filter', 'beta', '--json', '--config', configPath]);
+    expect(JSON.parse(one.stdout)).toEqual({ target: 'amqp', filter: 'beta', unparked: 1 });
+    const rest = await cli(['outbox', 'unpark', 'amqp', '--config', configPath]);
+    expect(rest.stdout).toMatch(/amqp: 2 notification\(s\) put back in line/);
+    const bad = await cli(['outbox', 'unpark', 'pigeon', '--config', configPath]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown target "pigeon": expected amqp or email/);
+
+    const check = openDatabase(path.join(dir, 'capture.db'));
+    try {
+      expect(check.prepare("SELECT count(*) FROM outbox WHERE target = 'amqp' AND parked_reason IS NULL AND attempts = 0").pluck().get()).toBe(3);
+      check.prepare('DELETE FROM outbox WHERE capture_id >= 900001').run();
+    } finally {
+      check.close();
+    }
+  });
+
   it('every command has --help', { timeout: 120_000 }, async () => {
-    const cmds = [['start'], ['status'], ['reload'], ['config', 'check'], ['config', 'show'], ['filters'], ['torrent', 'add'], ['db', 'migrate']];
+    const cmds = [['start'], ['status'], ['reload'], ['config', 'check'], ['config', 'show'], ['filters'], ['torrent', 'add'], ['db', 'migrate'], ['outbox', 'list'], ['outbox', 'unpark']];
     const results = await Promise.all(cmds.map((cmd) => cli([...cmd, '--help'])));
     results.forEach((r, i) => {
       expect(r.code, cmds[i]?.join(' ')).toBe(0);
