@@ -187,6 +187,14 @@ export const configSchema = z
                 host: z.string().default('127.0.0.1'),
                 port: z.number().int().min(1).max(65535).default(25),
                 secure: z.boolean().default(false),
+                requireTLS: z.boolean().default(false),
+                tls: z
+                  .strictObject({
+                    rejectUnauthorized: z.boolean().default(true),
+                    caFile: z.string().min(1).optional(),
+                    servername: z.string().min(1).optional(),
+                  })
+                  .prefault({}),
                 user: z.string().optional(),
                 password: z.string().optional(),
               })

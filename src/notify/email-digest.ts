@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { toPeerJson, type PeerJson } from '../http/peer-json.js';
 import type { EmailFilterBacklog, OutboxRow } from '../store/outbox-repository.js';
-import { errorMessage } from '../util/app-error.js';
+import { AppError, errorMessage } from '../util/app-error.js';
 import type { Logger } from '../util/logger.js';
 import { RateLimiter, Sleeper, withTimeout } from './async-util.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
@@ -38,6 +39,16 @@ export interface SmtpConfig {
   port: number;
   /** true: TLS from the first byte (port 465). false: plain, upgraded with STARTTLS when the server offers it. */
   secure: boolean;
+  /** With secure false: refuse to send unless the server offers STARTTLS and the upgrade succeeds. */
+  requireTLS?: boolean;
+  tls?: {
+    /** Verify the server's certificate (default true). */
+    rejectUnauthorized?: boolean;
+    /** PEM file of the CA(s) to trust instead of the system store (a private CA, a self-signed server). */
+    caFile?: string | undefined;
+    /** Name to verify the certificate against, when `host` is an IP address or an alias. */
+    servername?: string | undefined;
+  };
   user?: string | undefined;
   password?: string | undefined;
 }
@@ -70,11 +81,27 @@ export function defaultDigestOptions(from: string, periodMs: number, csvRowLimit
   };
 }
 
+/** A nodemailer SMTP transport; throws an AppError when `tls.caFile` cannot be read. */
 export function createSmtpTransport(smtp: SmtpConfig): MailTransport {
+  let ca: Buffer | undefined;
+  if (smtp.tls?.caFile !== undefined) {
+    try {
+      ca = readFileSync(smtp.tls.caFile);
+    } catch (err) {
+      throw new AppError('CONFIG', `notify.email.smtp.tls.caFile: cannot read ${smtp.tls.caFile}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+    }
+  }
   return nodemailer.createTransport({
     host: smtp.host,
     port: smtp.port,
     secure: smtp.secure,
+    requireTLS: smtp.requireTLS ?? false,
+    tls: {
+      rejectUnauthorized: smtp.tls?.rejectUnauthorized ?? true,
+      ...(ca !== undefined ? { ca } : {}),
+      ...(smtp.tls?.servername !== undefined ? { servername: smtp.tls.servername } : {}),
+      minVersion: 'TLSv1.2',
+    },
     auth: smtp.user !== undefined ? { user: smtp.user, pass: smtp.password ?? '' } : undefined,
     connectionTimeout: 30_000,
     greetingTimeout: 30_000,

@@ -25,7 +25,7 @@ describe('broker connection cut mid-stream', () => {
     const config: NotifyConfig = {
       outboxMaxRows: 1_000_000,
       amqp: { enabled: true, url: vh.url(), exchange, maxInFlight: 500, maxMessageBytes: 1024 * 1024 },
-      email: { enabled: false, from: 'x@y.z', digestMinutes: 1, csvRowLimit: 10, smtp: { host: '127.0.0.1', port: 25, secure: false } },
+      email: { enabled: false, from: 'x@y.z', digestMinutes: 1, csvRowLimit: 10, smtp: { host: '127.0.0.1', port: 25, secure: false, requireTLS: false, tls: { rejectUnauthorized: true } } },
     };
     const n = startNotifications({ db: s.db, captures: s.captures, logger: log.logger }, config, () => [], {
       relay: { pollIntervalMs: 5, backoff: { baseMs: 100, maxMs: 1000, jitter: 0.5 } },

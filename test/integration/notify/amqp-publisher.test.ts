@@ -150,7 +150,7 @@ describe('AmqpPublisher + OutboxRelay against RabbitMQ', () => {
     const config: NotifyConfig = {
       outboxMaxRows: 1_000_000,
       amqp: { enabled: true, url: vh.url(proxy.port), exchange, maxInFlight: 100, maxMessageBytes: 1024 * 1024 },
-      email: { enabled: false, from: 'x@y.z', digestMinutes: 1, csvRowLimit: 10, smtp: { host: '127.0.0.1', port: 25, secure: false } },
+      email: { enabled: false, from: 'x@y.z', digestMinutes: 1, csvRowLimit: 10, smtp: { host: '127.0.0.1', port: 25, secure: false, requireTLS: false, tls: { rejectUnauthorized: true } } },
     };
     const filters = [{ name: 'f1', notify: { amqp: true, email: [] } }];
     const n = startNotifications({ db: s.db, captures: s.captures, logger: log.logger }, config, () => filters, {

@@ -10,7 +10,7 @@ import { startNotifications, type NotifyConfig } from '../../../src/notify/notif
 import { TargetStats } from '../../../src/notify/target-stats.js';
 import { memoryLogger, openTestStore, storeCaptures, waitFor, type TestStore } from '../../unit/notify/notify-fixtures.js';
 import { BrokerProxy } from './amqp-helpers.js';
-import { leaves, parseMime, startDroppingSmtp, startSmtp, type TestSmtp } from './smtp-helpers.js';
+import { leaves, parseMime, selfSignedCert, startDroppingSmtp, startSmtp, type TestSmtp } from './smtp-helpers.js';
 
 const FROM = 'Capture daemon <capture@example.org>';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -245,6 +245,43 @@ describe('EmailDigest against a real SMTP server', () => {
     expect(emailRows(s)).toHaveLength(0);
   });
 
+  it('TLS: STARTTLS verified against a caFile; requireTLS refuses a server without STARTTLS; an untrusted certificate is refused', async () => {
+    const s = store();
+    const cert = selfSignedCert();
+    cleanups.push(() => cert.cleanup());
+    const tlsServer = await startSmtp(0, 'accept', cert);
+    cleanups.push(() => tlsServer.close());
+    const plainServer = await smtp();
+    const base = { host: '127.0.0.1', secure: false };
+
+    // Untrusted (self-signed, no caFile): nothing is sent, the rows stay with the reason.
+    storeCaptures(s, 2, { targets: ['email'], filterOf: () => 'f-a' });
+    const untrusted = digestFor(s, tlsServer.port, {}, createSmtpTransport({ ...base, port: tlsServer.port }));
+    await untrusted.digest.flush();
+    expect(tlsServer.mails).toHaveLength(0);
+    expect(emailRows(s).map((r) => r.last_error)).toEqual([expect.stringMatching(/self[- ]signed certificate/i), expect.anything()]);
+    await untrusted.digest.stop();
+
+    // requireTLS against a server that does not offer STARTTLS: refused before any mail is sent.
+    const required = digestFor(s, plainServer.port, {}, createSmtpTransport({ ...base, port: plainServer.port, requireTLS: true }));
+    await required.digest.flush();
+    expect(plainServer.mails).toHaveLength(0);
+    expect(emailRows(s)[0]?.last_error).toMatch(/STARTTLS/);
+    await required.digest.stop();
+
+    // Trusted through caFile, STARTTLS required: delivered over TLS.
+    const trusted = digestFor(s, tlsServer.port, {}, createSmtpTransport({ ...base, port: tlsServer.port, requireTLS: true, tls: { caFile: cert.certFile } }));
+    await trusted.digest.flush();
+    await trusted.digest.flush();
+    expect(tlsServer.mails).toHaveLength(1);
+    expect(tlsServer.mails[0]?.secure).toBe(true);
+    expect(emailRows(s)).toHaveLength(0);
+
+    expect(() => createSmtpTransport({ ...base, port: 25, tls: { caFile: '/nonexistent/ca.pem' } })).toThrow(
+      /notify\.email\.smtp\.tls\.caFile: cannot read \/nonexistent\/ca\.pem: ENOENT/,
+    );
+  });
+
   it('startNotifications with the mail server down at start: warns, keeps the rows, delivers when it is back', async () => {
     const s = store();
     const port = await BrokerProxy.freePort();
@@ -252,7 +289,7 @@ describe('EmailDigest against a real SMTP server', () => {
     const config: NotifyConfig = {
       outboxMaxRows: 1_000_000,
       amqp: { enabled: false, url: 'amqp://127.0.0.1:1', exchange: 'x', maxInFlight: 10, maxMessageBytes: 4096 },
-      email: { enabled: true, from: FROM, digestMinutes: 1, csvRowLimit: 10, smtp: { host: '127.0.0.1', port, secure: false } },
+      email: { enabled: true, from: FROM, digestMinutes: 1, csvRowLimit: 10, smtp: { host: '127.0.0.1', port, secure: false, requireTLS: false, tls: { rejectUnauthorized: true } } },
     };
     const n = startNotifications({ db: s.db, captures: s.captures, logger: log.logger }, config, FILTERS, {
       email: { periodMs: 300, backoff: { baseMs: 100, maxMs: 300, jitter: 0 } },

@@ -1,10 +1,30 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 
 export interface ReceivedMail {
   from: string;
   to: string[];
   raw: string;
+  /** The session was upgraded to TLS (STARTTLS) before the mail. */
+  secure: boolean;
+}
+
+/** A throwaway self-signed certificate for 127.0.0.1 and localhost (openssl, P-256). */
+export function selfSignedCert(): { key: Buffer; cert: Buffer; certFile: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smtp-cert-'));
+  const keyFile = path.join(dir, 'key.pem');
+  const certFile = path.join(dir, 'cert.pem');
+  const r = spawnSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+  ]);
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr?.toString() ?? r.error?.message}`);
+  return { key: readFileSync(keyFile), cert: readFileSync(certFile), certFile, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export type SmtpMode = 'accept' | 'refuse-connect' | 'refuse-rcpt' | 'refuse-data';
@@ -25,7 +45,7 @@ function smtpError(code: number, message: string): Error {
 }
 
 /** A real SMTP server (smtp-server) on 127.0.0.1; its behaviour can be switched while it runs. */
-export async function startSmtp(port = 0, mode: SmtpMode = 'accept'): Promise<TestSmtp> {
+export async function startSmtp(port = 0, mode: SmtpMode = 'accept', tls?: { key: Buffer; cert: Buffer }): Promise<TestSmtp> {
   const state: TestSmtp = {
     port: 0,
     mode,
@@ -36,7 +56,8 @@ export async function startSmtp(port = 0, mode: SmtpMode = 'accept'): Promise<Te
   };
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: ['STARTTLS'],
+    // With a certificate: STARTTLS offered (the connection starts in plain text); without: not offered.
+    ...(tls !== undefined ? { key: tls.key, cert: tls.cert } : { disabledCommands: ['STARTTLS'] }),
     logger: false,
     onConnect(_session: SMTPServerSession, cb: (err?: Error | null) => void) {
       cb(state.mode === 'refuse-connect' ? smtpError(421, 'Service not available, try again later') : null);
@@ -56,6 +77,7 @@ export async function startSmtp(port = 0, mode: SmtpMode = 'accept'): Promise<Te
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks).toString('utf8'),
+          secure: session.secure === true,
         });
         cb();
       });

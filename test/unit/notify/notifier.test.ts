@@ -19,7 +19,7 @@ function config(over: Partial<NotifyConfig> = {}): NotifyConfig {
   return {
     outboxMaxRows: 1_000_000,
     amqp: { enabled: false, url: 'amqp://guest:guest@127.0.0.1:1', exchange: 'capture', maxInFlight: 100, maxMessageBytes: 4096 },
-    email: { enabled: false, from: 'a@b.c', digestMinutes: 15, csvRowLimit: 100, smtp: { host: '127.0.0.1', port: 1, secure: false } },
+    email: { enabled: false, from: 'a@b.c', digestMinutes: 15, csvRowLimit: 100, smtp: { host: '127.0.0.1', port: 1, secure: false, requireTLS: false, tls: { rejectUnauthorized: true } } },
     ...over,
   };
 }
