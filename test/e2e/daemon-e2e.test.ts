@@ -56,6 +56,8 @@ interface ScenarioResult {
   manifest?: Manifest;
   timings: Record<string, unknown> & {
     discovery?: Record<string, { visibleAfterDaemonReadyMs: number | null; foundAfterDaemonReadyMs: number | null; reportAfterFoundMs: number | null }>;
+    probeMs?: Record<string, number>;
+    libtorrentLookup?: { found: Record<string, number | null>; firstDhtNodeMs: number | null; complete: boolean; elapsedMs: number };
   };
   upload?: { status: number; body: { state?: string; pieceCount?: number } };
   addInfohash?: { status: number; body: { state?: string } };
@@ -133,8 +135,13 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
       // ---- figures for the report ----
       const lines = [`e2e timings (ms): swarm ready ${String(r.timings.swarmReadyMs)}, daemon start ${String(r.timings.daemonStartMs)}, all captured after daemon ready ${String(r.timings.allCapturedAfterDaemonReadyMs)}, metadata ${String(r.timings.metadataKnownAfterDaemonReadyMs)}, total ${String(r.timings.totalMs)}`];
       for (const [name, t] of Object.entries(r.timings.discovery ?? {})) {
-        lines.push(`  ${name}: found +${t.foundAfterDaemonReadyMs} ms, visible in the API +${t.visibleAfterDaemonReadyMs} ms (report ${t.reportAfterFoundMs} ms after found)`);
+        lines.push(
+          `  ${name}: found +${t.foundAfterDaemonReadyMs} ms, visible in the API +${t.visibleAfterDaemonReadyMs} ms (report ${t.reportAfterFoundMs} ms after found); ` +
+            `side by side, from a fresh node: libtorrent get_peers ${String(r.timings.libtorrentLookup?.found[name])} ms, our KRPC probe ${String(r.timings.probeMs?.[name])} ms`,
+        );
       }
+      const lt = r.timings.libtorrentLookup;
+      if (lt) lines.push(`libtorrent get_peers from a fresh node: all found ${lt.complete ? `after ${Math.max(...Object.values(lt.found).map(Number))} ms` : 'NOT all'} (first DHT node after ${lt.firstDhtNodeMs} ms)`);
       if (r.bench) lines.push(`bench announce -> capture visible in the API: n=${r.bench.visible.n} median ${r.bench.visible.median} ms, p95 ${r.bench.visible.p95} ms (min ${r.bench.visible.min}, max ${r.bench.visible.max}); announce -> found: median ${r.bench.found.median} ms, p95 ${r.bench.found.p95} ms`);
       if (r.benchViaLookup) lines.push(`bench, announce not sent to the daemon (found by its own lookups): n=${r.benchViaLookup.visible.n} median ${r.benchViaLookup.visible.median} ms, p95 ${r.benchViaLookup.visible.p95} ms`);
       if (r.restart) lines.push(`restart: stop ${r.restart.stop?.ms} ms, dht nodes ${r.restart.statusAfter?.dht?.nodes} after ${r.restart.nodesAfterReadyMs} ms, restored ${r.restart.dhtListening?.restored}, found again: ${JSON.stringify(r.restart.refound)}`);

@@ -161,6 +161,8 @@ async function main(): Promise<void> {
   // independent check of the DHT (tells a swarm problem from a daemon problem)
   const probe = await phase('dht probe', () => swarm.probe(20_000));
   result.timings.probeMs = probe;
+  // the reference for the daemon's discovery times: libtorrent's own get_peers from a fresh node
+  result.timings.libtorrentLookup = await phase('libtorrent get_peers', () => swarm.libtorrentLookup(20_000));
 
   // ---- daemon --------------------------------------------------------------------------------
   const dataDir = path.join(RUN, 'daemon-data');

@@ -5,6 +5,10 @@
   --mode torrents  seeds / holds every --torrent SPEC, where SPEC is PATH=SAVE_DIR[:partial]
                    (partial: every piece gets priority 0, so after the hash check the node keeps
                    exactly the pieces found on disk, never downloads more, and advertises them)
+  --mode lookup    a fresh node that bootstraps and runs libtorrent's own DHT get_peers for
+                   --lookup INFOHASH every 500 ms until every --expect ip:port is listed (or
+                   --timeout s); writes {"found": {"ip:port": ms since the session started}, ...}
+                   to --status and exits (the side-by-side reference for the daemon's lookups)
 
 Settings that make libtorrent work on 127.x.y.z (an isolated, loopback-only namespace):
 dht_restrict_routing_ips / dht_restrict_search_ips off (one /24 per simulated host is still the
@@ -37,7 +41,10 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--listen", required=True, help="ip:port[,ip:port...] (TCP + uTP; the first also carries the DHT)")
     ap.add_argument("--bootstrap", default="", help="DHT bootstrap host:port[,...]; empty for the bootstrap node itself")
-    ap.add_argument("--mode", choices=["dht", "torrents"], default="dht")
+    ap.add_argument("--mode", choices=["dht", "torrents", "lookup"], default="dht")
+    ap.add_argument("--lookup", default="", help="infohash (hex) for --mode lookup")
+    ap.add_argument("--expect", default="", help="ip:port[,...] that --mode lookup waits for")
+    ap.add_argument("--timeout", type=float, default=30.0, help="seconds, --mode lookup")
     ap.add_argument("--torrent", action="append", default=[], help="PATH=SAVE_DIR[:partial]")
     ap.add_argument("--no-dht", action="store_true", help="no DHT at all (a peer only announced by a helper)")
     ap.add_argument("--announce-interval", type=int, default=60, help="seconds between DHT announces of each torrent")
@@ -62,11 +69,15 @@ def main():
         "dht_ignore_dark_internet": False,
         "allow_multiple_connections_per_ip": True,
         "dht_announce_interval": a.announce_interval,
-        "alert_mask": int(cats.error_notification | cats.status_notification | cats.dht_notification),
+        "alert_mask": int(cats.error_notification | cats.status_notification | cats.dht_notification
+                          | (cats.dht_operation_notification if a.mode == "lookup" else 0)),
     }
     ses = lt.session(settings)
     log(a.name, f"libtorrent {lt.__version__} mode={a.mode} listen={a.listen} dht={'off' if a.no_dht else 'on'} "
                 f"bootstrap={a.bootstrap or '-'}")
+
+    if a.mode == "lookup":
+        return lookup(ses, a)
 
     handles = []
     for spec in a.torrent:
@@ -119,6 +130,41 @@ def main():
             os.replace(tmp, a.status)
             next_status = now + 1
     log(a.name, "stopping")
+    del ses
+
+
+def lookup(ses, a):
+    """libtorrent's own iterative get_peers (session.dht_get_peers), repeated until all expected are listed."""
+    t0 = time.time()
+    target = lt.sha1_hash(bytes.fromhex(a.lookup))
+    expect = set(x.strip() for x in a.expect.split(",") if x.strip())
+    found = {}
+    replies = 0
+    next_query = 0.0
+    first_nodes_ms = None
+    while time.time() - t0 < a.timeout and not expect.issubset(found):
+        now = time.time()
+        if first_nodes_ms is None and ses.status().dht_nodes > 0:
+            first_nodes_ms = round((now - t0) * 1000)
+        if now >= next_query and ses.status().dht_nodes > 0:
+            ses.dht_get_peers(target)
+            next_query = now + 0.5
+        ses.wait_for_alert(50)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.dht_get_peers_reply_alert) and str(al.info_hash) == a.lookup.lower():
+                replies += 1
+                for ip, port in al.peers():
+                    key = f"{ip}:{port}"
+                    if key not in found:
+                        found[key] = round((time.time() - t0) * 1000)
+    result = {"found": found, "expected": sorted(expect), "complete": expect.issubset(found),
+              "firstDhtNodeMs": first_nodes_ms, "replies": replies, "elapsedMs": round((time.time() - t0) * 1000),
+              "version": lt.__version__}
+    tmp = a.status + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, a.status)
+    log(a.name, f"lookup {'complete' if result['complete'] else 'INCOMPLETE'}: {json.dumps(result)}")
     del ses
 
 

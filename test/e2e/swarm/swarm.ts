@@ -434,6 +434,29 @@ export class Swarm {
   }
 
   /**
+   * The reference for the daemon's lookups: a fresh libtorrent node (ltnode.py --mode lookup) on
+   * `bind` bootstraps from the private DHT and runs libtorrent's own get_peers until every client's
+   * ip:port is listed. Resolves with ms since its session started, per client.
+   */
+  async libtorrentLookup(
+    timeoutMs = 30_000,
+    bind: Addr = { ip: '127.251.0.1', port: 6881 },
+  ): Promise<{ found: Record<string, number | null>; firstDhtNodeMs: number | null; complete: boolean; elapsedMs: number }> {
+    const status = path.join(this.runDir, 'lt-lookup', 'status.json');
+    const expect = this.manifest.clients.map((c) => `${c.ip}:${c.port}`);
+    const child = this.spawnProc('lt-lookup', PY, [path.join(HERE, 'ltnode.py'), '--name', 'lt-lookup', '--listen', addrKey(bind),
+      '--bootstrap', addrKey(BOOTSTRAP), '--mode', 'lookup', '--lookup', this.manifest.infohash, '--expect', expect.join(','),
+      '--timeout', String(timeoutMs / 1000), '--status', status]);
+    await new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+    });
+    const r = JSON.parse(readFileSync(status, 'utf8')) as { found: Record<string, number>; firstDhtNodeMs: number | null; complete: boolean; elapsedMs: number };
+    const found = Object.fromEntries(this.manifest.clients.map((c) => [c.name, r.found[`${c.ip}:${c.port}`] ?? null]));
+    return { found, firstDhtNodeMs: r.firstDhtNodeMs, complete: r.complete, elapsedMs: r.elapsedMs };
+  }
+
+  /**
    * Announces bench peer i (its address, BENCH_PORT) from a one-shot node on its own IP, to the
    * closest nodes except `exclude` (e.g. the daemon's DHT node, to time its lookups alone).
    */
