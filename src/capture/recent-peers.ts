@@ -136,13 +136,7 @@ export class RecentPeers {
 function hashA(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  // final avalanche (murmur3 fmix32): the low bits index the table
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h); // the low bits index the table: avalanche them
 }
 
 /** A second, independent 32-bit hash (murmur3-style mixing, other seed). */
@@ -155,7 +149,12 @@ function hashB(s: string): number {
     h = (h << 13) | (h >>> 19);
     h = (Math.imul(h, 5) + 0xe6546b64) | 0;
   }
-  h ^= s.length;
+  return fmix32(h ^ s.length);
+}
+
+/** murmur3's final avalanche. */
+function fmix32(x: number): number {
+  let h = x;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RecentPeers } from '../../../src/capture/recent-peers.js';
+import { prng } from '../../helpers/prng.js';
 
 /** The previous implementation (a Map in insertion order): the reference the compact one must equal. */
 class ReferenceRecent {
@@ -25,17 +26,6 @@ class ReferenceRecent {
   get size(): number {
     return this.seen.size;
   }
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('RecentPeers', () => {
@@ -88,7 +78,7 @@ describe('RecentPeers', () => {
   });
 
   it('agrees with the Map reference over 200,000 random operations, with eviction and forget', () => {
-    const next = rng(42);
+    const next = prng(42);
     const capacity = 5_000;
     const r = new RecentPeers(50, capacity);
     const ref = new ReferenceRecent(50, capacity);
