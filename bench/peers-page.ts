@@ -1,10 +1,13 @@
 /**
  * GET /capture/peers/all/ latency: pages of 1,000 over a 10-million-capture database, through the
  * real HTTP server (fastify on 127.0.0.1, Node's fetch, sequential, keep-alive), with the SQL alone
- * (SqliteCaptureRepository.page) and page + JSON in-process timed on the same queries.
+ * (SqliteCaptureRepository.page) and page + JSON (rowToPeerJson + JSON.stringify, as the route does)
+ * in-process timed on the same queries. That JSON is checked byte for byte against the way the API
+ * built it before (CaptureRecord → toPeerJson → JSON.stringify).
  *
  * The database is built with the real store (openDatabase + insertMany, 10,000 per transaction)
- * and cached as bench/.data/peers-page-v1-<ROWS>.sqlite, so a rerun skips generation.
+ * and cached as bench/.data/peers-page-schema<N>-<ROWS>.sqlite (N: the schema version), so a rerun
+ * skips generation.
  *
  *   node --import tsx bench/peers-page.ts            ROWS=1000000 for a smaller database,
  *                                                     REQUESTS=5000 for more requests (default 2,000)
@@ -17,10 +20,11 @@ import type { FilterConfig } from '../src/config/config-schema.js';
 import { FilterRegistry } from '../src/filter/filter-registry.js';
 import { ApiKeyRing } from '../src/http/api-keys.js';
 import { createApiServer } from '../src/http/api-server.js';
-import { toPeerJson } from '../src/http/peer-json.js';
-import { SqliteCaptureRepository, type PeerPageQuery } from '../src/store/capture-repository.js';
+import { rowToPeerJson, toPeerJson } from '../src/http/peer-json.js';
+import { captureRowToRecord, SqliteCaptureRepository, type PeerPage, type PeerPageQuery } from '../src/store/capture-repository.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
 import { SqliteFilterOverlayRepository } from '../src/store/filter-overlay-repository.js';
-import { openDatabase, type Db } from '../src/store/open-database.js';
+import { openDatabase } from '../src/store/open-database.js';
 import { SqliteTorrentRepository } from '../src/store/torrent-repository.js';
 import { silentLogger } from '../src/util/logger.js';
 import { CaptureGenerator, FILTER_NAMES, type Cluster } from './capture-gen.js';
@@ -38,7 +42,8 @@ const CLUSTERS = [1_200, 1_500, 2_000, 3_000, 5_000];
 const KEY = 'bench-key-0123456789';
 
 const DATA = path.join(path.dirname(fileURLToPath(import.meta.url)), '.data');
-const DB_FILE = path.join(DATA, `peers-page-v1-${ROWS}.sqlite`);
+// Named after the schema version: a database built by an older schema is not reused (delete it by hand).
+const DB_FILE = path.join(DATA, `peers-page-schema${MIGRATIONS.length}-${ROWS}.sqlite`);
 const META_FILE = `${DB_FILE}.json`;
 
 interface Meta {
@@ -136,13 +141,14 @@ function fmtStats(s: Stats): string {
   return `p50 ${fmtMs(s.p50)}  p95 ${fmtMs(s.p95)}  p99 ${fmtMs(s.p99)}  max ${fmtMs(s.max)}  (mean ${fmtMs(s.mean)})`;
 }
 
-function explain(db: Db, success: boolean | undefined): string {
-  const cond = success === undefined ? '' : ' AND f.success = @success';
-  const sql = `EXPLAIN QUERY PLAN SELECT c.id, c.found_at, c.ip FROM capture_filters f JOIN captures c ON c.id = f.capture_id
-    WHERE f.filter_id = @fid${cond} AND f.found_at >= @from AND f.found_at < @to ORDER BY f.found_at, f.capture_id LIMIT @limit`;
-  const params: Record<string, number> = { fid: 1, from: 0, to: 1, limit: 1001 };
-  if (success !== undefined) params.success = success ? 1 : 0;
-  return (db.prepare(sql).all(params) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+/** The body as the route builds it (fastify serializes an object with JSON.stringify). */
+function routeJson(page: PeerPage): string {
+  return JSON.stringify({ from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map(rowToPeerJson) });
+}
+
+/** The body as the API built it before raw rows: CaptureRecord → toPeerJson → JSON.stringify. */
+function recordJson(page: PeerPage): string {
+  return JSON.stringify({ from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map((r) => toPeerJson(captureRowToRecord(r))) });
 }
 
 interface Query {
@@ -186,9 +192,11 @@ async function main(): Promise<number> {
     console.log(`database holds ${rowCount} rows, metadata says ${meta.rows}: delete ${DB_FILE} and rerun`);
     return 1;
   }
-  for (const s of [undefined, true, false]) console.log(`  plan (success=${String(s)}): ${explain(db, s)}`);
-
   const captures = new SqliteCaptureRepository(db);
+  for (const s of [undefined, true, false]) {
+    const plan = captures.explainPage(s);
+    console.log(`  plan (success=${String(s)}): ${plan.page.join('; ')}  | any row left: ${plan.more.join('; ')}`);
+  }
   const registry = new FilterRegistry(
     { overlay: new SqliteFilterOverlayRepository(db), torrents: new SqliteTorrentRepository(db) },
     FILTER_NAMES.map(filterConfig),
@@ -271,7 +279,10 @@ async function main(): Promise<number> {
   const wFrom = big.at - 20 * 60_000;
   const wTo = big.at + 20 * 60_000;
   const fid = db.prepare("SELECT id FROM filter_names WHERE name = 'alpha'").pluck().get() as number;
-  const expected = db.prepare('SELECT count(*) FROM capture_filters WHERE filter_id = ? AND found_at >= ? AND found_at < ?').pluck().get(fid, wFrom, wTo) as number;
+  const expected = db
+    .prepare('SELECT count(*) FROM capture_filters WHERE filter_id = ? AND success IN (0, 1) AND found_at >= ? AND found_at < ?')
+    .pluck()
+    .get(fid, wFrom, wTo) as number;
   let walked = 0;
   let pages = 0;
   let ordered = true;
@@ -293,7 +304,8 @@ async function main(): Promise<number> {
   const walkOk = walked === expected && ordered;
   console.log(`pagination walk (alpha, 40 min around the ${fmtInt(big.size)}-row cluster): ${pages} pages, ${fmtInt(walked)} rows, count(*) ${fmtInt(expected)}, ordered & no split ms: ${ordered} → ${walkOk ? 'OK' : 'WRONG'}`);
 
-  // 2. The SQL alone, and 3. page + toPeerJson + JSON.stringify, in-process, same queries.
+  // 2. The SQL alone, and 3. page + JSON as the route builds it, in-process, same queries; 4. that JSON
+  // against the way it was built before (records → toPeerJson), byte for byte.
   const now = (): number => explicitTo ?? Date.now() + 1;
   const pq = (q: Query): PeerPageQuery => ({ filter: q.filter, from: q.from, to: now(), success: q.success, pageSize: PAGE_SIZE });
   const sqlMs: number[] = [];
@@ -309,7 +321,7 @@ async function main(): Promise<number> {
     const s0 = performance.now();
     const page = captures.page(pq(q));
     const s1 = performance.now();
-    JSON.stringify({ from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map(toPeerJson) });
+    routeJson(page);
     const s2 = performance.now();
     jsonMs.push(s2 - s0);
     pageMs.push(s1 - s0);
@@ -319,12 +331,26 @@ async function main(): Promise<number> {
   const json = stats(jsonMs);
   const part = stats(pageMs);
   const ser = stats(serializeMs);
+  const oldMs: number[] = [];
+  let sameBytes = 0;
+  let firstDiff = '';
+  for (const q of queries) {
+    const page = captures.page(pq(q));
+    const text = routeJson(page);
+    const s0 = performance.now();
+    const old = recordJson(page);
+    oldMs.push(performance.now() - s0);
+    if (text === old) sameBytes++;
+    else if (firstDiff === '') firstDiff = `${q.filter} from=${q.from} success=${String(q.success)}`;
+  }
+  const bytesOk = sameBytes === queries.length;
 
   console.log(`SQL   repo.page alone:          ${fmtStats(sql)}`);
-  console.log(`page + toPeerJson + stringify:  ${fmtStats(json)}`);
-  console.log(`  of which toPeerJson + JSON.stringify: p50 ${fmtMs(ser.p50)}  p99 ${fmtMs(ser.p99)}  (mean ${fmtMs(ser.mean)})`);
+  console.log(`page + rowToPeerJson + stringify: ${fmtStats(json)}`);
+  console.log(`  of which rowToPeerJson + JSON.stringify: p50 ${fmtMs(ser.p50)}  p99 ${fmtMs(ser.p99)}  (mean ${fmtMs(ser.mean)}); via CaptureRecord + toPeerJson instead: mean ${fmtMs(stats(oldMs).mean)}`);
+  console.log(`  JSON = the CaptureRecord + toPeerJson JSON, byte for byte: ${sameBytes}/${queries.length} pages → ${bytesOk ? 'OK' : `WRONG (first: ${firstDiff})`}`);
   console.log(
-    `  where the time goes (means, additive): repo.page ${fmtMs(part.mean)} + toPeerJson/stringify ${fmtMs(ser.mean)} ` +
+    `  where the time goes (means, additive): repo.page ${fmtMs(part.mean)} + rowToPeerJson/stringify ${fmtMs(ser.mean)} ` +
       `+ fastify/HTTP/fetch ${fmtMs(http.mean - json.mean)} = HTTP ${fmtMs(http.mean)}`,
   );
 
@@ -333,7 +359,7 @@ async function main(): Promise<number> {
   db.close();
   if (failures > 0) console.log(`${failures} requests failed`);
   if (retries > 0) console.log(`(${retries} requests retried on a connection the server had closed while idle)`);
-  return failures === 0 && walkOk ? 0 : 1;
+  return failures === 0 && walkOk && bytesOk ? 0 : 1;
 }
 
 process.exitCode = await main();

@@ -5,7 +5,7 @@ import { requireInfoHash } from '../model/infohash.js';
 import { ApiError } from '../util/app-error.js';
 import type { ApiDeps } from './api-ports.js';
 import { boolParam, intParam, msParam, stringParam, type Params } from './params.js';
-import { toPeerJson } from './peer-json.js';
+import { rowToPeerJson } from './peer-json.js';
 
 /** Params of a POST: the form body, with the query string as a fallback for `key`. */
 export function formParams(body: unknown, query: unknown): Params {
@@ -27,7 +27,7 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
     caller.requireFilter(filter);
     if (!deps.filters.get(filter)) throw new ApiError(404, 'FILTER_NOT_FOUND', `Capture Filter "${filter}" not found`);
     const page = deps.captures.page({ filter, from, to, success, pageSize: deps.pageSize() });
-    return { from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map(toPeerJson) };
+    return { from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map(rowToPeerJson) };
   });
 
   app.get('/capture/filters/', async (req) => {

@@ -107,6 +107,27 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX dht_nodes_by_last_seen ON dht_nodes (last_seen);
   `,
+  // 3: one b-tree per capture listing instead of three. capture_filters becomes keyed (filter_id,
+  // success, found_at, capture_id): peers/all with success=true|false is one range of the key, with
+  // success unset two ranges merged in order. Dropped: the (filter_id, success, …) index (now the
+  // key), the index by capture_id (filtersOf probes the key: a capture's found_at is in its row) and
+  // the foreign keys (the repository writes a capture and its listings in one transaction; each
+  // foreign-key check was two more b-tree probes per listing). The copy reads the old success index,
+  // which is in the new key order, so it appends without sorting.
+  `
+  ALTER TABLE capture_filters RENAME TO capture_filters_v2;
+  CREATE TABLE capture_filters (
+    filter_id  INTEGER NOT NULL,
+    success    INTEGER NOT NULL CHECK (success IN (0, 1)),
+    found_at   INTEGER NOT NULL,
+    capture_id INTEGER NOT NULL,
+    PRIMARY KEY (filter_id, success, found_at, capture_id)
+  ) WITHOUT ROWID;
+  INSERT INTO capture_filters (filter_id, success, found_at, capture_id)
+    SELECT filter_id, success, found_at, capture_id FROM capture_filters_v2
+    ORDER BY filter_id, success, found_at, capture_id;
+  DROP TABLE capture_filters_v2;
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -31,7 +31,8 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
       // In WAL mode NORMAL is durable against application crashes; only an OS crash may lose the last commits.
       db.pragma('synchronous = NORMAL');
     }
-    // Referential integrity (outbox → captures, capture_filters → captures) is checked by SQLite itself.
+    // Referential integrity (outbox → captures) is checked by SQLite itself. The capture listings
+    // (capture_filters) carry no foreign keys since migration 3: they are written with their capture.
     db.pragma('foreign_keys = ON');
     // Temp b-trees (ORDER BY, DISTINCT) stay in memory: the data dir may be on slow disk.
     db.pragma('temp_store = MEMORY');

@@ -46,17 +46,28 @@ describe('openDatabase', () => {
     expect(() => openDatabase(file)).toThrow(/newer than this daemon knows/);
   });
 
-  it('plans peers/all as a range scan of the listing index', () => {
+  it('plans peers/all as index range scans of the listing key, never a sort or a scan', () => {
     const db = openDatabase(fresh());
-    const plan = db
-      .prepare(
-        `EXPLAIN QUERY PLAN SELECT c.id FROM capture_filters f JOIN captures c ON c.id = f.capture_id
-         WHERE f.filter_id = 1 AND f.found_at >= 0 AND f.found_at < 10 ORDER BY f.found_at, f.capture_id LIMIT 1001`,
-      )
-      .all() as Array<{ detail: string }>;
-    const text = plan.map((p) => p.detail).join('\n');
-    expect(text).toMatch(/SEARCH f USING PRIMARY KEY \(filter_id=\? AND found_at>\? AND found_at<\?\)/);
-    expect(text).not.toMatch(/TEMP B-TREE/);
+    const repo = new SqliteCaptureRepository(db);
+    const range = 'SEARCH f USING PRIMARY KEY (filter_id=? AND success=? AND found_at>? AND found_at<?)';
+    const capture = 'SEARCH c USING INTEGER PRIMARY KEY (rowid=?)';
+    for (const success of [true, false]) {
+      const plan = repo.explainPage(success);
+      expect(plan.page).toEqual([range, capture]);
+      expect(plan.more).toEqual([range]);
+    }
+    // success unset: both success ranges, merged in key order (no temp b-tree).
+    const plan = repo.explainPage(undefined);
+    expect(plan.page).toEqual(['MERGE (UNION ALL)', 'LEFT', range, capture, 'RIGHT', range, capture]);
+    expect(plan.more).toEqual([range]);
+    // filtersOf / isListedUnder: probes of the key, whatever the table sizes.
+    expect(repo.explainFiltersOf()).toEqual([
+      capture,
+      'SCAN n',
+      'SEARCH f USING PRIMARY KEY (filter_id=? AND success=? AND found_at=? AND capture_id=?)',
+      capture,
+      'SEARCH f USING PRIMARY KEY (filter_id=? AND success=? AND found_at=? AND capture_id=?)',
+    ]);
     db.close();
   });
 
