@@ -113,8 +113,10 @@ export const MIGRATIONS: readonly string[] = [
   // key), the index by capture_id (filtersOf probes the key: a capture's found_at is in its row) and
   // the foreign keys (the repository writes a capture and its listings in one transaction; each
   // foreign-key check was two more b-tree probes per listing). The copy reads the old success index,
-  // which is in the new key order, so it appends without sorting.
+  // which is in the new key order, so it appends without sorting; dropping the index by capture_id
+  // first lets the new table reuse its pages instead of growing the file.
   `
+  DROP INDEX IF EXISTS capture_filters_by_capture;
   ALTER TABLE capture_filters RENAME TO capture_filters_v2;
   CREATE TABLE capture_filters (
     filter_id  INTEGER NOT NULL,
