@@ -5,7 +5,8 @@
  * Captures come from the same generator as peers-page (35% reports / 65% errors, 1–2 filters each,
  * geo fields, 3% with a pcap path, no outbox rows), generated batch by batch outside the timed
  * call. Reported: insertMany rows/s (time inside insertMany only) and wall rows/s including
- * generation; bytes per stored capture = (db + WAL after wal_checkpoint(TRUNCATE)) / rows.
+ * generation; bytes per stored capture = (db + WAL after wal_checkpoint(TRUNCATE)) / rows, and how
+ * they split over tables and indexes (SQLite's dbstat).
  *
  *   node --import tsx bench/capture-ingest.ts        INGEST_ROWS=200000 to run smaller
  */
@@ -42,6 +43,8 @@ interface Result {
   bytesPerCapture: number;
   dbBytes: number;
   listings: number;
+  /** Bytes per capture of each table and index (dbstat), largest first. */
+  perObject: Array<[string, number]>;
 }
 
 function run(batchSize: number): Result {
@@ -76,6 +79,9 @@ function run(batchSize: number): Result {
   db.pragma('wal_checkpoint(TRUNCATE)');
   const count = db.prepare('SELECT count(*) FROM captures').pluck().get() as number;
   const bytes = fileBytes(file);
+  const perObject = (db.prepare('SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC').all() as Array<{ name: string; bytes: number }>)
+    .filter((o) => o.bytes / count >= 0.5)
+    .map((o): [string, number] => [o.name, o.bytes / count]);
   db.close();
   removeDb(file);
   if (count !== ROWS) throw new Error(`stored ${count} captures, expected ${ROWS}`);
@@ -89,6 +95,7 @@ function run(batchSize: number): Result {
     bytesPerCapture: bytes / count,
     dbBytes: bytes,
     listings,
+    perObject,
   };
 }
 
@@ -103,6 +110,7 @@ function main(): number {
         `wall incl. generation ${fmtInt(r.wallRowsPerS)} rows/s; ${(r.listings / ROWS).toFixed(2)} filter listings/capture; ` +
         `DB ${fmtBytes(r.dbBytes)} = ${r.bytesPerCapture.toFixed(0)} B/capture`,
     );
+    console.log(`  B/capture by table/index: ${r.perObject.map(([n, b]) => `${n} ${b.toFixed(0)}`).join(', ')}`);
     return r;
   });
   for (const r of results) {
