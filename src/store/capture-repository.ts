@@ -1,4 +1,4 @@
-import type { Statement } from 'better-sqlite3';
+import type { Statement, Transaction } from 'better-sqlite3';
 import type { CaptureRecord, NewCapture } from '../model/capture.js';
 import type { Db } from './open-database.js';
 
@@ -133,9 +133,7 @@ export class SqliteCaptureRepository {
   private readonly filtersOfStmt: Statement;
   private readonly listedUnder: Statement;
   private readonly countSince: Statement;
-  private readonly insertTransaction: ((batch: readonly NewCapture[], now: number) => number[]) & {
-    immediate(batch: readonly NewCapture[], now: number): number[];
-  };
+  private readonly insertTransaction: Transaction<(batch: readonly NewCapture[], now: number) => number[]>;
 
   constructor(private readonly db: Db) {
     this.insertCaptures = new MultiRowInsert(
