@@ -23,6 +23,7 @@ import { openDatabase, type Db } from './store/open-database.js';
 import { SqliteOutboxRepository } from './store/outbox-repository.js';
 import { SqliteTorrentRepository } from './store/torrent-repository.js';
 import { errorMessage } from './util/app-error.js';
+import { RecentCaptureCounter } from './store/recent-capture-counter.js';
 import { BatchWriter } from './util/batch-writer.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { VERSION } from './util/version.js';
@@ -125,9 +126,11 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     closers.push(() => notifications.stop());
 
     // Store: captures and their outbox rows, batched, one transaction per batch.
+    const recentCaptures = new RecentCaptureCounter(captures.countPerMinuteSince(Date.now() - 3_600_000));
     const writer = new BatchWriter<NewCapture>(
       (batch) => {
         captures.insertMany(batch);
+        for (const c of batch) recentCaptures.add(c.foundAt);
         notifications.wake();
       },
       { maxBatch: 500, maxDelayMs: 200, maxPending: 50_000 },
@@ -281,7 +284,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       },
       capture: { scheduler: scheduler.stats(), pipeline: pipeline.stats(), reverseDns: reverseDns.stats(), store: writer.stats() },
       notify: notifications.status(),
-      capturesLastHour: captures.countFoundSince(Date.now() - 3_600_000),
+      capturesLastHour: recentCaptures.lastHour(),
       filters: { total: filters.list().length, enabled: filters.compiled.filterCount },
       apiKeys: keys.size,
       database: {

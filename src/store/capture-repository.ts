@@ -133,6 +133,7 @@ export class SqliteCaptureRepository {
   private readonly filtersOfStmt: Statement;
   private readonly listedUnder: Statement;
   private readonly countSince: Statement;
+  private readonly perMinuteSince: Statement;
   private readonly insertTransaction: Transaction<(batch: readonly NewCapture[], now: number) => number[]>;
 
   constructor(private readonly db: Db) {
@@ -170,6 +171,7 @@ export class SqliteCaptureRepository {
       .pluck();
     this.insertTransaction = db.transaction((batch: readonly NewCapture[], now: number) => this.insertRows(batch, now));
     this.countSince = db.prepare('SELECT count(*) FROM captures WHERE found_at >= ?').pluck();
+    this.perMinuteSince = db.prepare('SELECT found_at / 60000 AS minute, count(*) FROM captures WHERE found_at >= ? GROUP BY minute');
   }
 
   private filterId(name: string, create: boolean): number | undefined {
@@ -352,5 +354,10 @@ export class SqliteCaptureRepository {
 
   countFoundSince(ms: number): number {
     return this.countSince.get(ms) as number;
+  }
+
+  /** Captures found since `ms`, per minute (epoch ms / 60,000): seeds a RecentCaptureCounter. */
+  countPerMinuteSince(ms: number): Array<[number, number]> {
+    return this.perMinuteSince.raw().all(ms) as Array<[number, number]>;
   }
 }
