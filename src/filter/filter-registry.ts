@@ -35,9 +35,11 @@ export function applyOverlay(filters: readonly FilterConfig[], overlay: readonly
 }
 
 /**
- * Holds the filters and their compiled matcher. Every change (config reload, API add/delete)
- * builds a new CompiledFilters off to the side and swaps it in with one assignment, so a
- * concurrent check always sees a complete set.
+ * Holds the filters and their compiled matcher. Every change builds a new CompiledFilters off to
+ * the side and swaps it in with one assignment, so a concurrent check always sees a complete set.
+ * A config reload compiles everything; an API add/delete patches the previous set's infohash part
+ * (CompiledFilters.withInfohashChange: milliseconds, not a recompile), except when it turns a
+ * filter that watches every torrent into one with a list, which recompiles.
  */
 export class FilterRegistry {
   private config: readonly FilterConfig[];
@@ -106,7 +108,7 @@ export class FilterRegistry {
       return;
     }
     this.deps.overlay.record(name, infohash, 'add');
-    this.rebuild();
+    this.change(name, infohash, 'add');
   }
 
   /** API deleteInfohash: a filter that has infohashes must keep at least one. */
@@ -119,6 +121,36 @@ export class FilterRegistry {
       throw new ApiError(409, 'FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED', `Capture Filter "${name}" must keep at least one infohash`);
     }
     this.deps.overlay.record(name, infohash, 'delete');
-    this.rebuild();
+    this.change(name, infohash, 'delete');
+  }
+
+  /**
+   * Applies one recorded API change to the effective lists (what applyOverlay on the updated
+   * overlay gives) and patches the compiled set; the previous list and filter objects are kept.
+   */
+  private change(name: string, infohash: string, op: 'add' | 'delete'): void {
+    const i = this.effective.findIndex((f) => f.name === name);
+    const f = this.effective[i] as EffectiveFilter;
+    const list = f.infohashes;
+    let infohashes: string[];
+    if (op === 'add') {
+      let lo = 0;
+      let hi = list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((list[mid] as string) < infohash) lo = mid + 1;
+        else hi = mid;
+      }
+      infohashes = list.slice();
+      if (list[lo] !== infohash) infohashes.splice(lo, 0, infohash);
+    } else {
+      infohashes = list.filter((h) => h !== infohash);
+    }
+    const effective = this.effective.slice();
+    effective[i] = { ...f, infohashes };
+    const compiled = this.compiledSet.withInfohashChange(i, infohash, op) ?? new CompiledFilters(effective);
+    this.effective = effective;
+    this.compiledSet = compiled;
+    for (const l of this.listeners) l(compiled);
   }
 }
