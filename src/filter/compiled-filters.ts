@@ -112,7 +112,8 @@ export class CompiledFilters {
   private readonly bloomShift: number;
   private readonly slotMask: number;
   private readonly slotShift: number;
-  private readonly idBits: number;
+  private readonly tagShift: number;
+  private readonly twinBit: number;
   private readonly idMask: number;
   private readonly ihStart: Int32Array;
   private readonly ihFlat: Int32Array;
@@ -153,7 +154,8 @@ export class CompiledFilters {
     this.bloomShift = ih.index.bloomShift;
     this.slotMask = ih.index.mask;
     this.slotShift = ih.index.shift;
-    this.idBits = ih.index.idBits;
+    this.tagShift = ih.index.tagShift;
+    this.twinBit = ih.index.twinBit;
     this.idMask = ih.index.idMask;
     this.ihStart = ih.ihStart;
     this.ihFlat = ih.ihFlat;
@@ -249,12 +251,12 @@ export class CompiledFilters {
       h = keyHash(infohash);
     }
     const slots = this.slots;
-    const idBits = this.idBits;
-    const hs = h << idBits;
+    const tagShift = this.tagShift;
+    const hs = h << tagShift;
     let i = h >>> this.slotShift;
     const bb = (1 << (h & 31)) | (1 << ((h >>> 5) & 31));
     let v = ((this.bloom[h >>> this.bloomShift] as number) & bb) === bb ? (slots[i] as number) : 0;
-    while (v !== 0 && (v ^ hs) >>> idBits !== 0) {
+    while (v !== 0 && (v ^ hs) >>> tagShift !== 0) {
       i = (i + 1) & this.slotMask;
       v = slots[i] as number;
     }
@@ -279,9 +281,10 @@ export class CompiledFilters {
 
     // 5. Candidates: the tag says the slot may hold the infohash. Its key is compared only if one
     //    of its filters passes the address and country tests (otherwise the answer does not
-    //    depend on whether it is the infohash); a tag twin further on is handled the same way.
+    //    depend on whether it is the infohash). Only if the slot has the twin bit can the
+    //    infohash be further on (another key with the same tag), so usually the search ends here.
     while (v !== 0) {
-      if ((v ^ hs) >>> idBits === 0) {
+      if ((v ^ hs) >>> tagShift === 0) {
         const set = v & this.idMask;
         if (set <= this.singles) {
           // Listed by one filter (set id = filter index + 1): the common case, written out.
@@ -295,6 +298,7 @@ export class CompiledFilters {
           const r = this.listed(set, net, cc, group, infohash, i);
           if (r !== undefined) return r;
         }
+        if ((v & this.twinBit) === 0) break;
       }
       i = (i + 1) & this.slotMask;
       v = slots[i] as number;

@@ -48,8 +48,11 @@ function bitsFor(n: number): number {
 
 export class InfohashIndex {
   /**
-   * Per slot: (hash << idBits) | set id, 0 = empty. The slot's home is the hash's top bits, the
-   * tag its low (32 - idBits) bits: `((slot ^ (hash << idBits)) >>> idBits) === 0` on a candidate.
+   * Per slot: (hash << tagShift) | twin bit | set id, 0 = empty. The slot's home is the hash's
+   * top bits, the tag its low (32 - tagShift) bits: `((slot ^ (hash << tagShift)) >>> tagShift)
+   * === 0` on a candidate. The twin bit (`twinBit`) says that a key with the same tag lies later
+   * in some key's probe run: a search that rejects this slot's key must go on; without it, it can
+   * stop there.
    */
   readonly slots: Int32Array;
   /** Slot → key (the empty string for an empty slot). */
@@ -57,6 +60,8 @@ export class InfohashIndex {
   /** Bits of a slot that hold the set id. */
   readonly idBits: number;
   readonly idMask: number;
+  readonly tagShift: number;
+  readonly twinBit: number;
   /** Slot count - 1. */
   readonly mask: number;
   /** 32 - log2(slot count): `hash >>> shift` is the home slot. */
@@ -75,6 +80,8 @@ export class InfohashIndex {
     this.keys = keys;
     this.idBits = idBits;
     this.idMask = (1 << idBits) - 1;
+    this.tagShift = idBits + 1;
+    this.twinBit = 1 << idBits;
     this.mask = slots.length - 1;
     this.shift = 32 - Math.log2(slots.length);
     this.size = size;
@@ -124,13 +131,16 @@ export class InfohashIndex {
   find(s: string): number {
     const h = keyHash(s);
     if (!this.mayHold(h)) return -1;
-    const hs = h << this.idBits;
+    const hs = h << this.tagShift;
     const slots = this.slots;
     let i = h >>> this.shift;
     for (;;) {
       const v = slots[i] as number;
       if (v === 0) return -1;
-      if ((v ^ hs) >>> this.idBits === 0 && this.verify(i, s)) return i;
+      if ((v ^ hs) >>> this.tagShift === 0) {
+        if (this.verify(i, s)) return i;
+        if ((v & this.twinBit) === 0) return -1;
+      }
       i = (i + 1) & this.mask;
     }
   }
@@ -143,9 +153,16 @@ export class InfohashIndex {
 
   private place(k: string, id: number): void {
     const h = keyHash(k);
+    const hs = h << this.tagShift;
     let i = h >>> this.shift;
-    while ((this.slots[i] as number) !== 0) i = (i + 1) & this.mask;
-    this.slots[i] = (h << this.idBits) | id;
+    // Keys with the same tag on the way (searches for this key pass them) get the twin bit. This
+    // key's own bit matters only to searches that pass it: keys placed later set it. Removals
+    // only shift keys back within their runs, so the bits stay valid (at worst needlessly set).
+    for (let v = this.slots[i] as number; v !== 0; v = this.slots[i] as number) {
+      if ((v ^ hs) >>> this.tagShift === 0) this.slots[i] = v | this.twinBit;
+      i = (i + 1) & this.mask;
+    }
+    this.slots[i] = hs | id;
     this.keys[i] = k;
     const w = h >>> this.bloomShift;
     this.bloom[w] = (this.bloom[w] as number) | bloomBits(h);
