@@ -8,6 +8,8 @@
  *
  * Both matchers get their addresses pre-parsed (compiled: parseIpBytes bytes; naive: ipaddr.js
  * objects); extra lines show the cost when each also parses the address text per check.
+ * Also printed: compile time and memory, and what API addInfohash / deleteInfohash (patched) and a
+ * config reload (full compile) block the event loop for.
  *
  *   node --expose-gc --import tsx bench/filter-match.ts     (PEERS=200000 to run smaller)
  */
@@ -134,9 +136,9 @@ function main(): number {
       `${fmtInt(stats.listings)} infohash listings; CIDRs ${fmtInt(CIDRS - stats.v6)} IPv4 + ${fmtInt(stats.v6)} IPv6`,
   );
 
-  const compile = (Impl: typeof TsxCompiledFilters): { cf: CompiledFilters; times: number[]; heap: number } => {
+  const compile = (Impl: typeof TsxCompiledFilters): { cf: CompiledFilters; times: number[]; heap: number; buffers: number } => {
     tryGc();
-    const before = process.memoryUsage().heapUsed;
+    const m0 = process.memoryUsage();
     const times: number[] = [];
     let cf = new Impl([]);
     for (let i = 0; i < 3; i++) {
@@ -145,7 +147,8 @@ function main(): number {
       times.push(performance.now() - c0);
     }
     tryGc();
-    return { cf, times, heap: process.memoryUsage().heapUsed - before };
+    const m1 = process.memoryUsage();
+    return { cf, times, heap: m1.heapUsed - m0.heapUsed, buffers: m1.arrayBuffers - m0.arrayBuffers };
   };
   const ct = compile(tsc.CompiledFilters);
   const cx = compile(TsxCompiledFilters);
@@ -155,34 +158,75 @@ function main(): number {
   const fmtTimes = (t: number[]): string => t.map((x) => x.toFixed(1)).join(' / ');
   console.log(
     `compile time (tsc-emitted): ${fmtTimes(ct.times)} ms (1st cold / 2nd / 3rd); under tsx: ${fmtTimes(cx.times)} ms; ` +
-      `compiled matcher heap ≈ ${fmtBytes(ct.heap)}${gcAvailable ? '' : ' (rough: run with --expose-gc)'}`,
+      `compiled matcher ≈ ${fmtBytes(ct.heap)} heap + ${fmtBytes(ct.buffers)} typed arrays${gcAvailable ? '' : ' (rough: run with --expose-gc)'}`,
   );
+  if (typeof cf.stats === 'function') {
+    const st = cf.stats();
+    console.log(
+      `  structures: infohash index ${fmtBytes(st.indexBytes)} (${fmtInt(st.infohashes)} keys, ${fmtInt(st.infohashSets)} filter sets), ` +
+        `prefix tables ${fmtBytes(st.tableBytes)} (${fmtInt(st.netSets)} address sets), set lists + country rows ${fmtBytes(st.bitRowBytes)}`,
+    );
+  }
 
-  // What one API addInfohash costs: FilterRegistry rebuilds and recompiles every filter, synchronously.
+  // What API changes cost: addInfohash / deleteInfohash patch the compiled set (FilterRegistry →
+  // CompiledFilters.withInfohashChange); a config reload (setConfig) still compiles everything.
+  // All synchronous, i.e. the time the event loop is blocked.
   const overlay: OverlayChange[] = [];
+  const configs = defs.map((d) => ({
+    ...d,
+    infohashes: [...d.infohashes],
+    subnets: [...d.subnets],
+    countryCodes: [...d.countryCodes],
+    description: '',
+    storeTCPDumpFile: false,
+    storeTCPDumpAttempt: false,
+    notify: { amqp: false, email: [] },
+  }));
   const registry = new FilterRegistry(
     {
       overlay: { record: (filter, infohash, op) => void overlay.push({ filter, infohash, op, changedAt: Date.now() }), list: () => overlay },
       torrents: { get: () => ({ state: 'known' }) },
     },
-    defs.map((d) => ({
-      ...d,
-      infohashes: [...d.infohashes],
-      subnets: [...d.subnets],
-      countryCodes: [...d.countryCodes],
-      description: '',
-      storeTCPDumpFile: false,
-      storeTCPDumpAttempt: false,
-      notify: { amqp: false, email: [] },
-    })),
+    configs,
   );
+  const before = registry.compiled;
   const addMs: number[] = [];
-  for (let i = 0; i < 5; i++) {
+  const delMs: number[] = [];
+  const added: string[] = [];
+  for (let i = 0; i < 21; i++) {
+    const ih = rng.hex40();
+    added.push(ih);
     const a0 = performance.now();
-    registry.addInfohash('filter-0001', rng.hex40());
+    registry.addInfohash('filter-0001', ih);
     addMs.push(performance.now() - a0);
   }
-  console.log(`API addInfohash → FilterRegistry full rebuild (tsx-loaded): median ${median(addMs).toFixed(0)} ms per call, blocking the event loop`);
+  const afterAdds = registry.compiled;
+  for (const ih of added) {
+    const d0 = performance.now();
+    registry.deleteInfohash('filter-0001', ih);
+    delMs.push(performance.now() - d0);
+  }
+  const afterDeletes = registry.compiled;
+  const reloadMs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r0 = performance.now();
+    registry.setConfig(configs);
+    reloadMs.push(performance.now() - r0);
+  }
+  // Each set must see exactly its own state (copy-on-write), and match a full compile.
+  const watchedBefore = new Set(before.watchedInfohashes());
+  const watchedAfterAdds = new Set(afterAdds.watchedInfohashes());
+  const watchedAfterDeletes = new Set(afterDeletes.watchedInfohashes());
+  const patchedOk =
+    added.every((ih) => !watchedBefore.has(ih) && watchedAfterAdds.has(ih) && !watchedAfterDeletes.has(ih)) &&
+    watchedAfterAdds.size === watchedBefore.size + added.length &&
+    watchedAfterDeletes.size === watchedBefore.size &&
+    [...new Set(registry.compiled.watchedInfohashes())].every((ih) => watchedAfterDeletes.has(ih));
+  console.log(
+    `API addInfohash / deleteInfohash → FilterRegistry patch (tsx-loaded): median ${median(addMs).toFixed(2)} / ${median(delMs).toFixed(2)} ms per call ` +
+      `(max ${Math.max(...addMs).toFixed(2)} / ${Math.max(...delMs).toFixed(2)}); config reload (full compile): median ${median(reloadMs).toFixed(0)} ms` +
+      `${patchedOk ? '' : ' — WRONG STATE AFTER PATCHES'}`,
+  );
 
   const w = buildWorkload(watched, cidrs, PEERS);
   const naive = buildNaive(defs);
@@ -283,7 +327,7 @@ function main(): number {
   console.log(`target compiled ≥ ${TARGET_RATIO}× naive (tsc-emitted): ${passMiss(ratio >= TARGET_RATIO)}  [tsx-loaded: ${passMiss(xMed / nMed >= TARGET_RATIO)}]`);
   if (sinkOut.some((s) => !Number.isFinite(s))) console.log('(sink)');
 
-  const ok = agree === SAMPLE && edgeAgree === edgeTotal;
+  const ok = agree === SAMPLE && edgeAgree === edgeTotal && patchedOk;
   if (!ok) console.log('CORRECTNESS FAILURE: compiled and naive results differ');
   return ok ? 0 : 1;
 }

@@ -3,8 +3,8 @@
  *
  * Why: tsx transpiles with esbuild's keepNames, which wraps every function expression in
  * `__name(fn, "name")` — an Object.defineProperty call each time the expression is evaluated. A
- * closure created per call in a hot path (CompiledFilters.match's `consider`) then costs time under
- * tsx that production does not pay. The benchmarks say which form they measure.
+ * closure created per call in a hot path (as the old CompiledFilters.match's `consider` was) then
+ * costs time under tsx that production does not pay. The benchmarks say which form they measure.
  *
  * The listed files are transpiled one by one with TypeScript's own emitter (tsconfig's target) into
  * a private temp directory as .mjs, keeping their relative layout; relative imports are pointed at
