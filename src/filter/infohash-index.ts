@@ -3,7 +3,7 @@
  * characters of the string (the first and last 4: an infohash is uniformly random hex, and keys
  * that share a prefix, like test data, still spread), tests a small Bloom filter (most infohashes
  * are in no filter and stop there, without touching the larger slot array) and probes the slots
- * (linear probing, load ≤ 0.8). A slot packs the low bits of that hash (a tag) above the set id,
+ * (linear probing, load ≤ 1/2). A slot packs the low bits of that hash (a tag) above the set id,
  * so one 4-byte read tells whether the slot may hold the key and, if so, which filters list it.
  * The key itself is compared (`verify`) only when that matters: CompiledFilters.match first
  * checks whether one of the candidate's filters would match the peer at all (usually not), and
@@ -231,12 +231,11 @@ export class InfohashIndex {
 }
 
 /**
- * Slot count (a power of two ≥ 16) that keeps the load at or below 0.8. A high load keeps the
- * table small enough for the cache; the probes it lengthens are mostly those of absent keys, and
- * the Bloom filter turns away almost all of those first.
+ * Slot count (a power of two ≥ 16) that keeps the load at or below 1/2 (measured: 2–3% faster
+ * checks than 0.8 with 100,000 keys, for twice the 4-byte slots).
  */
 function slotCapacity(count: number): number {
   let cap = 16;
-  while (cap * 0.8 < count) cap *= 2;
+  while (cap * 0.5 < count) cap *= 2;
   return cap;
 }
