@@ -205,11 +205,15 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     );
     closers.push(() => dht.stop());
     // A newly watched infohash is looked up within seconds.
-    let watchedBefore = new Set(filters.compiled.watchedInfohashes());
-    filters.onChange((compiled) => {
-      const now = new Set(compiled.watchedInfohashes());
-      for (const ih of now) if (!watchedBefore.has(ih)) dht.wantNow(ih);
-      watchedBefore = now;
+    let watchedBefore = filters.compiled;
+    filters.onChange((compiled, change) => {
+      if (change !== undefined) {
+        // One API add/delete: no need to compare 100k infohashes.
+        if (change.op === 'add' && !watchedBefore.listsInfohash(change.infohash)) dht.wantNow(change.infohash);
+      } else {
+        for (const ih of compiled.watchedInfohashes()) if (!watchedBefore.listsInfohash(ih)) dht.wantNow(ih);
+      }
+      watchedBefore = compiled;
     });
     const metadataWanted = (ih: string): void => {
       pipeline.wantMetadata(ih);

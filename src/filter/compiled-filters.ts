@@ -189,6 +189,11 @@ export class CompiledFilters {
     return this.index.keyIterator();
   }
 
+  /** Whether some enabled filter lists this infohash (lowercase hex). */
+  listsInfohash(infohash: string): boolean {
+    return this.index.find(infohash) >= 0;
+  }
+
   /** Whether any enabled filter could match a peer of this torrent (cheap pre-check). */
   wantsInfohash(infohash: string): boolean {
     return this.watchesAllTorrents || this.index.find(infohash) >= 0;

@@ -35,6 +35,12 @@ export function applyOverlay(filters: readonly FilterConfig[], overlay: readonly
 }
 
 /**
+ * Told of every new compiled set; `change` is the one API add/delete that made it (absent after a
+ * config reload: compare the watched infohashes yourself).
+ */
+export type FilterChangeListener = (compiled: CompiledFilters, change?: { infohash: string; op: 'add' | 'delete' }) => void;
+
+/**
  * Holds the filters and their compiled matcher. Every change builds a new CompiledFilters off to
  * the side and swaps it in with one assignment, so a concurrent check always sees a complete set.
  * A config reload compiles everything; an API add/delete patches the previous set's infohash part
@@ -45,7 +51,7 @@ export class FilterRegistry {
   private config: readonly FilterConfig[];
   private effective: EffectiveFilter[] = [];
   private compiledSet: CompiledFilters = new CompiledFilters([]);
-  private readonly listeners = new Set<(c: CompiledFilters) => void>();
+  private readonly listeners = new Set<FilterChangeListener>();
 
   constructor(
     private readonly deps: { overlay: FilterOverlayStore; torrents: TorrentLookup },
@@ -67,7 +73,7 @@ export class FilterRegistry {
     return this.effective.find((f) => f.name === name);
   }
 
-  onChange(listener: (c: CompiledFilters) => void): () => void {
+  onChange(listener: FilterChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -151,6 +157,6 @@ export class FilterRegistry {
     const compiled = this.compiledSet.withInfohashChange(i, infohash, op) ?? new CompiledFilters(effective);
     this.effective = effective;
     this.compiledSet = compiled;
-    for (const l of this.listeners) l(compiled);
+    for (const l of this.listeners) l(compiled, { infohash, op });
   }
 }

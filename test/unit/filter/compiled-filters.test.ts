@@ -484,15 +484,25 @@ describe('FilterRegistry', () => {
   it('notifies listeners with each new compiled set, until unsubscribed', () => {
     const { registry } = setup([{ name: 'a', infohashes: [IH1] }]);
     const seen: unknown[] = [];
-    const off = registry.onChange((c) => seen.push(c));
+    const changes: unknown[] = [];
+    const off = registry.onChange((c, change) => {
+      seen.push(c);
+      changes.push(change);
+    });
     registry.addInfohash('a', IH2);
     expect(seen).toEqual([registry.compiled]);
+    expect(registry.compiled.listsInfohash(IH2)).toBe(true);
     registry.setConfig(filterConfigs([{ name: 'a', infohashes: [IH1] }]));
     expect(seen).toHaveLength(2);
     expect(seen[1]).toBe(registry.compiled);
+    // an API change names itself; a reload does not (listeners compare the sets)
+    expect(changes).toEqual([{ infohash: IH2, op: 'add' }, undefined]);
+    registry.deleteInfohash('a', IH2);
+    expect(changes[2]).toEqual({ infohash: IH2, op: 'delete' });
+    expect(registry.compiled.listsInfohash(IH2)).toBe(false);
     off();
     registry.addInfohash('a', IH3);
-    expect(seen).toHaveLength(2);
+    expect(seen).toHaveLength(3);
   });
 
   it('setConfig keeps API changes (adds and deletes) on top of the new config', () => {
