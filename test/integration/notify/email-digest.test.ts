@@ -47,7 +47,9 @@ function digestFor(
   const digest = new EmailDigest(
     { outbox: s.outbox, captures: s.captures, filters: FILTERS, transport, stats, logger: log.logger },
     {
-      ...defaultDigestOptions(FROM, 60_000, 5),
+      // A day: no period boundary (aligned to the clock) falls inside a test unless it asks for a
+      // short period; with a minute, a test that crossed hh:mm:00 sent an unexpected digest.
+      ...defaultDigestOptions(FROM, 86_400_000, 5),
       backoff: { baseMs: 100, maxMs: 400, jitter: 0 },
       sendTimeoutMs: 10_000,
       ...options,
