@@ -4,6 +4,7 @@ import type { NewCapture } from '../../src/model/capture.js';
 import { formatApiDate } from '../../src/model/api-date.js';
 import { captureRowToRecord, type CaptureRow } from '../../src/store/capture-repository.js';
 import { apiGet, startApi, type ApiFixture } from '../helpers/api-fixture.js';
+import { prng } from '../helpers/prng.js';
 
 // The peers page is built from raw rows (rowToPeerJson) and dates without a Date per call
 // (formatApiDate): both must give exactly the text the API gave before, for any stored value.
@@ -11,17 +12,6 @@ import { apiGet, startApi, type ApiFixture } from '../helpers/api-fixture.js';
 const KEY = 'key-json-0123456789abcdef';
 const IH = 'd059053fd7122a95408346147b1edc0193432a0c';
 
-/** mulberry32: seeded, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const reference = (ms: number): string => new Date(ms).toISOString().replace('Z', '+0000');
 

@@ -17,6 +17,7 @@ import {
 } from '../helpers/api-fixture.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { makeTorrent } from '../helpers/torrent-fixture.js';
+import { prng } from '../helpers/prng.js';
 
 // ---------------------------------------------------------------------------------------------
 // Keys and filters shared by most tests
@@ -101,17 +102,6 @@ function filtersOf(base: string, key: string): Promise<ApiResponse<{ filters: Fi
   return apiGet<{ filters: FilterJson[] }>(base, '/capture/filters/', { key });
 }
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Authentication and authorisation

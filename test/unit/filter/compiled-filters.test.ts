@@ -6,6 +6,7 @@ import { applyOverlay, FilterRegistry } from '../../../src/filter/filter-registr
 import { parseIpBytes } from '../../../src/filter/ip-bytes.js';
 import { ApiError } from '../../../src/util/app-error.js';
 import { FakeOverlayStore, FakeTorrentLookup } from '../../helpers/fake-overlay-store.js';
+import { prng } from '../../helpers/prng.js';
 
 const IH1 = '1111111111111111111111111111111111111111';
 const IH2 = '2222222222222222222222222222222222222222';
@@ -256,17 +257,6 @@ describe('CompiledFilters', () => {
   });
 
   describe('randomized cross-check against a naive ipaddr.js reference', () => {
-    /** mulberry32 */
-    function prng(seed: number): () => number {
-      let a = seed >>> 0;
-      return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-    }
 
     type Net = [ipaddr.IPv4 | ipaddr.IPv6, number];
 

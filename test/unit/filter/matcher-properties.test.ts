@@ -14,18 +14,8 @@ import { SetInterner } from '../../../src/filter/filter-sets.js';
 import { InfohashIndex, keyHash } from '../../../src/filter/infohash-index.js';
 import { formatIpBytes, parseIpBytes } from '../../../src/filter/ip-bytes.js';
 import { FakeOverlayStore, FakeTorrentLookup } from '../../helpers/fake-overlay-store.js';
+import { prng } from '../../helpers/prng.js';
 
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   readonly rnd: () => number;

@@ -6,6 +6,7 @@ import { SqliteCaptureRepository, type PeerPage } from '../../../src/store/captu
 import { MIGRATIONS, migrate, schemaVersion } from '../../../src/store/migrations.js';
 import { openDatabase, type Db } from '../../../src/store/open-database.js';
 import { tempDir } from '../../helpers/temp-dir.js';
+import { prng } from '../../helpers/prng.js';
 
 let cleanup: (() => void) | undefined;
 afterEach(() => cleanup?.());
@@ -16,17 +17,6 @@ function fresh(): string {
   return path.join(t.dir, 'capture.db');
 }
 
-/** mulberry32: seeded, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const IH = 'ab'.repeat(20);
 const T0 = 1_700_000_000_000;
