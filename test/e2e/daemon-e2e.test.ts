@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ApiPeer } from './daemon.js';
+import type { TsharkFrame } from './scenario.js';
 import type { Manifest } from './swarm/swarm.js';
 
 /**
@@ -32,15 +33,6 @@ function skipReason(): string | undefined {
   if (spawnSync('/usr/bin/python3', ['-c', 'import libtorrent']).status !== 0) missing.push('python3-libtorrent');
   if (missing.length > 0) return `missing ${missing.join(', ')}: run .ci/install-e2e-deps.sh`;
   return undefined;
-}
-
-interface TsharkFrame {
-  src: string;
-  srcPort: number;
-  protocol: string;
-  infohash: string;
-  peerId: string;
-  msgTypes: number[];
 }
 
 interface BenchSeries {

@@ -44,7 +44,7 @@ function quantile(xs: number[], q: number): number | null {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number;
 }
 
-interface TsharkFrame {
+export interface TsharkFrame {
   frame: number;
   src: string;
   srcPort: number;

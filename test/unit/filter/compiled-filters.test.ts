@@ -6,6 +6,7 @@ import { applyOverlay, FilterRegistry } from '../../../src/filter/filter-registr
 import { parseIpBytes } from '../../../src/filter/ip-bytes.js';
 import { ApiError } from '../../../src/util/app-error.js';
 import { FakeOverlayStore, FakeTorrentLookup } from '../../helpers/fake-overlay-store.js';
+import { parseNet } from '../../helpers/parse-net.js';
 import { prng } from '../../helpers/prng.js';
 
 const IH1 = '1111111111111111111111111111111111111111';
@@ -257,17 +258,6 @@ describe('CompiledFilters', () => {
   });
 
   describe('randomized cross-check against a naive ipaddr.js reference', () => {
-
-    type Net = [ipaddr.IPv4 | ipaddr.IPv6, number];
-
-    /** Parses a CIDR as the spec reads it: an IPv4-mapped subnet (::ffff:a.b.c.d/96+) is an IPv4 subnet. */
-    function parseNet(cidr: string): Net {
-      const [net, len] = ipaddr.parseCIDR(cidr);
-      if (net.kind() === 'ipv6' && (net as ipaddr.IPv6).isIPv4MappedAddress() && len >= 96) {
-        return [(net as ipaddr.IPv6).toIPv4Address(), len - 96];
-      }
-      return [net, len];
-    }
 
     /** The obvious implementation: test every enabled filter, every subnet with ipaddr.js `match`. */
     function reference(defs: readonly FilterDefinition[]): (infohash: string, address: string, cc: string | undefined) => string[] {

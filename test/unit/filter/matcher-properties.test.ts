@@ -14,6 +14,7 @@ import { SetInterner } from '../../../src/filter/filter-sets.js';
 import { InfohashIndex, keyHash } from '../../../src/filter/infohash-index.js';
 import { formatIpBytes, parseIpBytes } from '../../../src/filter/ip-bytes.js';
 import { FakeOverlayStore, FakeTorrentLookup } from '../../helpers/fake-overlay-store.js';
+import { parseNet } from '../../helpers/parse-net.js';
 import { prng } from '../../helpers/prng.js';
 
 
@@ -48,16 +49,6 @@ function ip(s: string): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // The naive reference: every enabled filter in order, every subnet with ipaddr.js
 // ---------------------------------------------------------------------------------------------
-
-type Net = [ipaddr.IPv4 | ipaddr.IPv6, number];
-
-function parseNet(cidr: string): Net {
-  const [net, len] = ipaddr.parseCIDR(cidr);
-  if (net.kind() === 'ipv6' && (net as ipaddr.IPv6).isIPv4MappedAddress() && len >= 96) {
-    return [(net as ipaddr.IPv6).toIPv4Address(), len - 96];
-  }
-  return [net, len];
-}
 
 function reference(defs: readonly FilterDefinition[]): (infohash: string, address: string, cc: string | undefined) => string[] {
   const prepared = defs.map((d) => ({
