@@ -132,7 +132,6 @@ export class SqliteCaptureRepository {
   private readonly byId: Statement;
   private readonly filtersOfStmt: Statement;
   private readonly listedUnder: Statement;
-  private readonly countSince: Statement;
   private readonly perMinuteSince: Statement;
   private readonly insertTransaction: Transaction<(batch: readonly NewCapture[], now: number) => number[]>;
 
@@ -170,8 +169,7 @@ export class SqliteCaptureRepository {
       .prepare(`SELECT 1 FROM captures c CROSS JOIN capture_filters f WHERE c.id = ? AND f.filter_id = ? AND ${listed}`)
       .pluck();
     this.insertTransaction = db.transaction((batch: readonly NewCapture[], now: number) => this.insertRows(batch, now));
-    this.countSince = db.prepare('SELECT count(*) FROM captures WHERE found_at >= ?').pluck();
-    this.perMinuteSince = db.prepare('SELECT found_at / 60000 AS minute, count(*) FROM captures WHERE found_at >= ? GROUP BY minute');
+    this.perMinuteSince = db.prepare('SELECT found_at / 60000 AS minute, count(*) FROM captures WHERE found_at >= ? GROUP BY minute').raw();
   }
 
   private filterId(name: string, create: boolean): number | undefined {
@@ -352,12 +350,8 @@ export class SqliteCaptureRepository {
     return this.filtersOfStmt.all(id) as string[];
   }
 
-  countFoundSince(ms: number): number {
-    return this.countSince.get(ms) as number;
-  }
-
   /** Captures found since `ms`, per minute (epoch ms / 60,000): seeds a RecentCaptureCounter. */
   countPerMinuteSince(ms: number): Array<[number, number]> {
-    return this.perMinuteSince.raw().all(ms) as Array<[number, number]>;
+    return this.perMinuteSince.all(ms) as Array<[number, number]>;
   }
 }

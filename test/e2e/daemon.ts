@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { PeerJson } from '../../src/http/peer-json.js';
 
 /**
  * The daemon under test as an operator runs it: a separate process started by the CLI with a
@@ -205,24 +206,8 @@ export function adminStatus(socketPath: string): Promise<Record<string, unknown>
   });
 }
 
-export interface CaptureReport {
-  date: string;
-  totalPiecesInTorrent: number;
-  hasTotal: boolean;
-  hasPieces: number;
-  clientName: string;
-  hostIdentifier: string;
-}
-
-export interface ApiPeer {
-  date: string;
-  ip: string;
-  port: number;
-  infohash: string;
-  captureReport?: CaptureReport;
-  error?: string;
-  pcap?: string;
-}
+/** A peer as `GET /capture/peers/all/` returns it: the daemon's own wire type. */
+export type ApiPeer = PeerJson;
 
 export class ApiClient {
   constructor(

@@ -41,7 +41,7 @@ describe('RecentCaptureCounter', () => {
       );
       const counter = new RecentCaptureCounter(repo.countPerMinuteSince(now - 3_600_000), now);
       expect(counter.lastHour(now)).toBe(4);
-      expect(repo.countFoundSince(now - 3_600_000)).toBe(4);
+      expect(db.prepare('SELECT count(*) FROM captures WHERE found_at >= ?').pluck().get(now - 3_600_000)).toBe(4);
       db.close();
     } finally {
       cleanup();
