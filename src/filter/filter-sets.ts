@@ -70,10 +70,3 @@ export function mergeSorted(a: ArrayLike<number>, b: ArrayLike<number>): Int32Ar
   while (j < b.length) out[k++] = b[j++] as number;
   return k === out.length ? out : out.slice(0, k);
 }
-
-/** Sorted, duplicate-free copy of a list of indexes. */
-export function sortedSet(values: Iterable<number>): Int32Array {
-  const out = Int32Array.from(new Set(values));
-  out.sort();
-  return out;
-}
