@@ -20,7 +20,7 @@ import type { FilterConfig } from '../src/config/config-schema.js';
 import { FilterRegistry } from '../src/filter/filter-registry.js';
 import { ApiKeyRing } from '../src/http/api-keys.js';
 import { createApiServer } from '../src/http/api-server.js';
-import { rowToPeerJson, toPeerJson } from '../src/http/peer-json.js';
+import { rowToPeerJson, toPeerJson } from '../src/api-shape/peer-json.js';
 import { captureRowToRecord, SqliteCaptureRepository, type PeerPage, type PeerPageQuery } from '../src/store/capture-repository.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { SqliteFilterOverlayRepository } from '../src/store/filter-overlay-repository.js';

@@ -5,7 +5,7 @@ import { requireInfoHash } from '../model/infohash.js';
 import { ApiError } from '../util/app-error.js';
 import type { ApiDeps } from './api-ports.js';
 import { boolParam, intParam, msParam, stringParam, type Params } from './params.js';
-import { rowToPeerJson } from './peer-json.js';
+import { rowToPeerJson } from '../api-shape/peer-json.js';
 
 /** Params of a POST: the form body, with the query string as a fallback for `key`. */
 export function formParams(body: unknown, query: unknown): Params {

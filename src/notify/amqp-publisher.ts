@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import * as amqp from 'amqplib';
-import { toPeerJson, type PeerJson } from '../http/peer-json.js';
+import { toPeerJson, type PeerJson } from '../api-shape/peer-json.js';
 import { errorMessage } from '../util/app-error.js';
 import type { Logger } from '../util/logger.js';
 import { RateLimiter, redactUrl } from './async-util.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
-import { toPeerJson, type PeerJson } from '../http/peer-json.js';
+import { toPeerJson, type PeerJson } from '../api-shape/peer-json.js';
 import type { EmailFilterBacklog, OutboxRow } from '../store/outbox-repository.js';
 import { AppError, errorMessage } from '../util/app-error.js';
 import type { Logger } from '../util/logger.js';

@@ -1,4 +1,4 @@
-import type { PeerJson } from '../http/peer-json.js';
+import type { PeerJson } from '../api-shape/peer-json.js';
 
 /** One email digest, ready for nodemailer. */
 export interface RenderedDigest {

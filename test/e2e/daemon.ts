@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { PeerJson } from '../../src/http/peer-json.js';
+import type { PeerJson } from '../../src/api-shape/peer-json.js';
 
 /**
  * The daemon under test as an operator runs it: a separate process started by the CLI with a

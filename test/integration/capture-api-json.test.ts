@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rowToPeerJson, toPeerJson } from '../../src/http/peer-json.js';
+import { rowToPeerJson, toPeerJson } from '../../src/api-shape/peer-json.js';
 import type { NewCapture } from '../../src/model/capture.js';
 import { formatApiDate } from '../../src/model/api-date.js';
 import { captureRowToRecord, type CaptureRow } from '../../src/store/capture-repository.js';

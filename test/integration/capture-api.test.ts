@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PeerJson } from '../../src/http/peer-json.js';
+import type { PeerJson } from '../../src/api-shape/peer-json.js';
 import type { NewCapture } from '../../src/model/capture.js';
 import { parseTorrentFile } from '../../src/protocol/metainfo.js';
 import {
@@ -279,13 +279,24 @@ describe('GET /capture/peers/all/', () => {
             hostIdentifier: 'ipn-46-19-68-144.example.ru',
           },
         },
-        { date: '2018-06-17T05:58:37.123+0000', ip: '2001:db8::1', port: 51777, infohash: IH_A, error: 'connection timed out' },
+        {
+          date: '2018-06-17T05:58:37.123+0000',
+          ip: '2001:db8::1',
+          port: 51777,
+          infohash: IH_A,
+          countryCode: '',
+          city: '',
+          isp: '',
+          error: 'connection timed out',
+        },
         {
           date: '2018-06-17T05:58:38.123+0000',
           ip: '10.0.0.3',
           port: 1,
           infohash: IH_B,
           countryCode: 'DE',
+          city: '',
+          isp: '',
           captureReport: {
             date: '2018-06-17T05:58:39.123+0000',
             totalPiecesInTorrent: 100,
@@ -319,6 +330,8 @@ describe('GET /capture/peers/all/', () => {
       expect(p.infohash).toMatch(/^[0-9a-f]{40}$/);
       const allowed = ['date', 'ip', 'port', 'infohash', 'countryCode', 'city', 'isp', 'captureReport', 'error', 'pcap'];
       for (const k of Object.keys(p)) expect(allowed).toContain(k);
+      // The seed's peer always carries these (a client reads peer.city without checking).
+      for (const k of ['date', 'ip', 'port', 'infohash', 'countryCode', 'city', 'isp']) expect(p).toHaveProperty(k);
       for (const v of Object.values(p)) expect(v).not.toBeNull();
       if (p.captureReport) {
         expect(p).not.toHaveProperty('error');
@@ -331,9 +344,18 @@ describe('GET /capture/peers/all/', () => {
         expect(p).not.toHaveProperty('captureReport');
       }
     }
-    // No GeoIP facts: the fields are left out, never null.
+    // No GeoIP facts: "" (as hostIdentifier), never null, never left out.
     const noGeo = res.body.peers.find((p) => p.ip === '10.0.0.4');
-    expect(noGeo).toStrictEqual({ date: '2018-06-17T05:58:39.123+0000', ip: '10.0.0.4', port: 2, infohash: IH_B, error: 'handshake failed' });
+    expect(noGeo).toStrictEqual({
+      date: '2018-06-17T05:58:39.123+0000',
+      ip: '10.0.0.4',
+      port: 2,
+      infohash: IH_B,
+      countryCode: '',
+      city: '',
+      isp: '',
+      error: 'handshake failed',
+    });
   });
 
   it('formats dates as UTC with milliseconds and +0000, including edge values', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { toPeerJson } from '../../../src/http/peer-json.js';
+import { toPeerJson } from '../../../src/api-shape/peer-json.js';
 import { AmqpPublisher } from '../../../src/notify/amqp-publisher.js';
 import { startNotifications, type NotifyConfig } from '../../../src/notify/notifier.js';
 import { OutboxRelay } from '../../../src/notify/outbox-relay.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toPeerJson } from '../../../src/http/peer-json.js';
+import { toPeerJson } from '../../../src/api-shape/peer-json.js';
 import { csvField, digestMessageId, escapeHtml, renderCsv, renderDigest } from '../../../src/notify/email-render.js';
 import { makeCapture } from './notify-fixtures.js';
 

@@ -7,9 +7,13 @@ export interface PeerJson {
   ip: string;
   port: number;
   infohash: string;
-  countryCode?: string;
-  city?: string;
-  isp?: string;
+  /** ISO 3166-1 alpha-2; `""` when unknown (always present, as in the seed's shape). */
+  countryCode: string;
+  /** `""` when unknown. */
+  city: string;
+  /** `""` when unknown. */
+  isp: string;
+  /** Only on a successful capture. */
   captureReport?: {
     date: string;
     totalPiecesInTorrent: number;
@@ -18,17 +22,27 @@ export interface PeerJson {
     clientName: string;
     hostIdentifier: string;
   };
+  /** Only on a failed attempt (no report). */
   error?: string;
   /** Extension: where to download this capture's pcap (only when one was stored). */
   pcap?: string;
 }
 
-/** A capture as one element of the Capture API's `peers` array (absent fields left out, never null). */
+/**
+ * A capture as one element of the Capture API's `peers` array: the wire shape of the Capture API,
+ * shared by the HTTP API, RabbitMQ messages and email digests. Never null: `countryCode`, `city`
+ * and `isp` are always present (`""` when unknown); `captureReport` or `error`, whichever applies.
+ */
 export function toPeerJson(c: CaptureRecord): PeerJson {
-  const out: PeerJson = { date: formatApiDate(c.foundAt), ip: c.ip, port: c.port, infohash: c.infohash };
-  if (c.countryCode !== undefined) out.countryCode = c.countryCode;
-  if (c.city !== undefined) out.city = c.city;
-  if (c.isp !== undefined) out.isp = c.isp;
+  const out: PeerJson = {
+    date: formatApiDate(c.foundAt),
+    ip: c.ip,
+    port: c.port,
+    infohash: c.infohash,
+    countryCode: c.countryCode ?? '',
+    city: c.city ?? '',
+    isp: c.isp ?? '',
+  };
   if (c.report) {
     out.captureReport = {
       date: formatApiDate(c.report.date),
@@ -52,10 +66,15 @@ export function toPeerJson(c: CaptureRecord): PeerJson {
  * concatenation with escaping checks) and fast-json-stringify with a schema in the peers-page benchmark.
  */
 export function rowToPeerJson(r: CaptureRow): PeerJson {
-  const out: PeerJson = { date: formatApiDate(r[1]), ip: r[2], port: r[3], infohash: r[4] };
-  if (r[5] !== null) out.countryCode = r[5];
-  if (r[6] !== null) out.city = r[6];
-  if (r[7] !== null) out.isp = r[7];
+  const out: PeerJson = {
+    date: formatApiDate(r[1]),
+    ip: r[2],
+    port: r[3],
+    infohash: r[4],
+    countryCode: r[5] ?? '',
+    city: r[6] ?? '',
+    isp: r[7] ?? '',
+  };
   if (r[8] !== null) {
     out.captureReport = {
       date: formatApiDate(r[8]),
