@@ -1,6 +1,6 @@
 import type { FilterConfig } from '../config/config-schema.js';
 import type { OverlayChange } from '../store/filter-overlay-repository.js';
-import { ApiError } from '../util/app-error.js';
+import { FilterError } from './filter-errors.js';
 import { CompiledFilters } from './compiled-filters.js';
 
 /** A filter with its effective infohash list: the config's, plus API adds, minus API deletes. */
@@ -92,9 +92,10 @@ export class FilterRegistry {
     for (const l of this.listeners) l(compiled);
   }
 
-  private require(name: string): EffectiveFilter {
+  /** The filter named `name`, or a FilterError FILTER_NOT_FOUND. */
+  require(name: string): EffectiveFilter {
     const f = this.get(name);
-    if (!f) throw new ApiError(404, 'FILTER_NOT_FOUND', `Capture Filter "${name}" not found`);
+    if (!f) throw new FilterError('FILTER_NOT_FOUND', `Capture Filter "${name}" not found`);
     return f;
   }
 
@@ -103,10 +104,10 @@ export class FilterRegistry {
     const f = this.require(name);
     const state = this.deps.torrents.get(infohash).state;
     if (state === 'unknown') {
-      throw new ApiError(404, 'INFOHASH_NOT_FOUND', `torrent ${infohash} is not in the database: add it first (POST /torrents/addInfohash/ or /torrents/addTorrent/)`);
+      throw new FilterError('INFOHASH_NOT_FOUND', `torrent ${infohash} is not in the database: add it first (POST /torrents/addInfohash/ or /torrents/addTorrent/)`);
     }
     if (state === 'pending') {
-      throw new ApiError(409, 'TORRENT_FILE_NOT_FOUND', `metadata of torrent ${infohash} has not been fetched yet: try again later or upload the .torrent file`);
+      throw new FilterError('TORRENT_FILE_NOT_FOUND', `metadata of torrent ${infohash} has not been fetched yet: try again later or upload the .torrent file`);
     }
     if (f.infohashes.includes(infohash)) {
       // Still record it: an explicit add survives a later removal from the config file.
@@ -121,10 +122,10 @@ export class FilterRegistry {
   deleteInfohash(name: string, infohash: string): void {
     const f = this.require(name);
     if (!f.infohashes.includes(infohash)) {
-      throw new ApiError(404, 'INFOHASH_NOT_FOUND', `infohash ${infohash} is not in Capture Filter "${name}"`);
+      throw new FilterError('INFOHASH_NOT_FOUND', `infohash ${infohash} is not in Capture Filter "${name}"`);
     }
     if (f.infohashes.length <= 1) {
-      throw new ApiError(409, 'FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED', `Capture Filter "${name}" must keep at least one infohash`);
+      throw new FilterError('FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED', `Capture Filter "${name}" must keep at least one infohash`);
     }
     this.deps.overlay.record(name, infohash, 'delete');
     this.change(name, infohash, 'delete');

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyConfig, ApiMethod } from '../config/config-schema.js';
-import { ApiError } from '../util/app-error.js';
+import { RequestError } from './http-errors.js';
 
 interface KeyEntry {
   name: string;
@@ -24,7 +24,7 @@ export class ApiCaller {
 
   requireFilter(filter: string): void {
     if (!this.mayUseFilter(filter)) {
-      throw new ApiError(403, 'ACCESS_FORBIDDEN', `API key "${this.entry.name}" may not use Capture Filter "${filter}"`);
+      throw new RequestError('ACCESS_FORBIDDEN', `API key "${this.entry.name}" may not use Capture Filter "${filter}"`);
     }
   }
 }
@@ -53,17 +53,17 @@ export class ApiKeyRing {
   /** Authenticates `key` for `method`, or throws API_KEY_UNKNOWN / API_KEY_SUSPENDED / ACCESS_FORBIDDEN. */
   authorize(key: unknown, method: ApiMethod): ApiCaller {
     if (typeof key !== 'string' || key.length === 0) {
-      throw new ApiError(401, 'API_KEY_UNKNOWN', 'API key is unknown: pass it as the "key" parameter');
+      throw new RequestError('API_KEY_UNKNOWN', 'API key is unknown: pass it as the "key" parameter');
     }
     const digest = sha256(key);
     let found: KeyEntry | undefined;
     for (const e of this.entries) {
       if (timingSafeEqual(e.digest, digest) && !found) found = e;
     }
-    if (!found) throw new ApiError(401, 'API_KEY_UNKNOWN', 'API key is unknown');
-    if (found.state === 'suspended') throw new ApiError(403, 'API_KEY_SUSPENDED', 'API key is suspended');
+    if (!found) throw new RequestError('API_KEY_UNKNOWN', 'API key is unknown');
+    if (found.state === 'suspended') throw new RequestError('API_KEY_SUSPENDED', 'API key is suspended');
     if (!found.methods.has('*') && !found.methods.has(method)) {
-      throw new ApiError(403, 'ACCESS_FORBIDDEN', `API key "${found.name}" does not give access to method "${method}"`);
+      throw new RequestError('ACCESS_FORBIDDEN', `API key "${found.name}" does not give access to method "${method}"`);
     }
     return new ApiCaller(found);
   }

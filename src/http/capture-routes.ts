@@ -1,10 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { requireInfoHash } from '../model/infohash.js';
-import { ApiError } from '../util/app-error.js';
+import { RequestError } from './http-errors.js';
 import type { ApiDeps } from './api-ports.js';
-import { boolParam, intParam, msParam, stringParam, type Params } from './params.js';
+import { boolParam, infohashParam, intParam, msParam, stringParam, type Params } from './params.js';
 import { rowToPeerJson } from '../api-shape/peer-json.js';
 
 /** Params of a POST: the form body, with the query string as a fallback for `key`. */
@@ -22,10 +21,10 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
     const filter = stringParam(q, 'filter', true);
     const from = msParam(q, 'from');
     const to = msParam(q, 'to', Date.now() + 1);
-    if (from > to) throw new ApiError(400, 'INVALID_PARAMETER', '"from" must not be after "to"');
+    if (from > to) throw new RequestError('INVALID_PARAMETER', '"from" must not be after "to"');
     const success = boolParam(q, 'success');
     caller.requireFilter(filter);
-    if (!deps.filters.get(filter)) throw new ApiError(404, 'FILTER_NOT_FOUND', `Capture Filter "${filter}" not found`);
+    deps.filters.require(filter);
     const page = deps.captures.page({ filter, from, to, success, pageSize: deps.pageSize() });
     return { from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map(rowToPeerJson) };
   });
@@ -53,7 +52,7 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
       const p = formParams(req.body, req.query);
       const caller = deps.keys().authorize(p.key, op);
       const filter = stringParam(p, 'filter', true);
-      const infohash = requireInfoHash(stringParam(p, 'infohash', true));
+      const infohash = infohashParam(p);
       caller.requireFilter(filter);
       if (op === 'addInfohash') deps.filters.addInfohash(filter, infohash);
       else deps.filters.deleteInfohash(filter, infohash);
@@ -68,10 +67,10 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
     const id = intParam(q, 'id');
     const capture = deps.captures.get(id);
     const visible = capture !== undefined && deps.captures.filtersOf(id).some((f) => caller.mayUseFilter(f));
-    if (!capture || !visible) throw new ApiError(404, 'CAPTURE_NOT_FOUND', `capture ${id} not found`);
-    if (capture.pcapPath === undefined) throw new ApiError(404, 'PCAP_NOT_FOUND', `capture ${id} has no pcap`);
+    if (!capture || !visible) throw new RequestError('CAPTURE_NOT_FOUND', `capture ${id} not found`);
+    if (capture.pcapPath === undefined) throw new RequestError('PCAP_NOT_FOUND', `capture ${id} has no pcap`);
     const info = await stat(capture.pcapPath).catch(() => undefined);
-    if (!info?.isFile()) throw new ApiError(404, 'PCAP_NOT_FOUND', `the pcap of capture ${id} is no longer stored`);
+    if (!info?.isFile()) throw new RequestError('PCAP_NOT_FOUND', `the pcap of capture ${id} is no longer stored`);
     return reply
       .type('application/vnd.tcpdump.pcap')
       .header('content-length', info.size)

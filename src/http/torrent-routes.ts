@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { requireInfoHash } from '../model/infohash.js';
 import { MAX_INFO_BYTES, parseTorrentFile } from '../protocol/metainfo.js';
-import { ApiError, AppError } from '../util/app-error.js';
+import { RequestError } from './http-errors.js';
 import type { ApiDeps } from './api-ports.js';
 import { formParams } from './capture-routes.js';
-import { stringParam, type Params } from './params.js';
+import { infohashParam, type Params } from './params.js';
 
 /** Reads the uploaded .torrent: a multipart field "torrent", or the raw body (application/x-bittorrent). */
 async function readUpload(req: FastifyRequest): Promise<{ file: Buffer; fields: Params }> {
@@ -18,11 +17,11 @@ async function readUpload(req: FastifyRequest): Promise<{ file: Buffer; fields: 
         fields[part.fieldname] = part.value;
       }
     }
-    if (!file) throw new ApiError(400, 'INVALID_PARAMETER', 'multipart upload has no file part (name it "torrent")');
+    if (!file) throw new RequestError('INVALID_PARAMETER', 'multipart upload has no file part (name it "torrent")');
     return { file, fields };
   }
   if (Buffer.isBuffer(req.body)) return { file: req.body, fields: {} };
-  throw new ApiError(400, 'INVALID_PARAMETER', 'send the .torrent as multipart/form-data (field "torrent") or as application/x-bittorrent');
+  throw new RequestError('INVALID_PARAMETER', 'send the .torrent as multipart/form-data (field "torrent") or as application/x-bittorrent');
 }
 
 /** The torrent side the Capture API relies on: upload a .torrent, add a bare infohash, see a torrent's state. */
@@ -36,13 +35,7 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
     const { file, fields } = await readUpload(req);
     const p = { ...(req.query as Params), ...fields };
     deps.keys().authorize(p.key, 'addTorrent');
-    let meta;
-    try {
-      meta = parseTorrentFile(file);
-    } catch (err) {
-      if (err instanceof AppError) throw new ApiError(400, 'INVALID_TORRENT', err.message);
-      throw err;
-    }
+    const meta = parseTorrentFile(file); // an invalid file: AppError INVALID_TORRENT (400)
     deps.torrents.putMetadata(meta, 'upload');
     req.log.info({ infoHash: meta.infohash, name: meta.name }, 'torrent added');
     return deps.torrents.get(meta.infohash);
@@ -51,7 +44,7 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
   app.post('/torrents/addInfohash/', async (req) => {
     const p = formParams(req.body, req.query);
     deps.keys().authorize(p.key, 'addTorrent');
-    const infohash = requireInfoHash(stringParam(p, 'infohash', true));
+    const infohash = infohashParam(p);
     if (deps.torrents.addPending(infohash, 'infohash')) deps.onMetadataWanted?.(infohash);
     return deps.torrents.get(infohash);
   });
@@ -59,7 +52,7 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
   app.get('/torrents/state/', async (req) => {
     const q = req.query as Params;
     deps.keys().authorize(q.key, 'torrentState');
-    const infohash = requireInfoHash(stringParam(q, 'infohash', true));
+    const infohash = infohashParam(q);
     return deps.torrents.get(infohash);
   });
 }

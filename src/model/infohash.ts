@@ -1,4 +1,4 @@
-import { ApiError } from '../util/app-error.js';
+import { AppError } from '../util/app-error.js';
 
 /** A torrent info hash: always 40 lowercase hex characters. */
 export type InfoHash = string & { readonly __brand: 'InfoHash' };
@@ -14,11 +14,19 @@ export function parseInfoHash(value: unknown): InfoHash | undefined {
   return isInfoHash(value) ? (value.toLowerCase() as InfoHash) : undefined;
 }
 
-/** Like parseInfoHash, but throws the Capture API's INVALID_INFOHASH error. */
+/** A value that is not 40 hexadecimal characters where an infohash is required (the empty string included). */
+export class InvalidInfoHashError extends AppError {
+  declare readonly code: 'INVALID_INFOHASH';
+
+  constructor() {
+    super('INVALID_INFOHASH', 'infohash must be 40 hexadecimal characters');
+    this.name = 'InvalidInfoHashError';
+  }
+}
+
+/** Like parseInfoHash, but throws InvalidInfoHashError (the Capture API's INVALID_INFOHASH). */
 export function requireInfoHash(value: unknown): InfoHash {
   const ih = parseInfoHash(value);
-  if (!ih) {
-    throw new ApiError(400, 'INVALID_INFOHASH', 'infohash must be 40 hexadecimal characters');
-  }
+  if (!ih) throw new InvalidInfoHashError();
   return ih;
 }

@@ -1,4 +1,9 @@
-/** Base class for every error the daemon raises on purpose: a stable `code`, a human message, an optional cause. */
+/**
+ * Base class for every error the daemon raises on purpose: a stable `code`, a human message, an
+ * optional cause. Modules raise their own typed subclasses (`FilterError`,
+ * `InvalidInfoHashError`, …); only `http/` knows which HTTP status a code becomes
+ * (src/http/http-errors.ts).
+ */
 export class AppError extends Error {
   readonly code: string;
 
@@ -6,17 +11,6 @@ export class AppError extends Error {
     super(message, options);
     this.name = 'AppError';
     this.code = code;
-  }
-}
-
-/** Error that maps onto an HTTP response with the Capture API's `{error, message}` body. */
-export class ApiError extends AppError {
-  readonly status: number;
-
-  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'ApiError';
-    this.status = status;
   }
 }
 

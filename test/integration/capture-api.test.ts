@@ -451,6 +451,9 @@ describe('GET /capture/peers/all/', () => {
       ['from with spaces', `filter=a&from=%201&to=2000`],
       ['huge from', `filter=a&from=99999999999999999999&to=2000`],
       ['non-numeric to', `filter=a&from=1&to=tomorrow`],
+      // An empty value is a malformed value, never a silent default ("to=" is not "now", "success=" not "all").
+      ['empty to', `filter=a&from=1&to=`],
+      ['empty success', `filter=a&from=1&to=2000&success=`],
       ['from > to', `filter=a&from=2001&to=2000`],
       ['success=maybe', `filter=a&from=1&to=2000&success=maybe`],
       ['success=TRUE', `filter=a&from=1&to=2000&success=TRUE`],
@@ -782,6 +785,7 @@ describe('POST /capture/filters/addInfohash/ and deleteInfohash/', () => {
 
   it.each([
     ['short', 'abc123'],
+    ['empty (infohash=)', ''],
     ['39 chars', 'a'.repeat(39)],
     ['41 chars', 'a'.repeat(41)],
     ['non-hex', 'g'.repeat(40)],
@@ -1025,6 +1029,9 @@ describe('torrents', () => {
   it('INVALID_INFOHASH on /torrents/addInfohash/ and /torrents/state/', async () => {
     expectApiError(await apiPostForm(api.url, '/torrents/addInfohash/', { key: KEY_ALL, infohash: 'xyz' }), 400, 'INVALID_INFOHASH');
     expectApiError(await apiGet(api.url, '/torrents/state/', { key: KEY_ALL, infohash: 'a'.repeat(41) }), 400, 'INVALID_INFOHASH');
+    // An empty value is a value that is not 40 hex digits, not a missing parameter.
+    expectApiError(await apiPostForm(api.url, '/torrents/addInfohash/', `key=${KEY_ALL}&infohash=`), 400, 'INVALID_INFOHASH');
+    expectApiError(await apiGet(api.url, '/torrents/state/', `key=${KEY_ALL}&infohash=`), 400, 'INVALID_INFOHASH');
     expectApiError(await apiGet(api.url, '/torrents/state/', { key: KEY_ALL }), 400, 'INVALID_PARAMETER');
   });
 

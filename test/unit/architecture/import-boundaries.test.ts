@@ -38,6 +38,13 @@ describe('import boundaries of src/', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('only http/ knows HTTP statuses: no error class with a status, no error built with one, outside http/', () => {
+    const offenders = files
+      .filter((f) => folder(f) !== 'http')
+      .filter((f) => /\bApiError\b|new \w*Error\(\s*[1-5]\d\d\s*,/.test(readFileSync(path.join(SRC, f), 'utf8')));
+    expect(offenders).toEqual([]);
+  });
+
   it('the Capture API wire shape lives in api-shape/, used by both http/ and notify/', () => {
     const users = files.filter((f) => importsOf(f).includes('api-shape/peer-json.js')).map(folder);
     expect(new Set(users)).toEqual(new Set(['http', 'notify']));

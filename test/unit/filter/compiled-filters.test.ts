@@ -4,7 +4,7 @@ import { configSchema, type FilterConfig } from '../../../src/config/config-sche
 import { CompiledFilters, type FilterDefinition } from '../../../src/filter/compiled-filters.js';
 import { applyOverlay, FilterRegistry } from '../../../src/filter/filter-registry.js';
 import { parseIpBytes } from '../../../src/filter/ip-bytes.js';
-import { ApiError } from '../../../src/util/app-error.js';
+import { FilterError } from '../../../src/filter/filter-errors.js';
 import { FakeOverlayStore, FakeTorrentLookup } from '../../helpers/fake-overlay-store.js';
 import { parseNet } from '../../helpers/parse-net.js';
 import { prng } from '../../helpers/prng.js';
@@ -411,14 +411,16 @@ describe('FilterRegistry', () => {
     return { registry, overlay, torrents };
   }
 
-  function apiError(fn: () => void): ApiError {
+  function apiError(fn: () => void): FilterError {
     try {
       fn();
     } catch (err) {
-      expect(err).toBeInstanceOf(ApiError);
-      return err as ApiError;
+      expect(err).toBeInstanceOf(FilterError);
+      // A domain error: a code, no HTTP status (only http/ maps codes to statuses).
+      expect(err).not.toHaveProperty('status');
+      return err as FilterError;
     }
-    throw new Error('expected an ApiError');
+    throw new Error('expected a FilterError');
   }
 
   it('applies the stored overlay at construction', () => {
@@ -542,11 +544,11 @@ describe('FilterRegistry', () => {
     const compiled = registry.compiled;
 
     let e = apiError(() => registry.addInfohash('nope', IH1));
-    expect([e.status, e.code]).toEqual([404, 'FILTER_NOT_FOUND']);
+    expect(e.code).toBe('FILTER_NOT_FOUND');
     e = apiError(() => registry.addInfohash('a', IH3));
-    expect([e.status, e.code]).toEqual([404, 'INFOHASH_NOT_FOUND']);
+    expect(e.code).toBe('INFOHASH_NOT_FOUND');
     e = apiError(() => registry.addInfohash('a', IH2));
-    expect([e.status, e.code]).toEqual([409, 'TORRENT_FILE_NOT_FOUND']);
+    expect(e.code).toBe('TORRENT_FILE_NOT_FOUND');
     expect(e.message.length).toBeGreaterThan(0);
 
     expect(overlay.calls).toEqual([]);
@@ -560,13 +562,13 @@ describe('FilterRegistry', () => {
   it('deleteInfohash errors: FILTER_NOT_FOUND, INFOHASH_NOT_FOUND, FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED; nothing recorded', () => {
     const { registry, overlay } = setup([{ name: 'one', infohashes: [IH1] }, { name: 'all' }]);
     let e = apiError(() => registry.deleteInfohash('nope', IH1));
-    expect([e.status, e.code]).toEqual([404, 'FILTER_NOT_FOUND']);
+    expect(e.code).toBe('FILTER_NOT_FOUND');
     e = apiError(() => registry.deleteInfohash('one', IH2));
-    expect([e.status, e.code]).toEqual([404, 'INFOHASH_NOT_FOUND']);
+    expect(e.code).toBe('INFOHASH_NOT_FOUND');
     e = apiError(() => registry.deleteInfohash('all', IH2));
-    expect([e.status, e.code]).toEqual([404, 'INFOHASH_NOT_FOUND']);
+    expect(e.code).toBe('INFOHASH_NOT_FOUND');
     e = apiError(() => registry.deleteInfohash('one', IH1));
-    expect([e.status, e.code]).toEqual([409, 'FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED']);
+    expect(e.code).toBe('FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED');
     expect(overlay.calls).toEqual([]);
     expect(registry.get('one')?.infohashes).toEqual([IH1]);
   });
