@@ -27,7 +27,7 @@ import {
 import { emitAsTsc, importEmitted } from './tsc-emit.js';
 
 // The same src files as tsc emits them (production runs dist/): see tsc-emit.ts for why.
-emitAsTsc(['src/filter/compiled-filters.ts', 'src/filter/cidr-trie.ts', 'src/filter/filter-sets.ts', 'src/filter/infohash-index.ts', 'src/filter/ip-bytes.ts']);
+emitAsTsc(['src/filter/compiled-filters.ts', 'src/filter/filter-core.ts', 'src/filter/infohash-part.ts', 'src/filter/cidr-trie.ts', 'src/filter/filter-sets.ts', 'src/filter/infohash-index.ts', 'src/filter/ip-bytes.ts']);
 // FILTER_IMPL=/abs/path/candidate.mjs benches a candidate CompiledFilters (same API) in place of it.
 const FILTER_IMPL = process.env.FILTER_IMPL;
 const tsc = {

@@ -70,3 +70,22 @@ export function mergeSorted(a: ArrayLike<number>, b: ArrayLike<number>): Int32Ar
   while (j < b.length) out[k++] = b[j++] as number;
   return k === out.length ? out : out.slice(0, k);
 }
+
+/** Sorted intersection of two sorted, duplicate-free lists. */
+export function intersectSorted(a: Int32Array, b: Int32Array): Int32Array {
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i] as number;
+    const y = b[j] as number;
+    if (x < y) i++;
+    else if (y < x) j++;
+    else {
+      out.push(x);
+      i++;
+      j++;
+    }
+  }
+  return Int32Array.from(out);
+}
