@@ -92,7 +92,7 @@ async function main(): Promise<number> {
   const makeRelay = () =>
     new OutboxRelay(
       { outbox, sink: new AmqpPublisher({ captures, logger }, { url: URL, exchange, maxMessageBytes: 1 << 20 }), stats, logger },
-      // As startNotifications sets it up with the default notify.amqp.maxInFlight (1000): 2 windows of 500.
+      // As createNotifications sets it up with the default notify.amqp.maxInFlight (1000): 2 windows of 500.
       { batchSize: BATCH, windows: WINDOWS },
     );
   let ok = true;

@@ -64,3 +64,16 @@ export async function startAdminServer(socketPath: string, handlers: AdminHandle
   chmodSync(socketPath, 0o600);
   return app;
 }
+
+/** The admin endpoint as the composition root sees it: listening at start(), closed at stop(). */
+export function createAdminModule(deps: { handlers: AdminHandlers; logger: Logger }, options: { socket: string }): { start(): Promise<void>; stop(): Promise<void> } {
+  let app: FastifyInstance | undefined;
+  return {
+    async start() {
+      app = await startAdminServer(options.socket, deps.handlers, deps.logger);
+    },
+    async stop() {
+      await app?.close();
+    },
+  };
+}

@@ -1,6 +1,5 @@
 import type { Config, FilterConfig } from '../config/config-schema.js';
-import { SqliteOutboxRepository, type OutboxTarget } from '../store/outbox-repository.js';
-import type { Db } from '../store/open-database.js';
+import type { OutboxTarget, SqliteOutboxRepository } from '../store/outbox-repository.js';
 import { errorMessage } from '../util/app-error.js';
 import type { Logger } from '../util/logger.js';
 import { AmqpPublisher } from './amqp-publisher.js';
@@ -20,8 +19,11 @@ export type NotifyConfig = Config['notify'];
 export type NotifyFilter = Pick<FilterConfig, 'name' | 'notify'>;
 
 export interface NotificationsDeps {
-  db: Db;
+  /** The outbox (the composition root's repository; relay, digest and status share it). */
+  outbox: SqliteOutboxRepository;
   captures: CaptureLookup;
+  /** The current filters (re-read for every digest: reloads apply). */
+  filters: () => readonly NotifyFilter[];
   logger: Logger;
 }
 
@@ -53,6 +55,8 @@ export interface Notifications {
   flushEmail(): Promise<void>;
   /** Puts parked notifications back in line; returns how many. */
   unpark(target: OutboxTarget, filter?: string): number;
+  /** Starts delivery: warns about rows nobody will deliver, then runs the relay and the digest. */
+  start(): void;
   /** Stops delivery (bounded wait for the attempt in progress); undelivered rows stay in the outbox. */
   stop(): Promise<void>;
 }
@@ -69,18 +73,13 @@ export function notifyTargetsOf(
 }
 
 /**
- * Starts real-time notifications (the one entry point for the composition root): a relay from the
- * outbox to RabbitMQ and the email digest, each only when enabled. Never waits for a target and never
- * throws because one is unreachable: it warns, the backlog waits in the outbox, delivery resumes when
- * the target is back.
+ * Real-time notifications (the one entry point for the composition root): a relay from the outbox
+ * to RabbitMQ and the email digest, each only when enabled. `start()` never waits for a target and
+ * never throws because one is unreachable: it warns, the backlog waits in the outbox, delivery
+ * resumes when the target is back.
  */
-export function startNotifications(
-  deps: NotificationsDeps,
-  config: NotifyConfig,
-  filters: () => readonly NotifyFilter[],
-  options: NotificationsOptions = {},
-): Notifications {
-  const outbox = new SqliteOutboxRepository(deps.db);
+export function createNotifications(deps: NotificationsDeps, config: NotifyConfig, options: NotificationsOptions = {}): Notifications {
+  const { outbox, filters } = deps;
   const log = deps.logger.child({ component: 'notify' });
   const stats = { amqp: new TargetStats('amqp', config.amqp.enabled), email: new TargetStats('email', config.email.enabled) };
 
@@ -177,47 +176,7 @@ export function startNotifications(
     }
   };
 
-  // ---- start: warn about rows nobody will deliver, then run.
-  try {
-    const c = counts(0);
-    for (const target of ['amqp', 'email'] as const) {
-      const n = c.get(target);
-      const enabled = target === 'amqp' ? config.amqp.enabled : config.email.enabled;
-      if (n && n.pending > 0 && !enabled) {
-        log.warn(
-          { target, backlog: n.pending },
-          `${n.pending} ${target} notifications wait in the outbox but notify.${target}.enabled is false: they are kept until it is enabled again`,
-        );
-      }
-      if (n && n.parked > 0) {
-        log.warn({ target, parked: n.parked, reasons: outbox.parkedReasons(target, 5) }, `${n.parked} ${target} notifications are parked`);
-      }
-    }
-    checkBound();
-  } catch (err) {
-    log.warn({ err: errorMessage(err) }, 'cannot read the notification outbox');
-  }
-  const monitor = setInterval(checkBound, options.monitorIntervalMs ?? 10_000);
-  monitor.unref();
-
-  relay?.start();
-  digest?.start();
-  const verify = transport?.verify?.bind(transport);
-  if (verify) {
-    void withTimeout(verify(), 60_000, 'SMTP check')
-      .then(() => {
-        stats.email.connected = true;
-        log.info('SMTP server reachable');
-      })
-      .catch((err: unknown) => {
-        stats.email.lastError = { at: Date.now(), message: errorMessage(err) };
-        log.warn(
-          { err: errorMessage(err), smtp: stats.email.details.smtp },
-          'SMTP server unreachable at start: captures continue, email digests wait in the outbox and go out when it is back',
-        );
-      });
-  }
-
+  let monitor: NodeJS.Timeout | undefined;
   let stopped: Promise<void> | undefined;
   return {
     status(): NotifyStatus {
@@ -251,6 +210,48 @@ export function startNotifications(
       if (n > 0) log.info({ target, filter, notifications: n }, 'parked notifications put back in line');
       relay?.wake();
       return n;
+    },
+    start() {
+      // Warn about rows nobody will deliver, then run.
+      try {
+        const c = counts(0);
+        for (const target of ['amqp', 'email'] as const) {
+          const n = c.get(target);
+          const enabled = target === 'amqp' ? config.amqp.enabled : config.email.enabled;
+          if (n && n.pending > 0 && !enabled) {
+            log.warn(
+              { target, backlog: n.pending },
+              `${n.pending} ${target} notifications wait in the outbox but notify.${target}.enabled is false: they are kept until it is enabled again`,
+            );
+          }
+          if (n && n.parked > 0) {
+            log.warn({ target, parked: n.parked, reasons: outbox.parkedReasons(target, 5) }, `${n.parked} ${target} notifications are parked`);
+          }
+        }
+        checkBound();
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'cannot read the notification outbox');
+      }
+      monitor = setInterval(checkBound, options.monitorIntervalMs ?? 10_000);
+      monitor.unref();
+
+      relay?.start();
+      digest?.start();
+      const verify = transport?.verify?.bind(transport);
+      if (verify) {
+        void withTimeout(verify(), 60_000, 'SMTP check')
+          .then(() => {
+            stats.email.connected = true;
+            log.info('SMTP server reachable');
+          })
+          .catch((err: unknown) => {
+            stats.email.lastError = { at: Date.now(), message: errorMessage(err) };
+            log.warn(
+              { err: errorMessage(err), smtp: stats.email.details.smtp },
+              'SMTP server unreachable at start: captures continue, email digests wait in the outbox and go out when it is back',
+            );
+          });
+      }
     },
     stop() {
       stopped ??= (async () => {

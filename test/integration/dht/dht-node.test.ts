@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DiscoveredPeer } from '../../../src/model/peer.js';
 import { DhtNode } from '../../../src/dht/dht-node.js';
-import { startDht } from '../../../src/dht/start-dht.js';
 import { silentLogger } from '../../../src/util/logger.js';
-import { announce, loopbackOnly, MemoryNodeStore, startStockNodes, stopStockNodes, waitFor, type StockNode } from './private-dht.js';
+import { announce, loopbackOnly, MemoryNodeStore, startStockNodes, stopStockNodes, waitFor, type StockNode, startedDht } from './private-dht.js';
 
 const IH_A = 'a1'.repeat(20);
 const IH_IMPLIED = 'a2'.repeat(20);
@@ -68,12 +67,12 @@ describe('lookups (b)', () => {
 
     const peers: DiscoveredPeer[] = [];
     const t0 = Date.now();
-    const dht = await startDht(
-      { logger: silentLogger(), nodes: new MemoryNodeStore(), onPeer: (p) => peers.push(p), watched: () => [IH_LOOKUP], watchAll: () => false },
+    const dht = await startedDht(
+      { logger: silentLogger(), nodes: new MemoryNodeStore(), onPeer: (p) => peers.push(p), watched: () => [IH_LOOKUP], watchAll: () => false, allowDestination: loopbackOnly },
       {
         enabled: true, host: '127.0.10.101', port: 0, bootstrap: [`${stock[0]!.host}:${stock[0]!.port}`],
         maxPacketsPerSecond: 250, minQueryIntervalPerIpMs: 100, maxPendingQueries: 1024, lookupIntervalMs: 900_000,
-        sampleInfohashes: true, tuning: { allowDestination: loopbackOnly },
+        sampleInfohashes: true
       },
     );
     try {
@@ -108,12 +107,11 @@ describe('start', () => {
     const opts = {
       enabled: true, host: '127.0.10.102', port: first.address().port, bootstrap: [], maxPacketsPerSecond: 250,
       minQueryIntervalPerIpMs: 1000, maxPendingQueries: 1024, lookupIntervalMs: 900_000, sampleInfohashes: true,
-      tuning: { allowDestination: loopbackOnly },
     };
-    const deps = { logger: silentLogger(), nodes: new MemoryNodeStore(), onPeer: () => {}, watched: () => [], watchAll: () => false };
-    await expect(startDht(deps, opts)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    const deps = { logger: silentLogger(), nodes: new MemoryNodeStore(), onPeer: () => {}, watched: () => [], watchAll: () => false, allowDestination: loopbackOnly };
+    await expect(startedDht(deps, opts)).rejects.toMatchObject({ code: 'EADDRINUSE' });
     await first.stop();
-    const off = await startDht(deps, { ...opts, enabled: false });
+    const off = await startedDht(deps, { ...opts, enabled: false });
     expect(off.nodeCount()).toBe(0);
     expect(off.stats().enabled).toBe(false);
     await off.stop();

@@ -6,6 +6,7 @@
 import dgram from 'node:dgram';
 import DHT from 'bittorrent-dht';
 import bencode from 'bencode';
+import { createDht, type DhtDeps } from '../../../src/dht/dht-module.js';
 
 /** bencode 4 gives Uint8Arrays; the tests compare Buffers (an independent decoder from ours). */
 export function toBuffers(v: unknown): unknown {
@@ -147,4 +148,11 @@ export class MemoryNodeStore {
   save(nodes: readonly { host: string; port: number; id: Uint8Array | null; lastSeen: number }[]): void {
     this.rows = [...nodes];
   }
+}
+
+/** createDht(...) then start(), as the composition root does. */
+export async function startedDht(deps: DhtDeps, options: Parameters<typeof createDht>[1]): Promise<ReturnType<typeof createDht>> {
+  const dht = createDht(deps, options);
+  await dht.start();
+  return dht;
 }

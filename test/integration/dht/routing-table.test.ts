@@ -5,12 +5,12 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DiscoveredPeer } from '../../../src/model/peer.js';
-import { startDht, type DhtOptions } from '../../../src/dht/start-dht.js';
+import type { DhtOptions } from '../../../src/dht/dht-module.js';
 import { SqliteDhtNodeRepository } from '../../../src/store/dht-node-repository.js';
 import { openDatabase, type Db } from '../../../src/store/open-database.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { tempDir } from '../../helpers/temp-dir.js';
-import { announce, loopbackOnly, startStockNodes, stopStockNodes, waitFor, type StockNode } from './private-dht.js';
+import { announce, loopbackOnly, startStockNodes, stopStockNodes, waitFor, type StockNode, startedDht } from './private-dht.js';
 
 const IH = 'e1'.repeat(20);
 let stock: StockNode[];
@@ -33,15 +33,15 @@ afterAll(async () => {
 function options(host: string, bootstrap: string[]): DhtOptions {
   return {
     enabled: true, host, port: 0, bootstrap, maxPacketsPerSecond: 250, minQueryIntervalPerIpMs: 100,
-    maxPendingQueries: 1024, lookupIntervalMs: 900_000, sampleInfohashes: false, tuning: { allowDestination: loopbackOnly },
+    maxPendingQueries: 1024, lookupIntervalMs: 900_000, sampleInfohashes: false
   };
 }
 
 describe('routing table persistence (e)', () => {
   it('saves the table at stop and a node restarted with bootstrap [] finds peers from it', async () => {
     const repo = new SqliteDhtNodeRepository(db);
-    const first = await startDht(
-      { logger: silentLogger(), nodes: repo, onPeer: () => {}, watched: () => [], watchAll: () => false },
+    const first = await startedDht(
+      { logger: silentLogger(), nodes: repo, onPeer: () => {}, watched: () => [], watchAll: () => false, allowDestination: loopbackOnly },
       options('127.0.30.100', [`${stock[0]!.host}:${stock[0]!.port}`]),
     );
     await waitFor(() => first.nodeCount() >= 10, 5000);
@@ -53,8 +53,8 @@ describe('routing table persistence (e)', () => {
 
     const peers: DiscoveredPeer[] = [];
     const t0 = Date.now();
-    const second = await startDht(
-      { logger: silentLogger(), nodes: new SqliteDhtNodeRepository(db), onPeer: (p) => peers.push(p), watched: () => [IH], watchAll: () => false },
+    const second = await startedDht(
+      { logger: silentLogger(), nodes: new SqliteDhtNodeRepository(db), onPeer: (p) => peers.push(p), watched: () => [IH], watchAll: () => false, allowDestination: loopbackOnly },
       options('127.0.30.101', []),
     );
     try {

@@ -9,9 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DiscoveredPeer } from '../../../src/model/peer.js';
 import { encodeCompactNodes, encodeCompactPeer } from '../../../src/protocol/compact.js';
 import { DhtNode } from '../../../src/dht/dht-node.js';
-import { startDht } from '../../../src/dht/start-dht.js';
 import { silentLogger } from '../../../src/util/logger.js';
-import { loopbackOnly, MemoryNodeStore, RawKrpc, waitFor } from './private-dht.js';
+import { loopbackOnly, MemoryNodeStore, RawKrpc, waitFor, startedDht } from './private-dht.js';
 
 const X = Array.from({ length: 6 }, (_, i) => Buffer.alloc(20, 0xf1 + i));
 const hex = (b: Buffer): string => b.toString('hex');
@@ -87,12 +86,12 @@ describe('BEP 51 sampler (f)', () => {
   it('samples only while some filter watches all torrents, honours intervals, and looks sampled infohashes up', async () => {
     let watchAll = false;
     const peers: DiscoveredPeer[] = [];
-    const dht = await startDht(
-      { logger: silentLogger(), nodes: new MemoryNodeStore(), onPeer: (p) => peers.push(p), watched: () => [], watchAll: () => watchAll },
+    const dht = await startedDht(
+      { logger: silentLogger(), nodes: new MemoryNodeStore(), onPeer: (p) => peers.push(p), watched: () => [], watchAll: () => watchAll, allowDestination: loopbackOnly },
       {
         enabled: true, host: '127.0.40.100', port: 0, bootstrap: [`${r1.host}:${r1.port}`], maxPacketsPerSecond: 250,
         minQueryIntervalPerIpMs: 0, maxPendingQueries: 1024, lookupIntervalMs: 900_000, sampleInfohashes: true,
-        tuning: { allowDestination: loopbackOnly, sampler: { queriesPerSecond: 20, minNodeIntervalMs: 1000 } },
+        tuning: { sampler: { queriesPerSecond: 20, minNodeIntervalMs: 1000 } },
       },
     );
     try {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNotifications, type NotifyConfig } from '../../../src/notify/notifier.js';
-import { memoryLogger, openTestStore, storeCaptures, waitFor } from '../../unit/notify/notify-fixtures.js';
+import type { NotifyConfig } from '../../../src/notify/notifier.js';
+import { memoryLogger, openTestStore, storeCaptures, waitFor, startedNotifications } from '../../unit/notify/notify-fixtures.js';
 import { createVhost, declareQueue, firstOccurrences, rabbitmqctl, startCollector, uniqueName } from './amqp-helpers.js';
+
 
 const TOTAL = 10_000;
 const FILTERS = ['alpha', 'beta', 'gamma', 'delta'];
@@ -27,7 +28,7 @@ describe('broker connection cut mid-stream', () => {
       amqp: { enabled: true, url: vh.url(), exchange, maxInFlight: 500, maxMessageBytes: 1024 * 1024 },
       email: { enabled: false, from: 'x@y.z', digestMinutes: 1, csvRowLimit: 10, smtp: { host: '127.0.0.1', port: 25, secure: false, requireTLS: false, tls: { rejectUnauthorized: true } } },
     };
-    const n = startNotifications({ db: s.db, captures: s.captures, logger: log.logger }, config, () => [], {
+    const n = startedNotifications({ outbox: s.outbox, captures: s.captures, filters: () => [], logger: log.logger }, config, {
       relay: { pollIntervalMs: 5, backoff: { baseMs: 100, maxMs: 1000, jitter: 0.5 } },
       statusCacheMs: 0,
     });

@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toPeerJson } from '../../../src/api-shape/peer-json.js';
 import { AmqpPublisher } from '../../../src/notify/amqp-publisher.js';
-import { startNotifications, type NotifyConfig } from '../../../src/notify/notifier.js';
+import type { NotifyConfig } from '../../../src/notify/notifier.js';
 import { OutboxRelay } from '../../../src/notify/outbox-relay.js';
 import { TargetStats } from '../../../src/notify/target-stats.js';
-import { memoryLogger, openTestStore, storeCaptures, waitFor, type TestStore } from '../../unit/notify/notify-fixtures.js';
+import { memoryLogger, openTestStore, storeCaptures, waitFor, type TestStore, startedNotifications } from '../../unit/notify/notify-fixtures.js';
 import {
   BrokerProxy,
   createVhost,
@@ -15,6 +15,7 @@ import {
   uniqueName,
   type Collector,
 } from './amqp-helpers.js';
+
 
 let vh: Awaited<ReturnType<typeof createVhost>>;
 beforeAll(async () => {
@@ -153,7 +154,7 @@ describe('AmqpPublisher + OutboxRelay against RabbitMQ', () => {
       email: { enabled: false, from: 'x@y.z', digestMinutes: 1, csvRowLimit: 10, smtp: { host: '127.0.0.1', port: 25, secure: false, requireTLS: false, tls: { rejectUnauthorized: true } } },
     };
     const filters = [{ name: 'f1', notify: { amqp: true, email: [] } }];
-    const n = startNotifications({ db: s.db, captures: s.captures, logger: log.logger }, config, () => filters, {
+    const n = startedNotifications({ outbox: s.outbox, captures: s.captures, filters: () => filters, logger: log.logger }, config, {
       relay: { pollIntervalMs: 10, backoff: { baseMs: 50, maxMs: 300, jitter: 0.5 } },
       statusCacheMs: 0,
     });

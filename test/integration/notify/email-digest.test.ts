@@ -6,11 +6,12 @@ import {
   type EmailDigestOptions,
   type MailTransport,
 } from '../../../src/notify/email-digest.js';
-import { startNotifications, type NotifyConfig } from '../../../src/notify/notifier.js';
+import type { NotifyConfig } from '../../../src/notify/notifier.js';
 import { TargetStats } from '../../../src/notify/target-stats.js';
-import { memoryLogger, openTestStore, storeCaptures, waitFor, type TestStore } from '../../unit/notify/notify-fixtures.js';
+import { memoryLogger, openTestStore, storeCaptures, waitFor, type TestStore, startedNotifications } from '../../unit/notify/notify-fixtures.js';
 import { BrokerProxy } from './amqp-helpers.js';
 import { leaves, parseMime, selfSignedCert, startDroppingSmtp, startSmtp, type TestSmtp } from './smtp-helpers.js';
+
 
 const FROM = 'Capture daemon <capture@example.org>';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -284,7 +285,7 @@ describe('EmailDigest against a real SMTP server', () => {
     );
   });
 
-  it('startNotifications with the mail server down at start: warns, keeps the rows, delivers when it is back', async () => {
+  it('notifications with the mail server down at start: warns, keeps the rows, delivers when it is back', async () => {
     const s = store();
     const port = await BrokerProxy.freePort();
     const log = memoryLogger();
@@ -293,7 +294,7 @@ describe('EmailDigest against a real SMTP server', () => {
       amqp: { enabled: false, url: 'amqp://127.0.0.1:1', exchange: 'x', maxInFlight: 10, maxMessageBytes: 4096 },
       email: { enabled: true, from: FROM, digestMinutes: 1, csvRowLimit: 10, smtp: { host: '127.0.0.1', port, secure: false, requireTLS: false, tls: { rejectUnauthorized: true } } },
     };
-    const n = startNotifications({ db: s.db, captures: s.captures, logger: log.logger }, config, FILTERS, {
+    const n = startedNotifications({ outbox: s.outbox, captures: s.captures, filters: FILTERS, logger: log.logger }, config, {
       email: { periodMs: 300, backoff: { baseMs: 100, maxMs: 300, jitter: 0 } },
       statusCacheMs: 0,
     });

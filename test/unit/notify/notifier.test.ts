@@ -2,10 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { EmailDigest, defaultDigestOptions, type MailTransport } from '../../../src/notify/email-digest.js';
-import { notifyTargetsOf, startNotifications, type NotifyConfig } from '../../../src/notify/notifier.js';
+import { notifyTargetsOf, type NotifyConfig } from '../../../src/notify/notifier.js';
 import { formatNotifyStatus } from '../../../src/notify/notify-status.js';
 import { TargetStats } from '../../../src/notify/target-stats.js';
-import { memoryLogger, openTestStore, storeCaptures, waitFor, type TestStore } from './notify-fixtures.js';
+import { memoryLogger, openTestStore, storeCaptures, waitFor, type TestStore, startedNotifications } from './notify-fixtures.js';
+
 
 let store: TestStore | undefined;
 const stops: Array<() => Promise<void>> = [];
@@ -51,11 +52,11 @@ describe('notifyTargetsOf', () => {
   });
 });
 
-describe('startNotifications', () => {
+describe('createNotifications', () => {
   it('warns (rate-limited) above outboxMaxRows, keeps every row, and says when it is back under', async () => {
     store = openTestStore();
     const log = memoryLogger();
-    const n = startNotifications({ db: store.db, captures: store.captures, logger: log.logger }, config({ outboxMaxRows: 10 }), () => [], {
+    const n = startedNotifications({ outbox: store.outbox, captures: store.captures, filters: () => [], logger: log.logger }, config({ outboxMaxRows: 10 }), {
       monitorIntervalMs: 20,
       overLimitWarnIntervalMs: 60_000,
       statusCacheMs: 0,
@@ -85,7 +86,7 @@ describe('startNotifications', () => {
     storeCaptures(store, 3, { targets: ['email'] });
     store.outbox.park([{ id: store.outbox.nextBatch('email', 1)[0]!.id, reason: 'poison' }]);
     const log = memoryLogger();
-    const n = startNotifications({ db: store.db, captures: store.captures, logger: log.logger }, config(), () => []);
+    const n = startedNotifications({ outbox: store.outbox, captures: store.captures, filters: () => [], logger: log.logger }, config());
     stops.push(() => n.stop());
     const msgs = log.warnings().map((w) => String(w.msg));
     expect(msgs).toContain('2 email notifications wait in the outbox but notify.email.enabled is false: they are kept until it is enabled again');

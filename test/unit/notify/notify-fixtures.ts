@@ -2,6 +2,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { NewCapture } from '../../../src/model/capture.js';
+import { createNotifications } from '../../../src/notify/notifier.js';
 import type { DeliveryOutcome, NotificationSink, OutboxItem } from '../../../src/notify/types.js';
 import { SqliteCaptureRepository } from '../../../src/store/capture-repository.js';
 import { openDatabase, type Db } from '../../../src/store/open-database.js';
@@ -162,4 +163,11 @@ export class FakeSink implements NotificationSink {
   async close(): Promise<void> {
     this.closed = true;
   }
+}
+
+/** createNotifications(...) then start(), as the composition root does. */
+export function startedNotifications(...args: Parameters<typeof createNotifications>): ReturnType<typeof createNotifications> {
+  const n = createNotifications(...args);
+  n.start();
+  return n;
 }

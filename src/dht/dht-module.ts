@@ -1,6 +1,5 @@
 import type { Config } from '../config/config-schema.js';
 import type { DiscoveredPeer, PeerSource } from '../model/peer.js';
-import { AddressPolicy } from '../protocol/address-policy.js';
 import type { Logger } from '../util/logger.js';
 import type { BudgetedSocketStats } from './budgeted-socket.js';
 import { DhtNode } from './dht-node.js';
@@ -15,12 +14,12 @@ import { RoutingTableStore, type DhtNodeStore, type RoutingTableStats, type Rout
  * the announce harvest, BEP 51 sampling (while some filter watches all torrents) and routing-table
  * persistence. Every peer found goes to `onPeer` once per de-duplication window.
  *
- *   const dht = await startDht(
- *     { logger, nodes: new SqliteDhtNodeRepository(db), onPeer: (p) => pipeline.offer(p),
- *       watched: () => filters.current().watchedInfohashes(), watchAll: () => filters.current().watchesAll() },
- *     { ...config.dht, tuning: { allowedRanges: config.capture.allowedPrivateRanges } },
+ *   const dht = createDht(
+ *     { logger, nodes: dhtNodeRepository, onPeer: (p) => capture.offer(p), allowDestination,
+ *       watched: () => filters.compiled.watchedInfohashes(), watchAll: () => filters.compiled.watchesAllTorrents },
+ *     config.dht,
  *   );
- *   // torrent added through the API: dht.wantNow(infohash); at shutdown: await dht.stop();
+ *   await dht.start(); // binds the socket (fails: fatal); later dht.wantNow(infohash); at shutdown await dht.stop()
  */
 export type DhtConfig = Config['dht'];
 
@@ -32,6 +31,10 @@ export interface DhtDeps {
   watched: () => Iterable<string>;
   /** True when some filter watches every torrent: BEP 51 sampling runs only then. */
   watchAll: () => boolean;
+  /** Guard on every query destination (the daemon's address policy; tests: loopback only). */
+  allowDestination: (ip: string, port: number) => boolean;
+  /** Subscribes to infohashes that become watched (looked up at once); returns the unsubscribe. */
+  newlyWatched?: (listener: (infohash: string) => void) => () => void;
 }
 
 /** Knobs below the config file, each with a default; tests shorten them. */
@@ -42,10 +45,6 @@ export interface DhtTuning {
   maxQueueWaitMs?: number;
   /** BEP 51 interval we answer with (default 600 s). */
   sampleIntervalSec?: number;
-  /** Ranges the address policy allows although not global (e.g. config capture.allowedPrivateRanges). */
-  allowedRanges?: string[];
-  /** Replaces the address policy entirely (tests: loopback only). */
-  allowDestination?: (ip: string, port: number) => boolean;
   lookup?: Partial<LookupSchedulerOptions>;
   sampler?: InfohashSamplerOptions;
   table?: RoutingTableStoreOptions;
@@ -74,6 +73,8 @@ export interface DhtStats {
 }
 
 export interface DhtService {
+  /** Binds the socket and starts lookups, sampling and table persistence; rejects when it cannot bind. */
+  start(): Promise<void>;
   nodeCount(): number;
   wantNow(infohash: string): void;
   stats(): DhtStats;
@@ -90,39 +91,13 @@ function emptyStats(enabled: boolean): DhtStats {
   };
 }
 
-export async function startDht(deps: DhtDeps, options: DhtOptions): Promise<DhtService> {
+export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
   const log = deps.logger.child({ component: 'dht' });
   if (!options.enabled) {
-    return { nodeCount: () => 0, wantNow: () => {}, stats: () => emptyStats(false), address: () => null, stop: async () => {} };
+    return { start: async () => {}, nodeCount: () => 0, wantNow: () => {}, stats: () => emptyStats(false), address: () => null, stop: async () => {} };
   }
   const tuning = options.tuning ?? {};
-  const policy = new AddressPolicy(tuning.allowedRanges ?? []);
-  const allowDestination = tuning.allowDestination ?? ((ip: string, port: number) => policy.isDialable(ip, port).ok);
-  for (const b of options.bootstrap) {
-    const i = b.lastIndexOf(':');
-    const host = b.slice(0, i);
-    if (/^[\d.]+$/.test(host) && !allowDestination(host, Number(b.slice(i + 1)))) {
-      log.warn({ bootstrap: b }, 'bootstrap node refused by the address policy (see capture.allowedPrivateRanges)');
-    }
-  }
-
-  const node = new DhtNode(
-    { logger: deps.logger },
-    {
-      host: options.host,
-      port: options.port,
-      bootstrap: options.bootstrap,
-      maxPacketsPerSecond: options.maxPacketsPerSecond,
-      minQueryIntervalPerIpMs: options.minQueryIntervalPerIpMs,
-      maxPendingQueries: options.maxPendingQueries,
-      concurrency: tuning.concurrency,
-      queryTimeoutMs: tuning.queryTimeoutMs,
-      maxQueueWaitMs: tuning.maxQueueWaitMs,
-      sampleIntervalSec: tuning.sampleIntervalSec,
-      allowDestination,
-    },
-  );
-
+  const allowDestination = deps.allowDestination;
   const counters = { found: { get_peers: 0, announce: 0, sample: 0, manual: 0 } as Record<PeerSource, number>, duplicate: 0, onPeerErrors: 0 };
   const dedupe = new PeerDedupe(tuning.dedupeWindowMs);
   const emit = (p: DiscoveredPeer): void => {
@@ -139,39 +114,72 @@ export async function startDht(deps: DhtDeps, options: DhtOptions): Promise<DhtS
     }
   };
 
-  const table = new RoutingTableStore({ store: deps.nodes, source: () => node.routingNodes(), logger: deps.logger }, tuning.table);
-  const restored = table.load();
-  node.on('peer', emit);
-  try {
-    await node.start(restored);
-  } catch (err) {
-    await node.stop();
-    throw err; // cannot bind: fatal for the daemon
-  }
-  table.start();
-
-  const lookups = new LookupScheduler(
-    { getPeers: (ih, onPeer, o) => node.getPeers(ih, onPeer, o), watched: deps.watched, onPeer: emit, logger: deps.logger },
-    { intervalMs: options.lookupIntervalMs, ...tuning.lookup },
-  );
-  const sampler = new InfohashSampler(
-    {
-      node,
-      onInfohash: (ih) => lookups.enqueueSampled(ih),
-      active: () => options.sampleInfohashes && deps.watchAll(),
-      logger: deps.logger,
-    },
-    tuning.sampler,
-  );
-  lookups.start();
-  sampler.start();
-
+  // Built by start() (the node binds a socket and starts timers).
+  let running: { node: DhtNode; table: RoutingTableStore; lookups: LookupScheduler; sampler: InfohashSampler; unsubscribe: () => void } | undefined;
   let stopped = false;
+
+  const start = async (): Promise<void> => {
+    if (running || stopped) return;
+    for (const b of options.bootstrap) {
+      const i = b.lastIndexOf(':');
+      const host = b.slice(0, i);
+      if (/^[\d.]+$/.test(host) && !allowDestination(host, Number(b.slice(i + 1)))) {
+        log.warn({ bootstrap: b }, 'bootstrap node refused by the address policy (see capture.allowedPrivateRanges)');
+      }
+    }
+    const node = new DhtNode(
+      { logger: deps.logger },
+      {
+        host: options.host,
+        port: options.port,
+        bootstrap: options.bootstrap,
+        maxPacketsPerSecond: options.maxPacketsPerSecond,
+        minQueryIntervalPerIpMs: options.minQueryIntervalPerIpMs,
+        maxPendingQueries: options.maxPendingQueries,
+        concurrency: tuning.concurrency,
+        queryTimeoutMs: tuning.queryTimeoutMs,
+        maxQueueWaitMs: tuning.maxQueueWaitMs,
+        sampleIntervalSec: tuning.sampleIntervalSec,
+        allowDestination,
+      },
+    );
+    const table = new RoutingTableStore({ store: deps.nodes, source: () => node.routingNodes(), logger: deps.logger }, tuning.table);
+    const restored = table.load();
+    node.on('peer', emit);
+    try {
+      await node.start(restored);
+    } catch (err) {
+      await node.stop();
+      throw err; // cannot bind: fatal for the daemon
+    }
+    table.start();
+    const lookups = new LookupScheduler(
+      { getPeers: (ih, onPeer, o) => node.getPeers(ih, onPeer, o), watched: deps.watched, onPeer: emit, logger: deps.logger },
+      { intervalMs: options.lookupIntervalMs, ...tuning.lookup },
+    );
+    const sampler = new InfohashSampler(
+      {
+        node,
+        onInfohash: (ih) => lookups.enqueueSampled(ih),
+        active: () => options.sampleInfohashes && deps.watchAll(),
+        logger: deps.logger,
+      },
+      tuning.sampler,
+    );
+    lookups.start();
+    sampler.start();
+    const unsubscribe = deps.newlyWatched?.((ih) => lookups.wantNow(ih)) ?? (() => {});
+    running = { node, table, lookups, sampler, unsubscribe };
+  };
+
   return {
-    nodeCount: () => node.nodeCount(),
-    wantNow: (ih) => lookups.wantNow(ih),
-    address: () => node.address(),
+    start,
+    nodeCount: () => running?.node.nodeCount() ?? 0,
+    wantNow: (ih) => running?.lookups.wantNow(ih),
+    address: () => running?.node.address() ?? null,
     stats: () => {
+      if (!running) return emptyStats(true);
+      const { node, lookups, sampler, table } = running;
       const n = node.stats();
       return {
         enabled: true,
@@ -194,6 +202,9 @@ export async function startDht(deps: DhtDeps, options: DhtOptions): Promise<DhtS
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      if (!running) return;
+      const { node, lookups, sampler, table, unsubscribe } = running;
+      unsubscribe();
       lookups.stop();
       sampler.stop();
       table.stop();

@@ -1,0 +1,134 @@
+import type { ResolvedConfig } from '../config/load-config.js';
+import type { NewCapture } from '../model/capture.js';
+import type { DiscoveredPeer } from '../model/peer.js';
+import { PcapStore } from '../pcap/pcap-store.js';
+import { RecentCaptureCounter } from '../store/recent-capture-counter.js';
+import { BatchWriter } from '../util/batch-writer.js';
+import type { Logger } from '../util/logger.js';
+import { CapturePipeline, type CapturePipelineDeps, type OfferResult } from './capture-pipeline.js';
+import { CaptureScheduler } from './capture-scheduler.js';
+import { capturePeer, makePeerId } from './peer-capture.js';
+import { ReverseDns } from './reverse-dns.js';
+
+/**
+ * Capture as the composition root sees it: the pipeline (filters → bounded scheduler → capture of
+ * one peer → reverse DNS → pcap) and the batched store writer (one transaction per batch, capture
+ * and outbox rows together), with pcap retention.
+ */
+export interface CaptureModuleDeps {
+  filters: CapturePipelineDeps['filters'];
+  geo: CapturePipelineDeps['geo'];
+  torrents: CapturePipelineDeps['torrents'];
+  /** Where captures are written (SqliteCaptureRepository). */
+  captures: {
+    insertMany(batch: NewCapture[]): void;
+    countPerMinuteSince(since: number): Iterable<readonly [number, number]>;
+  };
+  /** Notification targets of a filter, and a nudge after each stored batch. */
+  notify: { targetsOf: CapturePipelineDeps['notifyTargets']; wake(): void };
+  dialable: CapturePipelineDeps['dialable'];
+  logger: Logger;
+}
+
+export interface CaptureModuleOptions {
+  capture: ResolvedConfig['capture'];
+  pcap: ResolvedConfig['pcap'];
+}
+
+export interface CaptureModule {
+  /** Offers a discovered peer (from the DHT). */
+  offer(peer: DiscoveredPeer): OfferResult;
+  /** A torrent's metadata is wanted (added by bare infohash). */
+  wantMetadata(infohash: string): void;
+  metadataWanted(): ReadonlySet<string>;
+  capturesLastHour(): number;
+  queues(): { captureQueue: number; capturesRunning: number; storeBatch: number; metadataWanted: number };
+  stats(): Record<string, unknown>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureModuleOptions): CaptureModule {
+  const cap = options.capture;
+  const log = deps.logger.child({ component: 'capture' });
+  const recentCaptures = new RecentCaptureCounter(deps.captures.countPerMinuteSince(Date.now() - 3_600_000));
+  const writer = new BatchWriter<NewCapture>(
+    (batch) => {
+      deps.captures.insertMany(batch);
+      for (const c of batch) recentCaptures.add(c.foundAt);
+      deps.notify.wake();
+    },
+    { maxBatch: 500, maxDelayMs: 200, maxPending: 50_000 },
+    deps.logger.child({ component: 'daemon' }),
+  );
+  const scheduler = new CaptureScheduler(
+    {
+      concurrency: cap.concurrency,
+      perIpConcurrency: cap.perIpConcurrency,
+      queueSize: cap.queueSize,
+      jobTimeoutMs: cap.totalTimeoutMs + cap.reverseDns.timeoutMs + 5_000,
+    },
+    (err) => log.warn({ err }, 'capture job failed'),
+  );
+  const reverseDns = new ReverseDns(cap.reverseDns);
+  const pcap = options.pcap;
+  const pcapStore = new PcapStore({ dir: pcap.dir, retentionDays: pcap.retentionDays || 36_500 });
+  const peerId = makePeerId();
+  const pipeline = new CapturePipeline(
+    {
+      filters: deps.filters,
+      geo: deps.geo,
+      torrents: deps.torrents,
+      dialable: deps.dialable,
+      capture: (input, signal) =>
+        capturePeer(
+          input,
+          {
+            connectTimeoutMs: cap.connectTimeoutMs,
+            handshakeTimeoutMs: cap.handshakeTimeoutMs,
+            idleTimeoutMs: cap.idleTimeoutMs,
+            totalTimeoutMs: cap.totalTimeoutMs,
+            haveWindowMs: cap.haveWindowMs,
+            pieceStateWaitMs: cap.pieceStateWaitMs,
+            peerId,
+            ...(cap.localAddress ? { localAddress: cap.localAddress } : {}),
+          },
+          signal,
+        ),
+      reverseDns: (ip, signal) => reverseDns.lookup(ip, signal),
+      pcap: pcapStore,
+      store: (c) => writer.add(c),
+      notifyTargets: (f) => deps.notify.targetsOf(f),
+      onMetadata: (ih) => log.info({ infoHash: ih }, 'metadata fetched from peers'),
+      scheduler,
+      logger: log,
+    },
+    { recaptureIntervalMs: cap.recaptureIntervalMs },
+  );
+  let pcapPrune: NodeJS.Timeout | undefined;
+
+  return {
+    offer: (peer) => pipeline.offer(peer),
+    wantMetadata: (ih) => pipeline.wantMetadata(ih),
+    metadataWanted: () => pipeline.metadataWanted(),
+    capturesLastHour: () => recentCaptures.lastHour(),
+    queues: () => ({
+      captureQueue: scheduler.stats().queued,
+      capturesRunning: scheduler.stats().running,
+      storeBatch: writer.stats().pending,
+      metadataWanted: pipeline.metadataWanted().size,
+    }),
+    stats: () => ({ scheduler: scheduler.stats(), pipeline: pipeline.stats(), reverseDns: reverseDns.stats(), store: writer.stats() }),
+    start() {
+      pcapPrune = setInterval(() => {
+        if (pcap.retentionDays > 0) void pcapStore.prune().catch((err: unknown) => log.warn({ err }, 'pcap prune failed'));
+      }, 3_600_000);
+      pcapPrune.unref();
+    },
+    async stop() {
+      clearInterval(pcapPrune);
+      await scheduler.stop();
+      writer.close();
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { statSync } from 'node:fs';
+import type { CaptureModule } from '../capture/capture-module.js';
+import type { ResolvedConfig } from '../config/load-config.js';
+import type { DhtService } from '../dht/dht-module.js';
+import type { FilterRegistry } from '../filter/filter-registry.js';
+import type { Notifications } from '../notify/notifier.js';
+import { VERSION } from '../util/version.js';
+
+/** What `capture-daemon status` reads from the running daemon. */
+export interface StatusSources {
+  startedAt: number;
+  configFile(): string | null;
+  config(): ResolvedConfig;
+  apiUrl(): string;
+  apiKeys(): number;
+  dht: DhtService;
+  capture: CaptureModule;
+  notify: Notifications;
+  outbox: { countPending(): number };
+  filters: Pick<FilterRegistry, 'list' | 'compiled'>;
+}
+
+function fileSize(p: string): number {
+  try {
+    return statSync(p).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The admin endpoint's status document (`capture-daemon status --json`). */
+export function daemonStatus(s: StatusSources): Record<string, unknown> {
+  const config = s.config();
+  const { dht, capture } = s;
+  return {
+    version: VERSION,
+    pid: process.pid,
+    startedAt: new Date(s.startedAt).toISOString(),
+    uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
+    configFile: s.configFile(),
+    api: s.apiUrl(),
+    dht: { enabled: config.dht.enabled, nodes: dht.nodeCount(), address: dht.address(), stats: dht.stats() },
+    queues: { ...capture.queues(), outbox: s.outbox.countPending() },
+    capture: capture.stats(),
+    notify: s.notify.status(),
+    capturesLastHour: capture.capturesLastHour(),
+    filters: { total: s.filters.list().length, enabled: s.filters.compiled.filterCount },
+    apiKeys: s.apiKeys(),
+    database: {
+      path: config.database.path,
+      bytes: fileSize(config.database.path) + fileSize(`${config.database.path}-wal`),
+    },
+  };
+}

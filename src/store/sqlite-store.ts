@@ -1,0 +1,36 @@
+import { SqliteCaptureRepository } from './capture-repository.js';
+import { SqliteDhtNodeRepository } from './dht-node-repository.js';
+import { SqliteFilterOverlayRepository } from './filter-overlay-repository.js';
+import { openDatabase, type Db } from './open-database.js';
+import { SqliteOutboxRepository } from './outbox-repository.js';
+import { SqliteTorrentRepository } from './torrent-repository.js';
+
+/** The daemon's database and one repository per table group (each shared by every module that needs it). */
+export interface SqliteStore {
+  readonly db: Db;
+  readonly torrents: SqliteTorrentRepository;
+  readonly overlay: SqliteFilterOverlayRepository;
+  readonly captures: SqliteCaptureRepository;
+  readonly outbox: SqliteOutboxRepository;
+  readonly dhtNodes: SqliteDhtNodeRepository;
+  close(): void;
+}
+
+/** Opens (and migrates) the database file; throws DB_OPEN_FAILED / a migration error (fatal). */
+export function openSqliteStore(options: { path: string; busyTimeoutMs: number }): SqliteStore {
+  const db = openDatabase(options.path, { busyTimeoutMs: options.busyTimeoutMs });
+  try {
+    return {
+      db,
+      torrents: new SqliteTorrentRepository(db),
+      overlay: new SqliteFilterOverlayRepository(db),
+      captures: new SqliteCaptureRepository(db),
+      outbox: new SqliteOutboxRepository(db),
+      dhtNodes: new SqliteDhtNodeRepository(db),
+      close: () => db.close(),
+    };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
