@@ -3,6 +3,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ApiDeps, ApiOptions } from './api-ports.js';
 import { registerCaptureRoutes } from './capture-routes.js';
+import { discardRequestBody } from './discard-body.js';
 import { httpError, RequestError, toHttpError, type HttpError } from './http-errors.js';
 import { registerTorrentRoutes } from './torrent-routes.js';
 
@@ -54,11 +55,22 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(multipart, { limits: { fileSize: options.bodyLimitBytes, files: 1, fields: 10, parts: 12 } });
 
-  app.setErrorHandler((err, req, reply) => {
+  // A body refused as too large: read and discard the rest (bounded) before answering 413 and
+  // closing, or the client, still sending, would see a connection reset instead of the 413.
+  const discardLimits = {
+    maxBytes: Math.max(2 * options.bodyLimitBytes, 16 * 1024 * 1024),
+    timeoutMs: Math.min(options.requestTimeoutMs, 10_000),
+  };
+  app.setErrorHandler(async (err, req, reply) => {
     const e = toHttpError(err);
     if (e.status >= 500) req.log.error({ err }, 'request failed');
     else req.log.debug({ code: e.body.error, url: req.url }, 'client error');
+    if (e.status === 413) {
+      await discardRequestBody(req.raw, discardLimits);
+      void reply.header('connection', 'close');
+    }
     sendError(reply, e);
+    return reply;
   });
   app.setNotFoundHandler((req, reply) => {
     sendError(reply, httpError('NOT_FOUND', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`));

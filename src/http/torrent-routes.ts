@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MAX_INFO_BYTES, parseTorrentFile } from '../protocol/metainfo.js';
+import { AppError, errorMessage } from '../util/app-error.js';
 import { RequestError } from './http-errors.js';
 import type { ApiDeps } from './api-ports.js';
 import { formParams } from './capture-routes.js';
@@ -10,12 +11,21 @@ async function readUpload(req: FastifyRequest): Promise<{ file: Buffer; fields: 
   if (req.isMultipart()) {
     const fields: Params = {};
     let file: Buffer | undefined;
-    for await (const part of req.parts({ limits: { files: 1, fileSize: Math.min(MAX_INFO_BYTES + 65536, req.server.initialConfig.bodyLimit ?? MAX_INFO_BYTES), fields: 10 } })) {
-      if (part.type === 'file') {
-        file = await part.toBuffer();
-      } else {
-        fields[part.fieldname] = part.value;
+    let truncated = false;
+    try {
+      for await (const part of req.parts({ limits: { files: 1, fileSize: Math.min(MAX_INFO_BYTES + 65536, req.server.initialConfig.bodyLimit ?? MAX_INFO_BYTES), fields: 10 } })) {
+        if (part.type === 'file') {
+          part.file.once('limit', () => (truncated = true));
+          file = await part.toBuffer();
+        } else {
+          fields[part.fieldname] = part.value;
+        }
       }
+    } catch (err) {
+      // A file over the limit may also end the form early: it is still "too large", not "malformed".
+      if (truncated) throw new RequestError('PAYLOAD_TOO_LARGE', 'the uploaded file is too large', { cause: err });
+      if (err instanceof AppError || typeof (err as { statusCode?: unknown }).statusCode === 'number') throw err;
+      throw new RequestError('INVALID_PARAMETER', `malformed multipart body: ${errorMessage(err)}`, { cause: err });
     }
     if (!file) throw new RequestError('INVALID_PARAMETER', 'multipart upload has no file part (name it "torrent")');
     return { file, fields };
