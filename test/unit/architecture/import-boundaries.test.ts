@@ -28,7 +28,7 @@ const folder = (f: string): string => (f.includes('/') ? (f.split('/')[0] as str
 describe('import boundaries of src/', () => {
   it('finds the sources and their imports', () => {
     expect(files.length).toBeGreaterThan(50);
-    expect(importsOf('main.ts')).toContain('http/api-server.js');
+    expect(importsOf('main.ts').some((i) => i.startsWith('http/'))).toBe(true);
   });
 
   it('only main.ts (the composition root) imports http/: no domain reaches into the HTTP layer', () => {
