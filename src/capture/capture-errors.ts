@@ -27,6 +27,8 @@ export type CaptureErrorCode =
   | 'FAST_WITHOUT_EXTENSION'
   | 'BITFIELD_LENGTH'
   | 'BITFIELD_SPARE_BITS'
+  /** The MSE/PE handshake failed (the words say how). */
+  | 'ENCRYPTION_HANDSHAKE'
   | 'INTERNAL';
 
 export class CaptureError extends AppError {

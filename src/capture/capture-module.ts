@@ -7,6 +7,7 @@ import { BatchWriter } from '../util/batch-writer.js';
 import type { Logger } from '../util/logger.js';
 import { CapturePipeline, type CapturePipelineDeps, type OfferResult } from './capture-pipeline.js';
 import { CaptureScheduler } from './capture-scheduler.js';
+import { captureWithEncryption } from './encrypted-capture.js';
 import { capturePeer, makePeerId } from './peer-capture.js';
 import { ReverseDns } from './reverse-dns.js';
 
@@ -81,8 +82,8 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       torrents: deps.torrents,
       dialable: deps.dialable,
       capture: (input, signal) =>
-        capturePeer(
-          input,
+        captureWithEncryption(input, cap.encryption, (attempt, s) => capturePeer(
+          attempt,
           {
             connectTimeoutMs: cap.connectTimeoutMs,
             handshakeTimeoutMs: cap.handshakeTimeoutMs,
@@ -93,8 +94,8 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
             peerId,
             ...(cap.localAddress ? { localAddress: cap.localAddress } : {}),
           },
-          signal,
-        ),
+          s,
+        ), signal),
       reverseDns: (ip, signal) => reverseDns.lookup(ip, signal),
       pcap: pcapStore,
       store: (c) => writer.add(c),

@@ -8,6 +8,7 @@ import { errorMessage } from '../util/app-error.js';
 import { decodeDictPrefix, own, type BencodeDict } from '../protocol/bencode-check.js';
 import {
   CaptureError,
+  type CaptureErrorCode,
   captureError,
   extendedHandshakeError,
   fastWithoutExtensionError,
@@ -15,6 +16,7 @@ import {
   socketError,
 } from './capture-errors.js';
 import { FrameReader, checkMessage, type Frame } from './frame-reader.js';
+import type { CaptureSocket, Dial } from './mse-socket.js';
 import { MetadataFetch, metadataExtension, peerUtMetadataId, type MetadataResult } from './metadata-fetch.js';
 import { EXTENDED_VERSION } from './peer-id.js';
 import { PeerPieces } from './peer-pieces.js';
@@ -68,6 +70,8 @@ export interface PeerCaptureInput {
   pieceCount?: number;
   fetchMetadata: boolean;
   recorder?: ConversationRecorder;
+  /** Opens the connection (default net.connect); an MseSocket for an encrypted attempt. */
+  dial?: Dial;
 }
 
 export type PeerCaptureOutcome =
@@ -87,7 +91,14 @@ export type PeerCaptureOutcome =
       outOfRangeHaves?: number;
       durationMs: number;
     }
-  | { ok: false; error: string; durationMs: number };
+  | {
+      ok: false;
+      error: string;
+      code?: CaptureErrorCode;
+      /** Where it failed: before the TCP connect, before the peer's BitTorrent handshake, or after it. */
+      failedIn?: 'connecting' | 'handshaking' | 'observing';
+      durationMs: number;
+    };
 
 export { EXTENDED_VERSION, makePeerId } from './peer-id.js';
 
@@ -111,7 +122,7 @@ export function capturePeer(input: PeerCaptureInput, options: PeerCaptureOptions
 class PeerCapture {
   private readonly t0 = performance.now();
   private phase: Phase = 'connecting';
-  private socket: net.Socket | undefined;
+  private socket: CaptureSocket | undefined;
   private wire: Wire | undefined;
   private readonly reader = new FrameReader(MAX_MESSAGE_LENGTH);
   private timer: NodeJS.Timeout | undefined;
@@ -168,7 +179,8 @@ class PeerCapture {
     if (this.signal?.aborted) throw captureError('ABORTED');
     this.signal?.addEventListener('abort', this.onAbort);
 
-    const socket = net.connect({ host: input.ip, port: input.port, localAddress: options.localAddress });
+    const target = { host: input.ip, port: input.port, localAddress: options.localAddress };
+    const socket: CaptureSocket = input.dial !== undefined ? input.dial(target) : net.connect(target);
     this.socket = socket;
     socket.on('connect', () => this.guard(() => this.onConnect()));
     socket.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
@@ -195,7 +207,7 @@ class PeerCapture {
   // ---------------------------------------------------------------------------------------------
 
   private onConnect(): void {
-    const socket = this.socket as net.Socket;
+    const socket = this.socket as CaptureSocket;
     const now = performance.now();
     this.phase = 'handshaking';
     this.handshakeAt = now + this.options.handshakeTimeoutMs;
@@ -486,7 +498,9 @@ class PeerCapture {
   fail(err: unknown): void {
     if (this.phase === 'done') return;
     const error = err instanceof CaptureError ? err.message : `internal error: ${errorMessage(err)}`;
-    this.end({ ok: false, error, durationMs: 0 });
+    const code = err instanceof CaptureError ? err.code : 'INTERNAL';
+    const failedIn = this.phase;
+    this.end({ ok: false, error, code, failedIn, durationMs: 0 });
   }
 
   private end(outcome: PeerCaptureOutcome): void {

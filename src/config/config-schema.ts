@@ -139,6 +139,7 @@ export const configSchema = z
         recaptureIntervalMs: z.number().int().min(0).default(6 * 3_600_000),
         allowedPrivateRanges: z.array(cidr).default([]),
         localAddress: z.string().min(1).optional(),
+        encryption: z.enum(['prefer-plain', 'prefer-encrypted', 'plain-only', 'encrypted-only']).default('prefer-plain'),
         reverseDns: z
           .strictObject({
             enabled: z.boolean().default(true),

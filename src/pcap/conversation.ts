@@ -22,6 +22,12 @@ export interface Conversation {
   local: Endpoint;
   remote: Endpoint;
   events: ConversationEvent[];
+  /**
+   * How the bytes were carried when that is not what the frames show (e.g. "MSE/PE (RC4 …): the
+   * conversation as decrypted"). A conversation with a note is written as pcapng, the note as
+   * the section's comment (`capinfos` and Wireshark's capture file properties show it).
+   */
+  note?: string;
 }
 
 /** Microseconds since the epoch, from a high-resolution clock anchored once to wall time. */
@@ -38,6 +44,15 @@ export class ConversationRecorder {
 
   constructor(local: Endpoint, remote: Endpoint, private readonly maxBytes = 4 * 1024 * 1024) {
     this.conversation = { local, remote, events: [] };
+  }
+
+  /** Forgets everything recorded (a retried capture keeps only its last attempt). */
+  restart(): void {
+    this.conversation.events = [];
+    this.conversation.local = { ip: this.conversation.local.ip, port: 0 };
+    delete this.conversation.note;
+    this.bytes = 0;
+    this.truncated = false;
   }
 
   /** Our side's address, known once the socket is connected. */

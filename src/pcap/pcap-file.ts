@@ -1,5 +1,5 @@
 /**
- * Classic libpcap files (not pcapng): magic 0xa1b2c3d4 written little-endian (microsecond
+ * Classic libpcap files (pcapng only for a conversation with a note, see buildPcapng): magic 0xa1b2c3d4 written little-endian (microsecond
  * timestamps), version 2.4, snaplen 262144, link type 1 (Ethernet). Readable by tcpdump,
  * Wireshark/tshark, and anything built on libpcap.
  */
@@ -45,11 +45,62 @@ export function buildPcap(conv: Conversation): Buffer {
   return Buffer.concat(parts);
 }
 
+/** pcapng block: type, total length, body (padded to 4 bytes), total length again; little-endian. */
+function pcapngBlock(type: number, body: Buffer): Buffer {
+  const padded = Buffer.alloc((body.length + 3) & ~3);
+  body.copy(padded);
+  const head = Buffer.alloc(8);
+  const total = 12 + padded.length;
+  head.writeUInt32LE(type, 0);
+  head.writeUInt32LE(total, 4);
+  const tail = Buffer.alloc(4);
+  tail.writeUInt32LE(total, 0);
+  return Buffer.concat([head, padded, tail]);
+}
+
+function pcapngOption(code: number, value: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt16LE(code, 0);
+  head.writeUInt16LE(value.length, 2);
+  return Buffer.concat([head, value, Buffer.alloc(((value.length + 3) & ~3) - value.length)]);
+}
+
+/**
+ * The same frames as pcapng, with `note` as the section header's comment (opt_comment), for
+ * conversations whose bytes on the wire were not what the frames show (decrypted MSE/PE).
+ * One Ethernet interface, microsecond timestamps (the default if_tsresol).
+ */
+export function buildPcapng(conv: Conversation, note: string): Buffer {
+  const comment = Buffer.from(note, 'utf8').subarray(0, 0xfff0);
+  const shb = Buffer.alloc(16);
+  shb.writeUInt32LE(0x1a2b3c4d, 0); // byte-order magic
+  shb.writeUInt16LE(1, 4); // major
+  shb.writeUInt16LE(0, 6); // minor
+  shb.writeBigInt64LE(-1n, 8); // section length: unknown
+  const parts: Buffer[] = [pcapngBlock(0x0a0d0d0a, Buffer.concat([shb, pcapngOption(1, comment), pcapngOption(0, Buffer.alloc(0))]))];
+  const idb = Buffer.alloc(8);
+  idb.writeUInt16LE(LINKTYPE_ETHERNET, 0);
+  idb.writeUInt32LE(PCAP_SNAPLEN, 4);
+  parts.push(pcapngBlock(0x00000001, idb));
+  for (const frame of conversationFrames(conv)) {
+    const captured = Math.min(frame.data.length, PCAP_SNAPLEN);
+    const epb = Buffer.alloc(20);
+    const us = BigInt(Math.max(0, Math.floor(frame.timeUs)));
+    epb.writeUInt32LE(0, 0); // interface 0
+    epb.writeUInt32LE(Number(us >> 32n), 4);
+    epb.writeUInt32LE(Number(us & 0xffffffffn), 8);
+    epb.writeUInt32LE(captured, 12);
+    epb.writeUInt32LE(frame.data.length, 16);
+    parts.push(pcapngBlock(0x00000006, Buffer.concat([epb, frame.data.subarray(0, captured)])));
+  }
+  return Buffer.concat(parts);
+}
+
 /** Writes the pcap atomically: to `path + '.tmp'`, then renamed over `path`. */
 export async function writePcapFile(path: string, conv: Conversation): Promise<void> {
   const tmp = `${path}.tmp`;
   try {
-    await writeFile(tmp, buildPcap(conv), { mode: 0o640 });
+    await writeFile(tmp, conv.note === undefined ? buildPcap(conv) : buildPcapng(conv, conv.note), { mode: 0o640 });
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);

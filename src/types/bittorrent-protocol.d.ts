@@ -63,6 +63,10 @@ declare module 'bittorrent-protocol' {
     haveAll(): void;
     haveNone(): void;
     setKeepAlive(enable: boolean): void;
+    /** MSE/PE (with `peEnabled` 1 or 2): start as initiator for this hex infohash. */
+    startEncryption(infoHash: string): void;
+    /** MSE/PE responder: the torrent that 'crypto-infohash' (HASH('req2', SKEY), hex) named. */
+    setInfoHash(infoHash: string): void;
 
     /** Bytes received from the peer, to be parsed. */
     write(chunk: Uint8Array): boolean;

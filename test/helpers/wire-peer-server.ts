@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import Wire from 'bittorrent-protocol';
 import utMetadata from 'ut_metadata';
+import { MseResponder } from '../../src/protocol/mse/mse-responder.js';
 
 /**
  * A synthetic BitTorrent peer for tests and benchmarks: one TCP server on a loopback address,
@@ -41,6 +42,13 @@ export interface WirePeerServerOptions {
   /** Bencoded info dictionary, served with ut_metadata (BEP 9). */
   metadata?: Uint8Array;
   misbehave?: 'wrong-infohash' | 'garbage' | 'silent' | 'close-after-handshake' | 'huge-message' | 'bad-bitfield';
+  /**
+   * 'required': speaks MSE/PE only (RC4, as libtorrent with `forced` / Transmission with
+   * `encryption: 2`), and closes a connection that opens with a plaintext handshake. Transcripts
+   * then hold the decrypted bytes. 'refused': closes a connection that does not open with a
+   * plaintext handshake (as clients with encryption disabled do with an MSE key exchange).
+   */
+  encryption?: 'required' | 'refused';
   /** Keep every byte sent and received per connection (see `transcripts()`). */
   record?: boolean;
 }
@@ -94,10 +102,11 @@ export async function startWirePeerServer(options: WirePeerServerOptions): Promi
       clearTimeout(conn.timer);
       conn.wire?.destroy();
     });
+    const mse = options.encryption === 'required' ? new MseResponder({ infohashes: [Buffer.from(infohash, 'hex')] }) : undefined;
     const write = (chunk: Uint8Array): void => {
       if (socket.destroyed) return;
       record?.sent.push(Buffer.from(chunk));
-      socket.write(chunk);
+      socket.write(mse !== undefined ? mse.write(chunk) : chunk);
     };
     /** Runs `fn` once the Wire has flushed what it queued (it pushes a microtask later). */
     const afterFlush = (fn: () => void): void => {
@@ -113,9 +122,34 @@ export async function startWirePeerServer(options: WirePeerServerOptions): Promi
     const w = new Wire('tcpIncoming');
     conn.wire = w;
     w.on('data', write);
+    let first = true;
     socket.on('data', (d: Buffer) => {
-      record?.received.push(d);
-      w.write(d);
+      if (first && options.encryption === 'refused' && d[0] !== 19) {
+        socket.destroy();
+        return;
+      }
+      first = false;
+      if (mse === undefined) {
+        record?.received.push(d);
+        w.write(d);
+        return;
+      }
+      let out;
+      try {
+        out = mse.receive(d);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      if (mse.plaintextHandshake) {
+        socket.destroy(); // encryption required: a plaintext handshake is dropped
+        return;
+      }
+      if (out.send.length > 0) socket.write(out.send);
+      if (out.plain.length > 0) {
+        record?.received.push(Buffer.from(out.plain));
+        w.write(out.plain);
+      }
     });
     if (options.extendedVersion !== undefined) w.extendedHandshake.v = options.extendedVersion;
     if (options.metadata !== undefined) w.use(utMetadata(options.metadata));

@@ -1,0 +1,86 @@
+import type { CaptureErrorCode } from './capture-errors.js';
+import { MseSocket } from './mse-socket.js';
+import type { PeerCaptureInput, PeerCaptureOutcome } from './peer-capture.js';
+
+/**
+ * Plain or encrypted (MSE/PE), and the retry between them (config `capture.encryption`):
+ * - `prefer-plain` (default): a plain handshake first; when the peer drops it (closes or resets
+ *   the connection before its handshake: what libtorrent, Transmission and qBittorrent do when
+ *   set to require encryption), one encrypted retry;
+ * - `prefer-encrypted`: encrypted first; when that is dropped or fails, one plain retry;
+ * - `plain-only`, `encrypted-only`: one attempt, no retry.
+ * The outcome says how the conversation that counted was carried (`encryption`) and whether a
+ * first attempt was dropped. The pcap recorder keeps only the last attempt's conversation, as
+ * decrypted, with a note saying how it was encrypted.
+ */
+export type EncryptionMode = 'prefer-plain' | 'prefer-encrypted' | 'plain-only' | 'encrypted-only';
+export const ENCRYPTION_MODES = ['prefer-plain', 'prefer-encrypted', 'plain-only', 'encrypted-only'] as const;
+
+/**
+ * How the conversation was carried: plain TCP, MSE with RC4, MSE with the payload in plaintext,
+ * or 'mse' for an encrypted attempt whose MSE handshake did not complete.
+ */
+export type Encryption = 'none' | 'mse' | 'mse-rc4' | 'mse-plaintext';
+
+export type EncryptedCaptureOutcome = PeerCaptureOutcome & {
+  encryption: Encryption;
+  /** The first attempt (the other way) was dropped by the peer or failed its handshake. */
+  retried?: { encryption: 'none' | 'mse'; error: string; code?: CaptureErrorCode };
+};
+
+export type CaptureFn = (input: PeerCaptureInput, signal: AbortSignal) => Promise<PeerCaptureOutcome>;
+
+/** Failures before the peer's handshake that the other way may get past. */
+const DROPPED: ReadonlySet<CaptureErrorCode> = new Set(['PEER_CLOSED', 'CONNECTION_RESET', 'ENCRYPTION_HANDSHAKE', 'NOT_BITTORRENT']);
+
+function droppedAtHandshake(o: PeerCaptureOutcome): boolean {
+  return !o.ok && o.failedIn === 'handshaking' && o.code !== undefined && DROPPED.has(o.code);
+}
+
+export async function captureWithEncryption(
+  input: PeerCaptureInput,
+  mode: EncryptionMode,
+  capture: CaptureFn,
+  signal: AbortSignal,
+): Promise<EncryptedCaptureOutcome> {
+  const encryptedFirst = mode === 'prefer-encrypted' || mode === 'encrypted-only';
+  const first = await attempt(input, encryptedFirst, capture, signal);
+  const mayRetry = mode === 'prefer-plain' || mode === 'prefer-encrypted';
+  if (!mayRetry || first.ok || !droppedAtHandshake(first) || signal.aborted) return first;
+  input.recorder?.restart();
+  const second = await attempt(input, !encryptedFirst, capture, signal);
+  const retried = { encryption: encryptedFirst ? ('mse' as const) : ('none' as const), error: first.error, ...(first.code ? { code: first.code } : {}) };
+  if (input.recorder !== undefined && input.recorder.conversation.note !== undefined) {
+    input.recorder.conversation.note += `; a first ${encryptedFirst ? 'encrypted' : 'plain'} attempt failed: ${first.error}`;
+  }
+  if (second.ok) return { ...second, retried };
+  return { ...second, error: `${encryptedFirst ? 'encrypted' : 'plain'}: ${first.error}; ${encryptedFirst ? 'plain' : 'encrypted'}: ${second.error}`, retried };
+}
+
+async function attempt(input: PeerCaptureInput, encrypted: boolean, capture: CaptureFn, signal: AbortSignal): Promise<EncryptedCaptureOutcome> {
+  if (!encrypted) {
+    const outcome = await capture({ ...input, dial: undefined }, signal);
+    return { ...outcome, encryption: 'none' };
+  }
+  let socket: MseSocket | undefined;
+  const infohash = Buffer.from(input.infohash, 'hex');
+  const outcome = await capture(
+    {
+      ...input,
+      dial: (target) => {
+        socket = new MseSocket({ ...target, infohash });
+        return socket;
+      },
+    },
+    signal,
+  );
+  const method = socket?.method;
+  const encryption: Encryption = method === undefined ? 'mse' : method === 'plaintext' ? 'mse-plaintext' : 'mse-rc4';
+  if (input.recorder !== undefined) {
+    input.recorder.conversation.note =
+      method === undefined
+        ? 'MSE/PE handshake attempted (not completed): no BitTorrent bytes exchanged'
+        : `MSE/PE (${method === 'rc4' ? 'RC4-drop1024 payload' : 'obfuscated handshake, plaintext payload'}): the BitTorrent conversation as decrypted; the DH key exchange and pads are not shown`;
+  }
+  return { ...outcome, encryption };
+}

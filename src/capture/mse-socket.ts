@@ -1,0 +1,99 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { MseError } from '../protocol/mse/mse-error.js';
+import { MseInitiator } from '../protocol/mse/mse-initiator.js';
+import type { MseMethod } from '../protocol/mse/mse-crypto.js';
+import { CaptureError } from './capture-errors.js';
+
+/**
+ * What a capture needs from its connection: net.Socket has it, and so does MseSocket, which
+ * runs the MSE/PE handshake (as initiator) underneath and hands the capture plaintext only. So
+ * the capture, its frame checks and its pcap recorder see the decrypted conversation, and its
+ * deadlines (handshake, idle, total) cover the encryption handshake too.
+ */
+export interface CaptureSocket {
+  on(event: 'connect' | 'end' | 'close', listener: () => void): this;
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  setNoDelay(noDelay?: boolean): unknown;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+  write(chunk: Uint8Array): boolean;
+  destroy(): void;
+}
+
+export interface DialOptions {
+  host: string;
+  port: number;
+  localAddress?: string | undefined;
+}
+
+export type Dial = (options: DialOptions) => CaptureSocket;
+
+export class MseSocket extends EventEmitter implements CaptureSocket {
+  private readonly tcp: net.Socket;
+  private readonly mse: MseInitiator;
+  private failed = false;
+
+  constructor(options: DialOptions & { infohash: Uint8Array; provide?: number }) {
+    super();
+    this.mse = new MseInitiator({ infohash: options.infohash, provide: options.provide });
+    this.tcp = net.connect({ host: options.host, port: options.port, localAddress: options.localAddress });
+    this.tcp.on('connect', () => {
+      this.tcp.write(this.mse.start());
+      this.emit('connect');
+    });
+    this.tcp.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.tcp.on('end', () => this.emit('end'));
+    this.tcp.on('error', (err) => this.emit('error', err));
+    this.tcp.on('close', () => this.emit('close'));
+  }
+
+  /** The method the peer selected ('rc4', or 'plaintext' after an obfuscated handshake); undefined until then. */
+  get method(): MseMethod | undefined {
+    return this.mse.method;
+  }
+
+  get localAddress(): string | undefined {
+    return this.tcp.localAddress;
+  }
+
+  get localPort(): number | undefined {
+    return this.tcp.localPort;
+  }
+
+  setNoDelay(noDelay?: boolean): this {
+    this.tcp.setNoDelay(noDelay);
+    return this;
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.failed || this.tcp.destroyed) return false;
+    const out = this.mse.write(chunk);
+    return out.length === 0 ? true : this.tcp.write(out);
+  }
+
+  destroy(): void {
+    this.tcp.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.failed) return;
+    let out;
+    try {
+      out = this.mse.receive(chunk);
+    } catch (err) {
+      this.failed = true;
+      this.emit('error', encryptionError(err));
+      this.tcp.destroy();
+      return;
+    }
+    if (out.send.length > 0) this.tcp.write(out.send);
+    if (out.plain.length > 0) this.emit('data', Buffer.from(out.plain.buffer, out.plain.byteOffset, out.plain.length));
+  }
+}
+
+function encryptionError(err: unknown): CaptureError {
+  if (err instanceof MseError) return new CaptureError('ENCRYPTION_HANDSHAKE', err.message, { cause: err });
+  return new CaptureError('INTERNAL', `internal error: ${(err as Error).message}`, { cause: err });
+}

@@ -1,0 +1,171 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { captureWithEncryption, type EncryptedCaptureOutcome, type EncryptionMode } from '../../../src/capture/encrypted-capture.js';
+import { capturePeer, makePeerId, type PeerCaptureOptions } from '../../../src/capture/peer-capture.js';
+import { ConversationRecorder } from '../../../src/pcap/conversation.js';
+import { writePcapFile } from '../../../src/pcap/pcap-file.js';
+import { tempDir } from '../../helpers/temp-dir.js';
+import { makeTorrent, type TorrentFixture } from '../../helpers/torrent-fixture.js';
+import { startWirePeerServer, type WirePeerServer, type WirePeerServerOptions } from '../../helpers/wire-peer-server.js';
+import { TSHARK_PATH, tsharkFields } from '../../unit/pcap/tshark.js';
+
+/**
+ * Captures over MSE/PE against synthetic peers that require encryption (our responder: RC4 only,
+ * a plaintext handshake is dropped) and peers that do not speak it (bittorrent-protocol's plain
+ * Wire), with each `capture.encryption` mode. Loopback only.
+ */
+const OPTIONS: PeerCaptureOptions = {
+  connectTimeoutMs: 1000,
+  handshakeTimeoutMs: 1000,
+  idleTimeoutMs: 2000,
+  totalTimeoutMs: 5000,
+  haveWindowMs: 200,
+  peerId: makePeerId(),
+};
+
+const servers: WirePeerServer[] = [];
+const cleanups: Array<() => void> = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  for (const c of cleanups.splice(0)) c();
+});
+
+async function peer(host: string, torrent: TorrentFixture, options: Partial<WirePeerServerOptions> = {}): Promise<WirePeerServer> {
+  const server = await startWirePeerServer({
+    host,
+    infohash: torrent.infohash,
+    peerId: '-TR3000-abcdefghijkl',
+    extendedVersion: 'Transmission 3.00',
+    pieceCount: torrent.pieceCount,
+    have: 'all',
+    useFastExtension: true,
+    ...options,
+  });
+  servers.push(server);
+  return server;
+}
+
+function capture(
+  server: WirePeerServer,
+  torrent: TorrentFixture,
+  mode: EncryptionMode,
+  extra: { recorder?: ConversationRecorder; fetchMetadata?: boolean } = {},
+): Promise<EncryptedCaptureOutcome> {
+  const fetchMetadata = extra.fetchMetadata ?? false;
+  return captureWithEncryption(
+    {
+      ip: server.host,
+      port: server.port,
+      infohash: torrent.infohash,
+      pieceCount: fetchMetadata ? undefined : torrent.pieceCount,
+      fetchMetadata,
+      recorder: extra.recorder,
+    },
+    mode,
+    (input, signal) => capturePeer(input, OPTIONS, signal),
+    new AbortController().signal,
+  );
+}
+
+describe('capture of a peer that requires encryption', () => {
+  it('prefer-plain: the plain handshake is dropped, the encrypted retry captures it; the pcap keeps the decrypted conversation with a note', async () => {
+    const t = makeTorrent({ pieceCount: 24 });
+    const server = await peer('127.41.0.1', t, { encryption: 'required', have: [0, 1, 2, 5] });
+    const recorder = new ConversationRecorder({ ip: '0.0.0.0', port: 0 }, { ip: server.host, port: server.port });
+    const o = await capture(server, t, 'prefer-plain', { recorder });
+    expect(o.ok, JSON.stringify(o)).toBe(true);
+    if (!o.ok) return;
+    expect(o.encryption).toBe('mse-rc4');
+    expect(['PEER_CLOSED', 'CONNECTION_RESET']).toContain(o.retried?.code);
+    expect(o.retried?.encryption).toBe('none');
+    expect(o.hasPieces).toBe(4);
+    expect(o.clientName).toBe('Transmission 3.00');
+    expect(server.accepted).toBe(2);
+
+    // Only the encrypted attempt's conversation, decrypted.
+    const conv = recorder.conversation;
+    expect(conv.events.filter((e) => e.kind === 'connect')).toHaveLength(1);
+    const inBytes = Buffer.concat(conv.events.flatMap((e) => (e.kind === 'data' && e.dir === 'in' ? [e.data] : [])));
+    const outBytes = Buffer.concat(conv.events.flatMap((e) => (e.kind === 'data' && e.dir === 'out' ? [e.data] : [])));
+    expect(inBytes.subarray(0, 20).toString('latin1')).toBe('\u0013BitTorrent protocol');
+    expect(inBytes.subarray(28, 48).toString('hex')).toBe(t.infohash);
+    expect(outBytes.subarray(0, 20).toString('latin1')).toBe('\u0013BitTorrent protocol');
+    expect(conv.note).toMatch(/^MSE\/PE \(RC4-drop1024 payload\).*a first plain attempt failed: (peer closed the connection|connection reset)$/);
+
+    // Written as pcapng with the note as its comment; tshark decodes the BitTorrent handshake.
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const file = path.join(dir, 'mse.pcap');
+    await writePcapFile(file, conv);
+    const bytes = readFileSync(file);
+    expect(bytes.readUInt32LE(0)).toBe(0x0a0d0d0a);
+    expect(bytes.includes(Buffer.from('MSE/PE (RC4-drop1024 payload)'))).toBe(true);
+    if (TSHARK_PATH) {
+      const rows = await tsharkFields(file, server.port, ['bittorrent.info_hash', 'frame.comment', 'pkt_comment']);
+      const hashes = rows.flatMap((r) => r['bittorrent.info_hash'] ?? []).filter((h) => h !== '');
+      expect(hashes.map((h) => h.replace(/:/g, ''))).toEqual([t.infohash, t.infohash]);
+    }
+  });
+
+  it('fetches metadata (BEP 9) through the encrypted stream', async () => {
+    const t = makeTorrent({ pieceCount: 6 });
+    const server = await peer('127.41.0.2', t, { encryption: 'required', metadata: t.info });
+    const o = await capture(server, t, 'encrypted-only', { fetchMetadata: true });
+    expect(o.ok, JSON.stringify(o)).toBe(true);
+    if (!o.ok) return;
+    expect(o.encryption).toBe('mse-rc4');
+    expect(o.retried).toBeUndefined();
+    expect(o.metadata?.pieceCount).toBe(6);
+    expect(server.accepted).toBe(1);
+  });
+
+  it('plain-only: dropped, and the reason says so (no retry)', async () => {
+    const t = makeTorrent();
+    const server = await peer('127.41.0.3', t, { encryption: 'required' });
+    const o = await capture(server, t, 'plain-only');
+    expect(o.ok).toBe(false);
+    if (o.ok) return;
+    expect(o.encryption).toBe('none');
+    expect(['PEER_CLOSED', 'CONNECTION_RESET']).toContain(o.code);
+    expect(o.failedIn).toBe('handshaking');
+    expect(server.accepted).toBe(1);
+  });
+});
+
+describe('encryption modes against a peer without encryption', () => {
+  it('prefer-plain: one plain attempt', async () => {
+    const t = makeTorrent();
+    const server = await peer('127.41.0.4', t);
+    const o = await capture(server, t, 'prefer-plain');
+    expect(o.ok && o.encryption).toBe('none');
+    expect(server.accepted).toBe(1);
+  });
+
+  it('encrypted-only and prefer-encrypted: a peer that waits silently on our DH key times out, and a timeout is not retried', async () => {
+    // bittorrent-protocol's plain Wire keeps waiting for a handshake after 96+ bytes of DH key
+    // (real clients close): a timeout is not retried, it would double every silent peer's cost.
+    const t = makeTorrent();
+    const server = await peer('127.41.0.5', t);
+    for (const mode of ['encrypted-only', 'prefer-encrypted'] as const) {
+      const o = await capture(server, t, mode);
+      expect(o.ok).toBe(false);
+      if (o.ok) return;
+      expect(o.code).toBe('HANDSHAKE_TIMEOUT');
+      expect(o.encryption).toBe('mse');
+      expect(o.retried).toBeUndefined();
+    }
+    expect(server.accepted).toBe(2);
+  });
+
+  it('prefer-encrypted: a peer that drops our DH key is captured by the plain retry', async () => {
+    const t = makeTorrent();
+    const server = await peer('127.41.0.6', t, { encryption: 'refused' });
+    const o = await capture(server, t, 'prefer-encrypted');
+    expect(o.ok, JSON.stringify(o)).toBe(true);
+    expect(o.encryption).toBe('none');
+    expect(o.retried?.encryption).toBe('mse');
+    expect(['PEER_CLOSED', 'CONNECTION_RESET']).toContain(o.retried?.code);
+    expect(server.accepted).toBe(2);
+  });
+});
