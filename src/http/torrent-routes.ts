@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { MAX_INFO_BYTES, parseTorrentFile } from '../protocol/metainfo.js';
+import { MAX_INFO_BYTES, parseTorrentFileAsync } from '../protocol/metainfo.js';
 import { AppError, errorMessage } from '../util/app-error.js';
 import { RequestError } from './http-errors.js';
 import type { ApiDeps } from './api-ports.js';
@@ -45,7 +45,7 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
     const { file, fields } = await readUpload(req);
     const p = { ...(req.query as Params), ...fields };
     deps.keys().authorize(p.key, 'addTorrent');
-    const meta = parseTorrentFile(file); // an invalid file: AppError INVALID_TORRENT (400)
+    const meta = await parseTorrentFileAsync(file); // an invalid file: AppError INVALID_TORRENT (400)
     deps.torrents.putMetadata(meta, 'upload');
     req.log.info({ infoHash: meta.infohash, name: meta.name }, 'torrent added');
     return deps.torrents.get(meta.infohash);
