@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { ApiDeps, ApiOptions } from './api-ports.js';
 import { registerCaptureRoutes } from './capture-routes.js';
 import { discardRequestBody } from './discard-body.js';
+import { routeKey } from './get-route.js';
 import { httpError, RequestError, toHttpError, type HttpError } from './http-errors.js';
 import { registerTorrentRoutes } from './torrent-routes.js';
 
@@ -22,6 +23,10 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
     keepAliveTimeout: options.keepAliveTimeoutMs,
     trustProxy: options.trustProxy,
     return503OnClosing: true,
+    // Every GET route brings its own cheap HEAD (get-route.ts) instead of fastify's, which runs the GET.
+    exposeHeadRoutes: false,
+    // A request without Host is refused below with the API's error body, not Node's empty 400.
+    http: { requireHostHeader: false },
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 200 },
     frameworkErrors: (_err, _req, reply) =>
       sendError(reply as unknown as FastifyReply, httpError('INVALID_PARAMETER', 'the URL is not valid (check its percent-escapes)')),
@@ -42,6 +47,23 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
     socket.end(
       `HTTP/1.1 ${e.status} ${e.body.error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
+  });
+
+  // Which methods each path has, for the 405's Allow header.
+  const methodsByPath = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    const key = routeKey(route.url);
+    const set = methodsByPath.get(key) ?? new Set<string>();
+    for (const m of [route.method].flat()) set.add(m.toUpperCase());
+    methodsByPath.set(key, set);
+  });
+
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (with the API's body).
+  app.addHook('onRequest', async (req) => {
+    const raw = req.raw;
+    if (raw.headers.host === undefined && raw.httpVersionMajor === 1 && raw.httpVersionMinor >= 1) {
+      throw new RequestError('INVALID_PARAMETER', 'an HTTP/1.1 request needs a Host header');
+    }
   });
 
   // The form endpoints read application/x-www-form-urlencoded (or JSON); a multipart body there
@@ -73,7 +95,14 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
     return reply;
   });
   app.setNotFoundHandler((req, reply) => {
-    sendError(reply, httpError('NOT_FOUND', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`));
+    const path = req.url.split('?')[0] ?? '/';
+    const allowed = methodsByPath.get(routeKey(path));
+    if (allowed) {
+      const allow = [...allowed].sort().join(', ');
+      void reply.header('allow', allow);
+      return sendError(reply, httpError('METHOD_NOT_ALLOWED', `${path} answers ${allow}, not ${req.method}`));
+    }
+    sendError(reply, httpError('NOT_FOUND', `no such endpoint: ${req.method} ${path}`));
   });
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, durationMs: reply.elapsedTime }, 'request');

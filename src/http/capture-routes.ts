@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { RequestError } from './http-errors.js';
 import type { ApiDeps } from './api-ports.js';
+import { getRoute } from './get-route.js';
 import { boolParam, infohashParam, intParam, msParam, stringParam, type Params } from './params.js';
 import { rowToPeerJson } from '../api-shape/peer-json.js';
 
@@ -13,38 +14,47 @@ export function formParams(body: unknown, query: unknown): Params {
   return { ...q, ...b };
 }
 
+const PCAP_TYPE = 'application/vnd.tcpdump.pcap';
+
 /** The Capture API (spec: capture-api.md). */
 export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get('/capture/peers/all/', async (req) => {
-    const q = req.query as Params;
-    const caller = deps.keys().authorize(q.key, 'peers');
-    const filter = stringParam(q, 'filter', true);
-    const from = msParam(q, 'from');
-    const to = msParam(q, 'to', Date.now() + 1);
-    if (from > to) throw new RequestError('INVALID_PARAMETER', '"from" must not be after "to"');
-    const success = boolParam(q, 'success');
-    caller.requireFilter(filter);
-    deps.filters.require(filter);
-    const page = deps.captures.page({ filter, from, to, success, pageSize: deps.pageSize() });
-    return { from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map(rowToPeerJson) };
+  getRoute(app, '/capture/peers/all/', {
+    check(req) {
+      const q = req.query as Params;
+      const caller = deps.keys().authorize(q.key, 'peers');
+      const filter = stringParam(q, 'filter', true);
+      const from = msParam(q, 'from');
+      const to = msParam(q, 'to', Date.now() + 1);
+      if (from > to) throw new RequestError('INVALID_PARAMETER', '"from" must not be after "to"');
+      const success = boolParam(q, 'success');
+      caller.requireFilter(filter);
+      deps.filters.require(filter);
+      return { filter, from, to, success };
+    },
+    run(q) {
+      const page = deps.captures.page({ ...q, pageSize: deps.pageSize() });
+      return { from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map(rowToPeerJson) };
+    },
   });
 
-  app.get('/capture/filters/', async (req) => {
-    const caller = deps.keys().authorize((req.query as Params).key, 'filters');
-    const filters = deps.filters
-      .list()
-      .filter((f) => caller.mayUseFilter(f.name))
-      .map((f) => ({
-        name: f.name,
-        description: f.description,
-        infohashes: f.infohashes,
-        subnets: f.subnets,
-        countryCodes: f.countryCodes,
-        storeTCPDumpFile: f.storeTCPDumpFile,
-        storeTCPDumpAttempt: f.storeTCPDumpAttempt,
-        enabled: f.enabled,
-      }));
-    return { filters };
+  getRoute(app, '/capture/filters/', {
+    check: (req) => deps.keys().authorize((req.query as Params).key, 'filters'),
+    run(caller) {
+      const filters = deps.filters
+        .list()
+        .filter((f) => caller.mayUseFilter(f.name))
+        .map((f) => ({
+          name: f.name,
+          description: f.description,
+          infohashes: f.infohashes,
+          subnets: f.subnets,
+          countryCodes: f.countryCodes,
+          storeTCPDumpFile: f.storeTCPDumpFile,
+          storeTCPDumpAttempt: f.storeTCPDumpAttempt,
+          enabled: f.enabled,
+        }));
+      return { filters };
+    },
   });
 
   for (const op of ['addInfohash', 'deleteInfohash'] as const) {
@@ -61,20 +71,26 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
     });
   }
 
-  app.get('/capture/pcap/', async (req, reply) => {
-    const q = req.query as Params;
-    const caller = deps.keys().authorize(q.key, 'pcap');
-    const id = intParam(q, 'id');
-    const capture = deps.captures.get(id);
-    const visible = capture !== undefined && deps.captures.filtersOf(id).some((f) => caller.mayUseFilter(f));
-    if (!capture || !visible) throw new RequestError('CAPTURE_NOT_FOUND', `capture ${id} not found`);
-    if (capture.pcapPath === undefined) throw new RequestError('PCAP_NOT_FOUND', `capture ${id} has no pcap`);
-    const info = await stat(capture.pcapPath).catch(() => undefined);
-    if (!info?.isFile()) throw new RequestError('PCAP_NOT_FOUND', `the pcap of capture ${id} is no longer stored`);
-    return reply
-      .type('application/vnd.tcpdump.pcap')
-      .header('content-length', info.size)
-      .header('content-disposition', `attachment; filename="capture-${id}.pcap"`)
-      .send(createReadStream(capture.pcapPath));
+  getRoute(app, '/capture/pcap/', {
+    contentType: PCAP_TYPE,
+    async check(req) {
+      const q = req.query as Params;
+      const caller = deps.keys().authorize(q.key, 'pcap');
+      const id = intParam(q, 'id');
+      const capture = deps.captures.get(id);
+      const visible = capture !== undefined && deps.captures.filtersOf(id).some((f) => caller.mayUseFilter(f));
+      if (!capture || !visible) throw new RequestError('CAPTURE_NOT_FOUND', `capture ${id} not found`);
+      if (capture.pcapPath === undefined) throw new RequestError('PCAP_NOT_FOUND', `capture ${id} has no pcap`);
+      const info = await stat(capture.pcapPath).catch(() => undefined);
+      if (!info?.isFile()) throw new RequestError('PCAP_NOT_FOUND', `the pcap of capture ${id} is no longer stored`);
+      return { id, path: capture.pcapPath, size: info.size };
+    },
+    run(pcap, _req, reply) {
+      return reply
+        .type(PCAP_TYPE)
+        .header('content-length', pcap.size)
+        .header('content-disposition', `attachment; filename="capture-${pcap.id}.pcap"`)
+        .send(createReadStream(pcap.path));
+    },
   });
 }

@@ -4,6 +4,7 @@ import { AppError, errorMessage } from '../util/app-error.js';
 import { RequestError } from './http-errors.js';
 import type { ApiDeps } from './api-ports.js';
 import { formParams } from './capture-routes.js';
+import { getRoute } from './get-route.js';
 import { infohashParam, type Params } from './params.js';
 
 /** Reads the uploaded .torrent: a multipart field "torrent", or the raw body (application/x-bittorrent). */
@@ -59,10 +60,12 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
     return deps.torrents.get(infohash);
   });
 
-  app.get('/torrents/state/', async (req) => {
-    const q = req.query as Params;
-    deps.keys().authorize(q.key, 'torrentState');
-    const infohash = infohashParam(q);
-    return deps.torrents.get(infohash);
+  getRoute(app, '/torrents/state/', {
+    check(req) {
+      const q = req.query as Params;
+      deps.keys().authorize(q.key, 'torrentState');
+      return infohashParam(q);
+    },
+    run: (infohash) => deps.torrents.get(infohash),
   });
 }
