@@ -8,6 +8,7 @@ import type { TorrentMetadata } from '../protocol/metainfo.js';
 import type { Logger } from '../util/logger.js';
 import type { CaptureScheduler } from './capture-scheduler.js';
 import type { PeerCaptureInput, PeerCaptureOutcome } from './peer-capture.js';
+import { KnownPeers } from './known-peers.js';
 import { RecentPeers } from './recent-peers.js';
 
 /** Why a discovered peer was not captured (or that it was queued): the pipeline's counters. */
@@ -38,7 +39,7 @@ export interface CapturePipelineDeps {
   store(capture: NewCapture): boolean;
   /** Notification targets configured for a filter. */
   notifyTargets(filter: EffectiveFilter): Array<'amqp' | 'email'>;
-  /** Metadata arrived for a torrent that was pending. */
+  /** Metadata was fetched from a peer (BEP 9, verified) and stored. */
   onMetadata?(infohash: string): void;
   scheduler: CaptureScheduler;
   logger: Logger;
@@ -53,13 +54,19 @@ export interface CapturePipelineOptions {
 /**
  * Discovery → filters → capture → store. `offer` is called for every peer the DHT finds: it
  * de-duplicates, matches the compiled filters, and queues a bounded capture job. Peers of torrents
- * whose metadata is missing are also used to fetch it (BEP 9), matched or not.
+ * whose metadata is missing are also used to fetch it (BEP 9), matched or not. Metadata a capture
+ * fetches is stored whenever the torrent was not known yet (a filter listing a bare infohash is
+ * the common case), so later captures do not fetch it again. The last peers of each watched
+ * torrent are remembered (KnownPeers), so metadata asked for later is fetched from them at once.
  */
 export class CapturePipeline {
   private readonly recent: RecentPeers;
   private readonly pendingMetadata = new Set<string>();
   private readonly metadataInFlight = new Map<string, number>();
-  readonly counters: Record<OfferResult | 'stored' | 'storeRefused' | 'captureOk' | 'captureFailed' | 'metadataFetched' | 'pcapFailed', number> = {
+  private readonly known = new KnownPeers();
+  /** Per torrent whose metadata is wanted: known peers already asked since it was wanted ("ip:port"). */
+  private readonly metadataTried = new Map<string, Set<string>>();
+  readonly counters: Record<OfferResult | 'stored' | 'storeRefused' | 'captureOk' | 'captureFailed' | 'metadataFetched' | 'metadataFromKnownPeers' | 'pcapFailed', number> = {
     queued: 0,
     'metadata-queued': 0,
     unwatched: 0,
@@ -73,6 +80,7 @@ export class CapturePipeline {
     captureOk: 0,
     captureFailed: 0,
     metadataFetched: 0,
+    metadataFromKnownPeers: 0,
     pcapFailed: 0,
   };
 
@@ -84,9 +92,16 @@ export class CapturePipeline {
     for (const ih of deps.torrents.pendingInfohashes()) this.pendingMetadata.add(ih);
   }
 
-  /** A torrent whose metadata is wanted (added by infohash). */
+  /**
+   * A torrent whose metadata is wanted (added by infohash, again or for the first time): fetched
+   * from the peers already seen (up to `metadataFetchesPerTorrent` at a time, the next one when a
+   * fetch fails), and from every peer the DHT finds.
+   */
   wantMetadata(infohash: string): void {
-    if (this.deps.torrents.get(infohash).state !== 'known') this.pendingMetadata.add(infohash);
+    if (this.deps.torrents.get(infohash).state === 'known') return;
+    this.pendingMetadata.add(infohash);
+    this.metadataTried.delete(infohash);
+    this.fetchFromKnownPeers(infohash);
   }
 
   /** Infohashes whose metadata is still missing (the DHT looks them up too). */
@@ -106,6 +121,7 @@ export class CapturePipeline {
     if (!compiled.wantsInfohash(peer.infohash) && !needsMetadata) return 'unwatched';
     const bytes = parseIpBytes(peer.ip);
     if (!bytes || peer.port < 1 || peer.port > 65535) return 'bad-address';
+    this.known.add(peer.infohash, peer.ip, peer.port);
     const key = RecentPeers.key(peer.ip, peer.port, peer.infohash);
     const geo = this.deps.geo(peer.ip);
     const matched = compiled.match(peer.infohash, bytes, geo.countryCode);
@@ -128,9 +144,43 @@ export class CapturePipeline {
     }
     if (matched.length === 0) {
       this.metadataInFlight.set(peer.infohash, (this.metadataInFlight.get(peer.infohash) ?? 0) + 1);
+      this.triedFor(peer.infohash).add(`${peer.ip}:${peer.port}`);
       return 'metadata-queued';
     }
     return 'queued';
+  }
+
+  private triedFor(infohash: string): Set<string> {
+    let tried = this.metadataTried.get(infohash);
+    if (!tried) this.metadataTried.set(infohash, (tried = new Set()));
+    return tried;
+  }
+
+  /** Metadata-only visits to known peers not yet asked, within the per-torrent limit. */
+  private fetchFromKnownPeers(infohash: string): void {
+    const limit = this.options.metadataFetchesPerTorrent ?? 3;
+    for (const p of this.known.of(infohash)) {
+      if (!this.pendingMetadata.has(infohash) || (this.metadataInFlight.get(infohash) ?? 0) >= limit) return;
+      const key = `${p.ip}:${p.port}`;
+      if (this.metadataTried.get(infohash)?.has(key) || !this.deps.dialable(p.ip, p.port).ok) continue;
+      const visit: DiscoveredPeer = { ip: p.ip, port: p.port, infohash, foundAt: Date.now(), source: 'manual' };
+      const geo = this.deps.geo(p.ip);
+      if (!this.deps.scheduler.submit({ ip: p.ip, run: (signal) => this.capture(visit, geo, [], signal) })) return;
+      this.metadataInFlight.set(infohash, (this.metadataInFlight.get(infohash) ?? 0) + 1);
+      this.triedFor(infohash).add(key);
+      this.counters.metadataFromKnownPeers++;
+    }
+  }
+
+  /** Stores metadata a capture fetched (verified against the infohash) unless the torrent is known by now. */
+  private storeMetadata(infohash: string, metadata: TorrentMetadata): void {
+    if (this.deps.torrents.get(infohash).state === 'known') return; // another capture was first
+    this.deps.torrents.putMetadata(metadata, 'dht');
+    this.pendingMetadata.delete(infohash);
+    this.metadataTried.delete(infohash);
+    this.known.forget(infohash);
+    this.counters.metadataFetched++;
+    this.deps.onMetadata?.(infohash);
   }
 
   private async capture(peer: DiscoveredPeer, geo: PeerGeo, matched: readonly string[], signal: AbortSignal): Promise<void> {
@@ -161,12 +211,8 @@ export class CapturePipeline {
       }
     }
 
-    if (outcome.ok && outcome.metadata && this.pendingMetadata.has(peer.infohash)) {
-      this.deps.torrents.putMetadata(outcome.metadata, 'dht');
-      this.pendingMetadata.delete(peer.infohash);
-      this.counters.metadataFetched++;
-      this.deps.onMetadata?.(peer.infohash);
-    }
+    if (outcome.ok && outcome.metadata) this.storeMetadata(peer.infohash, outcome.metadata);
+    else if (matched.length === 0) this.fetchFromKnownPeers(peer.infohash); // this peer had none: ask the next
     if (filters.length === 0) return; // metadata-only visit
 
     if (outcome.ok) this.counters.captureOk++;
@@ -215,6 +261,6 @@ export class CapturePipeline {
   }
 
   stats(): Record<string, number> {
-    return { ...this.counters, recentPeers: this.recent.size, metadataWanted: this.pendingMetadata.size };
+    return { ...this.counters, recentPeers: this.recent.size, metadataWanted: this.pendingMetadata.size, knownPeerTorrents: this.known.size };
   }
 }

@@ -56,8 +56,11 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
     const p = formParams(req.body, req.query);
     deps.keys().authorize(p.key, 'addTorrent');
     const infohash = infohashParam(p);
-    if (deps.torrents.addPending(infohash, 'infohash')) deps.onMetadataWanted?.(infohash);
-    return deps.torrents.get(infohash);
+    deps.torrents.addPending(infohash, 'infohash');
+    const torrent = deps.torrents.get(infohash);
+    // Pending (new, or added before): fetch now, from the peers already seen and from the DHT.
+    if (torrent.state !== 'known') deps.onMetadataWanted?.(infohash);
+    return torrent;
   });
 
   getRoute(app, '/torrents/state/', {

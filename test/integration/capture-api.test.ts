@@ -1000,7 +1000,7 @@ describe('torrents', () => {
     expectApiError(await apiPostForm(api.url, '/torrents/addTorrent/', { key: KEY_ALL, torrent: 'x' }), 400, 'INVALID_PARAMETER');
   });
 
-  it('POST /torrents/addInfohash/ → pending (metadata wanted once); state is unknown → pending → known', async () => {
+  it('POST /torrents/addInfohash/ → pending (metadata wanted at each add while pending, not once known); state is unknown → pending → known', async () => {
     const t = makeTorrent();
     const before = await apiGet<TorrentJson>(api.url, '/torrents/state/', { key: KEY_ALL, infohash: t.infohash });
     expect(before.status).toBe(200);
@@ -1013,7 +1013,8 @@ describe('torrents', () => {
     expect(api.wanted).toContain(t.infohash);
     const again = await apiPostForm<TorrentJson>(api.url, '/torrents/addInfohash/', { key: KEY_ALL, infohash: t.infohash });
     expect(again.body.state).toBe('pending');
-    expect(api.wanted.filter((ih) => ih === t.infohash)).toHaveLength(1);
+    // Still pending: asked again (the metadata is fetched from the peers already seen).
+    expect(api.wanted.filter((ih) => ih === t.infohash)).toHaveLength(2);
 
     const pending = await apiGet<TorrentJson>(api.url, '/torrents/state', { key: KEY_ALL, infohash: t.infohash });
     expect(pending.body).toMatchObject({ infohash: t.infohash, state: 'pending' });
@@ -1024,6 +1025,7 @@ describe('torrents', () => {
     // Adding the infohash of a known torrent keeps it known.
     const third = await apiPostForm<TorrentJson>(api.url, '/torrents/addInfohash/', { key: KEY_ALL, infohash: t.infohash });
     expect(third.body.state).toBe('known');
+    expect(api.wanted.filter((ih) => ih === t.infohash)).toHaveLength(2);
   });
 
   it('INVALID_INFOHASH on /torrents/addInfohash/ and /torrents/state/', async () => {

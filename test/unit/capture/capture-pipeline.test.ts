@@ -141,4 +141,55 @@ describe('CapturePipeline', () => {
     expect(pipeline.metadataWanted().size).toBe(0);
     expect(stored).toHaveLength(0); // no filter matched: a metadata-only visit stores no capture
   });
+
+  it('stores metadata a capture fetched for an infohash a filter lists (state unknown); later captures do not fetch it again', async () => {
+    const meta = { infohash: IH_A, name: 'a', totalSize: 1, pieceLength: 1, pieceCount: 64, files: [], info: Buffer.alloc(0) };
+    const { pipeline, scheduler, stored, inputs, metadataStored } = setup({
+      torrents: {},
+      outcome: (input) => ({
+        ok: true, date: 1, hasPieces: 64, pieceCount: 64, hasTotal: true, clientName: 'x', peerIdHex: '', durationMs: 1,
+        ...(input.fetchMetadata ? { metadata: meta } : {}),
+      }),
+    });
+    expect(pipeline.offer(peer('203.0.113.7'))).toBe('queued');
+    await scheduler.idle();
+    expect(inputs[0]).toMatchObject({ fetchMetadata: true });
+    expect(metadataStored).toEqual([IH_A]);
+    expect(pipeline.stats()).toMatchObject({ metadataFetched: 1 });
+    expect(pipeline.offer(peer('203.0.113.8'))).toBe('queued');
+    await scheduler.idle();
+    expect(inputs[1]).toMatchObject({ fetchMetadata: false, pieceCount: 64 });
+    expect(metadataStored).toEqual([IH_A]);
+    expect(stored).toHaveLength(2);
+  });
+
+  it('metadata wanted later (addInfohash of a pending torrent) is fetched from the peers already seen, newest first', async () => {
+    const meta = { infohash: IH_A, name: 'a', totalSize: 1, pieceLength: 1, pieceCount: 64, files: [], info: Buffer.alloc(0) };
+    let serves = false;
+    const torrents: Torrents = {};
+    const { pipeline, scheduler, inputs, metadataStored } = setup({
+      torrents,
+      outcome: (input) => ({
+        ok: true, date: 1, hasPieces: 64, pieceCount: 64, hasTotal: true, clientName: 'x', peerIdHex: '', durationMs: 1,
+        // Only .9 serves metadata, and only once asked for it later.
+        ...(input.fetchMetadata && serves && input.ip === '203.0.113.9' ? { metadata: meta } : {}),
+      }),
+    });
+    for (const ip of ['203.0.113.9', '203.0.113.8']) expect(pipeline.offer(peer(ip))).toBe('queued');
+    await scheduler.idle();
+    expect(metadataStored).toEqual([]);
+    expect(inputs).toHaveLength(2);
+    // Pending now; the DHT would report these peers again only after its de-duplication window.
+    torrents[IH_A] = { state: 'pending' };
+    serves = true;
+    pipeline.wantMetadata(IH_A);
+    await scheduler.idle();
+    await scheduler.idle();
+    const visits = inputs.slice(2);
+    expect(visits.map((i) => i.ip)).toEqual(['203.0.113.8', '203.0.113.9']); // newest first, then the next
+    expect(visits.every((i) => i.fetchMetadata)).toBe(true);
+    expect(metadataStored).toEqual([IH_A]);
+    expect(pipeline.metadataWanted().size).toBe(0);
+    expect(pipeline.stats()).toMatchObject({ metadataFromKnownPeers: 2, metadataFetched: 1 });
+  });
 });
