@@ -74,6 +74,7 @@ const PCAP_MAGIC = ['a1b2c3d4', 'd4c3b2a1', 'a1b23c4d', '4d3cb2a1', '0a0d0d0a'];
 const PEER_ID: Record<string, RegExp> = {
   'lt-seed': /^-LT\w{4}-/,
   'lt-partial': /^-LT\w{4}-/,
+  'lt-enc': /^-LT\w{4}-/,
   transmission: /^-TR\d{4}-/,
   aria2: /^A2-\d+-\d+-\d+-/,
 };
@@ -173,6 +174,8 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
         if (!p) continue;
         expect.soft(p.status, `${c.name} pcap download`).toBe(200);
         expect.soft(PCAP_MAGIC, `${c.name} pcap magic`).toContain(p.magic);
+        // Only a capture made over MSE/PE is written as pcapng (the decrypted conversation, with a note).
+        expect.soft(p.magic === '0a0d0d0a', `${c.name}: pcapng (encrypted capture) exactly for the client that requires encryption`).toBe(c.name === 'lt-enc');
         expect.soft(p.tshark?.rc, `${c.name} tshark exit`).toBe(0);
         const frames = p.tshark?.frames ?? [];
         const fromClient = frames.filter((f) => f.srcPort === c.port);

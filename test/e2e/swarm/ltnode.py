@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """A libtorrent-rasterbar 2.0 node (Debian python3-libtorrent) for the capture-daemon e2e swarm.
 
+  --encryption forced   MSE/PE required (RC4 only): a peer "set to require encryption"
   --mode dht       a DHT node and nothing else (the private DHT's bootstrap node)
   --mode torrents  seeds / holds every --torrent SPEC, where SPEC is PATH=SAVE_DIR[:partial]
                    (partial: every piece gets priority 0, so after the hash check the node keeps
@@ -48,6 +49,8 @@ def main():
     ap.add_argument("--torrent", action="append", default=[], help="PATH=SAVE_DIR[:partial]")
     ap.add_argument("--no-dht", action="store_true", help="no DHT at all (a peer only announced by a helper)")
     ap.add_argument("--announce-interval", type=int, default=60, help="seconds between DHT announces of each torrent")
+    ap.add_argument("--encryption", choices=["enabled", "forced"], default="enabled",
+                    help="forced: MSE/PE with RC4 only, in and out; a plaintext handshake is dropped")
     ap.add_argument("--status", required=True)
     a = ap.parse_args()
 
@@ -69,6 +72,10 @@ def main():
         "dht_ignore_dark_internet": False,
         "allow_multiple_connections_per_ip": True,
         "dht_announce_interval": a.announce_interval,
+        # enc_policy: 0 forced, 1 enabled; enc_level: 1 plaintext, 2 rc4, 3 both
+        "out_enc_policy": 0 if a.encryption == "forced" else 1,
+        "in_enc_policy": 0 if a.encryption == "forced" else 1,
+        "allowed_enc_level": 2 if a.encryption == "forced" else 3,
         "alert_mask": int(cats.error_notification | cats.status_notification | cats.dht_notification
                           | (cats.dht_operation_notification if a.mode == "lookup" else 0)),
     }

@@ -15,6 +15,7 @@ import { KrpcNode, keepAnnounced, addrKey, type Addr } from './krpc.js';
  *   lt-partial    libtorrent-rasterbar              127.2.0.2:6883    partial 32/64   native
  *   transmission  transmission-daemon 3.00          127.3.0.2:51413   seeder 64/64    helper announces it (drops DHT from 127/8)
  *   aria2         aria2c 1.36                       127.6.0.2:6886    partial 16/64   native
+ *   lt-enc        libtorrent, encryption forced     127.7.0.2:6888    seeder 64/64    native (drops plaintext handshakes: MSE/PE RC4 only)
  *   lt-bench      libtorrent, no DHT, N addresses   127.10+i.0.2:7000 seeder 64/64    announced on demand (benchmark)
  *
  * One /24 per simulated host (libtorrent keeps one routing-table entry per /24 by default).
@@ -191,14 +192,14 @@ export class Swarm {
     await this.waitUdp(BOOTSTRAP, 10_000);
 
     // 2. libtorrent seeder (also seeds the metadata-only torrent) and partial peer
-    const ltClient = (name: string, ip: string, port: number, keepFiles: number | undefined, extra: string[]): void => {
+    const ltClient = (name: string, ip: string, port: number, keepFiles: number | undefined, extra: string[], flags: string[] = []): void => {
       const save = path.join(run, name, 'data');
       const pieces = placeData(this.swarmContent, save, keepFiles);
       const torrents = [`${this.swarmContent.torrentPath}=${save}${keepFiles === undefined ? '' : ':partial'}`, ...extra];
       const child = this.spawnProc(name, PY, [path.join(HERE, 'ltnode.py'), '--name', name, '--listen', `${ip}:${port}`,
         '--bootstrap', boot, '--mode', 'torrents', ...torrents.flatMap((t) => ['--torrent', t]),
-        '--status', path.join(run, name, 'status.json')]);
-      m.clients.push({ name, software: 'libtorrent-rasterbar (python3-libtorrent)', version: ltDeb, ip, port,
+        '--status', path.join(run, name, 'status.json'), ...flags]);
+      m.clients.push({ name, software: `libtorrent-rasterbar (python3-libtorrent)${flags.length > 0 ? ` ${flags.join(' ')}` : ''}`, version: ltDeb, ip, port,
         role: keepFiles === undefined ? 'seeder' : 'partial', expectedPieces: pieces, expectedClientName: ltName,
         dht: 'native', pid: child.pid });
     };
@@ -206,6 +207,8 @@ export class Swarm {
     placeData(this.metaContent, metaSave);
     ltClient('lt-seed', '127.1.0.2', 6882, undefined, [`${this.metaContent.torrentPath}=${metaSave}`]);
     ltClient('lt-partial', '127.2.0.2', 6883, 2, []);
+    // a peer set to require encryption: the daemon's plain handshake is dropped, its MSE retry is not
+    ltClient('lt-enc', '127.7.0.2', 6888, undefined, [], ['--encryption', 'forced']);
 
     // 3. Transmission, and the helper that announces it into the DHT
     await this.startTransmission('127.3.0.2', 51413);
