@@ -7,6 +7,7 @@ import { BatchWriter } from '../util/batch-writer.js';
 import type { Logger } from '../util/logger.js';
 import { CapturePipeline, type CapturePipelineDeps, type OfferResult } from './capture-pipeline.js';
 import { CaptureScheduler } from './capture-scheduler.js';
+import { CaptureOutcomes } from './capture-outcomes.js';
 import { captureWithEncryption } from './encrypted-capture.js';
 import { capturePeer, makePeerId } from './peer-capture.js';
 import { ReverseDns } from './reverse-dns.js';
@@ -75,14 +76,15 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const pcap = options.pcap;
   const pcapStore = new PcapStore({ dir: pcap.dir, retentionDays: pcap.retentionDays || 36_500 });
   const peerId = makePeerId();
+  const outcomes = new CaptureOutcomes();
   const pipeline = new CapturePipeline(
     {
       filters: deps.filters,
       geo: deps.geo,
       torrents: deps.torrents,
       dialable: deps.dialable,
-      capture: (input, signal) =>
-        captureWithEncryption(input, cap.encryption, (attempt, s) => capturePeer(
+      capture: async (input, signal) => {
+        const outcome = await captureWithEncryption(input, cap.encryption, (attempt, s) => capturePeer(
           attempt,
           {
             connectTimeoutMs: cap.connectTimeoutMs,
@@ -95,7 +97,10 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
             ...(cap.localAddress ? { localAddress: cap.localAddress } : {}),
           },
           s,
-        ), signal),
+        ), signal);
+        outcomes.add(outcome);
+        return outcome;
+      },
       reverseDns: (ip, signal) => reverseDns.lookup(ip, signal),
       pcap: pcapStore,
       store: (c) => writer.add(c),
@@ -119,7 +124,13 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       storeBatch: writer.stats().pending,
       metadataWanted: pipeline.metadataWanted().size,
     }),
-    stats: () => ({ scheduler: scheduler.stats(), pipeline: pipeline.stats(), reverseDns: reverseDns.stats(), store: writer.stats() }),
+    stats: () => ({
+      scheduler: scheduler.stats(),
+      pipeline: pipeline.stats(),
+      reverseDns: reverseDns.stats(),
+      store: writer.stats(),
+      outcomes: outcomes.snapshot(),
+    }),
     start() {
       pcapPrune = setInterval(() => {
         if (pcap.retentionDays > 0) void pcapStore.prune().catch((err: unknown) => log.warn({ err }, 'pcap prune failed'));

@@ -89,6 +89,8 @@ export type PeerCaptureOutcome =
       metadataError?: string;
       /** HAVE messages with an index outside the torrent, ignored (present only when > 0). */
       outOfRangeHaves?: number;
+      /** The peer sent no message at all after its handshake (present only when true). */
+      silent?: true;
       durationMs: number;
     }
   | {
@@ -97,6 +99,8 @@ export type PeerCaptureOutcome =
       code?: CaptureErrorCode;
       /** Where it failed: before the TCP connect, before the peer's BitTorrent handshake, or after it. */
       failedIn?: 'connecting' | 'handshaking' | 'observing';
+      /** The client's name, when its handshake came before the failure. */
+      clientName?: string;
       durationMs: number;
     };
 
@@ -137,6 +141,8 @@ class PeerCapture {
   private windowOver = false;
   private pieceStateSeen = false;
   private closedByPeer = false;
+  /** Messages (not keep-alives) received after the peer's handshake. */
+  private messagesSeen = 0;
 
   private infohashBytes: Buffer | undefined;
   private peerId: Uint8Array | undefined;
@@ -311,6 +317,7 @@ class PeerCapture {
       return;
     }
     if (frame.id === -1) return; // keep-alive: nothing to learn, nothing for the Wire to do
+    this.messagesSeen++;
     const spec = checkMessage(frame.id, frame.payload.length);
     if (spec === undefined) return; // unknown message: ignored, as BEP 3 intends
     if (spec.fast && !this.peerFast) {
@@ -491,6 +498,7 @@ class PeerCapture {
       ...(metadata !== undefined ? { metadata } : {}),
       ...(metadataError !== undefined && this.input.fetchMetadata ? { metadataError } : {}),
       ...(outOfRangeHaves > 0 ? { outOfRangeHaves } : {}),
+      ...(this.messagesSeen === 0 ? { silent: true as const } : {}),
       durationMs: 0,
     });
   }
@@ -500,7 +508,8 @@ class PeerCapture {
     const error = err instanceof CaptureError ? err.message : `internal error: ${errorMessage(err)}`;
     const code = err instanceof CaptureError ? err.code : 'INTERNAL';
     const failedIn = this.phase;
-    this.end({ ok: false, error, code, failedIn, durationMs: 0 });
+    const named = this.peerId !== undefined ? { clientName: clientName(this.extendedV, this.peerId) } : {};
+    this.end({ ok: false, error, code, failedIn, ...named, durationMs: 0 });
   }
 
   private end(outcome: PeerCaptureOutcome): void {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { formatOutcomes, type OutcomeSnapshot } from '../capture/capture-outcomes.js';
 import { adminRequest } from '../daemon/admin-client.js';
 import { formatNotifyStatus } from '../notify/notify-status.js';
 import type { NotifyStatus } from '../notify/types.js';
@@ -14,6 +15,7 @@ interface Status {
   notify?: NotifyStatus;
   queues: Record<string, number>;
   capturesLastHour: number;
+  capture?: { outcomes?: OutcomeSnapshot };
   filters: { total: number; enabled: number };
   apiKeys: number;
   database: { path: string; bytes: number };
@@ -46,6 +48,7 @@ export function registerStatus(program: Command): void {
         `database   ${s.database.path} (${formatBytes(s.database.bytes)})`,
         `filters    ${s.filters.total} (${s.filters.enabled} enabled) · api keys ${s.apiKeys}`,
       ];
+      if (s.capture?.outcomes) lines.push(...formatOutcomes(s.capture.outcomes));
       if (s.notify) lines.push(...formatNotifyStatus(s.notify));
       process.stdout.write(`${lines.join('\n')}\n`);
     });

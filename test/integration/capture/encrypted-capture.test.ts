@@ -1,6 +1,9 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CaptureOutcomes } from '../../../src/capture/capture-outcomes.js';
 import { captureWithEncryption, type EncryptedCaptureOutcome, type EncryptionMode } from '../../../src/capture/encrypted-capture.js';
 import { capturePeer, makePeerId, type PeerCaptureOptions } from '../../../src/capture/peer-capture.js';
 import { ConversationRecorder } from '../../../src/pcap/conversation.js';
@@ -167,5 +170,54 @@ describe('encryption modes against a peer without encryption', () => {
     expect(o.retried?.encryption).toBe('mse');
     expect(['PEER_CLOSED', 'CONNECTION_RESET']).toContain(o.retried?.code);
     expect(server.accepted).toBe(2);
+  });
+});
+
+describe('failure reasons of real connections (capture-outcomes)', () => {
+  it('refused, dropped before / reset after the handshake, wrong infohash, choked-and-silent, encryption required', async () => {
+    const t = makeTorrent({ pieceCount: 8 });
+    const closed = await peer('127.41.1.1', t);
+    await closed.close(); // nothing listens there any more
+    const afterHandshake = await peer('127.41.1.2', t, { misbehave: 'close-after-handshake' });
+    const wrong = await peer('127.41.1.3', t, { misbehave: 'wrong-infohash' });
+    const required = await peer('127.41.1.4', t, { encryption: 'required' });
+    // Completes the handshake (from the infohash we sent), then says nothing at all.
+    const silentServer = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', (d: Buffer) => {
+        const reply = Buffer.from(d.subarray(0, 68));
+        reply.fill(0, 20, 28);
+        reply.write('-TR3000-silentsilent', 48, 'latin1');
+        socket.write(reply);
+      });
+    });
+    silentServer.listen({ host: '127.41.1.5', port: 0 });
+    await once(silentServer, 'listening');
+    cleanups.push(() => silentServer.close());
+    const silent = { host: '127.41.1.5', port: (silentServer.address() as net.AddressInfo).port } as WirePeerServer;
+
+    const stats = new CaptureOutcomes();
+    const reasons: Record<string, string> = {};
+    for (const [name, server, mode] of [
+      ['refused', closed, 'prefer-plain'],
+      ['after-handshake', afterHandshake, 'prefer-plain'],
+      ['wrong', wrong, 'prefer-plain'],
+      ['required', required, 'prefer-plain'],
+      ['required-plain-only', required, 'plain-only'],
+      ['silent', silent, 'prefer-plain'],
+    ] as const) {
+      reasons[name] = stats.add(await capture(server, t, mode));
+    }
+    expect(reasons).toEqual({
+      refused: 'connect-refused',
+      'after-handshake': 'reset-after-handshake',
+      wrong: 'wrong-infohash',
+      required: 'encryption-required',
+      'required-plain-only': 'dropped-before-handshake',
+      silent: 'choked-and-silent',
+    });
+    const snap = stats.snapshot();
+    expect(snap.byClient.Transmission).toEqual({ 'reset-after-handshake': 1, 'encryption-required': 1, 'choked-and-silent': 1 });
+    expect(snap.byTransport['tcp+mse']).toEqual({ attempts: 1, captured: 1 });
   });
 });
