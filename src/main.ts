@@ -1,3 +1,4 @@
+import { createBtnModule } from './btn/module.js';
 import { createCaptureModule } from './capture/capture-module.js';
 import { mergeReloaded } from './config/config-reload.js';
 import { loadConfig, type LoadedConfig, type ResolvedConfig } from './config/load-config.js';
@@ -13,6 +14,7 @@ import { ApiKeyRing } from './http/api-keys.js';
 import { createApiModule } from './http/api-module.js';
 import { createNotifications } from './notify/notifier.js';
 import { AddressPolicy } from './protocol/address-policy.js';
+import { openBtnStore } from './store/btn-store.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import { errorMessage } from './util/app-error.js';
 import { createLogger, type Logger } from './util/logger.js';
@@ -71,7 +73,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     const policy = new AddressPolicy(config.capture.allowedPrivateRanges);
     let keys = new ApiKeyRing(config.apiKeys);
 
-    // Modules, in start order: notifications, capture, DHT, API, admin.
+    // Modules, in start order: notifications, capture, DHT, BTN, API, admin.
     const notify = await life.start(
       createNotifications({ outbox: store.outbox, captures: store.captures, filters: () => filters.list(), logger }, config.notify),
     );
@@ -100,9 +102,11 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       capture.wantMetadata(ih);
       dht.wantNow(ih);
     };
+    const btn = await life.start(createBtnModule({ ...openBtnStore(store.db), logger }, { config: () => config.btn }));
     const api = await life.start(
       createApiModule(
         {
+          modules: [btn.http],
           keys: () => keys, pageSize: () => config.http.pageSize, filters, captures: store.captures, torrents: store.torrents,
           onMetadataWanted: metadataWanted, logger,
         },
@@ -135,7 +139,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     const status = (): Record<string, unknown> =>
       daemonStatus({
         startedAt, configFile: () => loaded.file ?? null, config: () => config, apiUrl: () => api.url(), apiKeys: () => keys.size,
-        dht, capture, notify, outbox: store.outbox, filters,
+        dht, capture, notify, outbox: store.outbox, filters, btn,
       });
     await life.start(createAdminModule({ handlers: { status, reload, metadataWanted }, logger }, config.admin));
 

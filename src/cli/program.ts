@@ -3,6 +3,7 @@ import { ConfigError } from '../config/load-config.js';
 import { AppError } from '../util/app-error.js';
 import { VERSION } from '../util/version.js';
 import { CliError } from './cli-context.js';
+import { registerBtn } from './btn-command.js';
 import { registerConfig } from './config-command.js';
 import { registerDb } from './db-command.js';
 import { registerFilters } from './filters-command.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerTorrent(program);
   registerDb(program);
   registerOutbox(program);
+  registerBtn(program);
   return program;
 }
 

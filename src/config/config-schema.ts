@@ -85,6 +85,96 @@ const filter = z.strictObject({
     .prefault({}),
 });
 
+
+/** A peer-identity rule as PeerBanHelper reads it (§3.4): sent to clients as a JSON-object string. */
+const btnIdentityRule = z.looseObject({
+  method: z.enum(['STARTS_WITH', 'ENDS_WITH', 'CONTAINS', 'EQUALS', 'REGEX', 'LENGTH']),
+  content: z.string().optional(),
+  min: z.number().int().optional(),
+  max: z.number().int().optional(),
+  hit: z.enum(['TRUE', 'FALSE', 'DEFAULT']).optional(),
+  miss: z.enum(['TRUE', 'FALSE', 'DEFAULT']).optional(),
+});
+
+const ipOrCidr = z.string().refine((s) => {
+  try {
+    if (s.includes('/')) ipaddr.parseCIDR(s);
+    else ipaddr.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IP address or a CIDR subnet');
+
+const btnListEntry = z.strictObject({ ip: ipOrCidr, reason: z.string().min(1).regex(/^[^\r\n]*$/, 'must be one line') });
+
+const btnUser = z
+  .strictObject({
+    name: z.string().min(1).max(64).regex(/^[\w.@-]+$/, 'may contain letters, digits, "_", ".", "@" and "-" only'),
+    token: z.string().min(16, 'must be at least 16 characters').optional(),
+    tokenSha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters')
+      .transform((s) => s.toLowerCase())
+      .optional(),
+    role: z.enum(['admin', 'user']).default('user'),
+    maxApps: z.number().int().min(0).default(10),
+  })
+  .refine((u) => (u.token === undefined) !== (u.tokenSha256 === undefined), {
+    message: 'exactly one of token or tokenSha256 is required',
+  });
+
+const interval = (ms: number) => z.number().int().min(1000).default(ms);
+
+const btn = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    publicUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).nullable().default(null),
+    maxBodyBytes: z.number().int().min(1024).default(32 * 1024 * 1024),
+    autoAccount: z.boolean().default(false),
+    randomInitialDelayMs: z.number().int().min(1).default(60_000),
+    intervals: z
+      .strictObject({
+        submitBans: interval(600_000),
+        submitSwarm: interval(600_000),
+        submitHistories: interval(3_600_000),
+        submitPeers: interval(600_000),
+        rules: interval(1_800_000),
+        ipLists: interval(1_800_000),
+        heartbeat: interval(900_000),
+        reconfigure: interval(600_000),
+      })
+      .prefault({}),
+    users: z.array(btnUser).default([]),
+    rules: z
+      .strictObject({
+        peerId: z.record(z.string().min(1), z.array(btnIdentityRule)).default({}),
+        clientName: z.record(z.string().min(1), z.array(btnIdentityRule)).default({}),
+        ip: z.record(z.string().min(1), z.array(ipOrCidr)).default({}),
+        port: z.record(z.string().min(1), z.array(z.number().int().min(0).max(65535))).default({}),
+        ipDenylist: z.array(btnListEntry).default([]),
+        ipAllowlist: z.array(btnListEntry).default([]),
+        evidence: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            minReporters: z.number().int().min(1).default(3),
+            windowDays: z.number().int().min(1).default(7),
+            maxEntries: z.number().int().min(0).default(100_000),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    powCaptcha: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        difficultyBits: z.number().int().min(1).max(32).default(5),
+        ttlMs: z.number().int().min(1000).default(20 * 60_000),
+        maxSessions: z.number().int().min(1).default(100_000),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     dataDir: z.string().min(1).optional(),
@@ -204,8 +294,17 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    btn,
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.btn.enabled && cfg.btn.publicUrl === null) {
+      ctx.addIssue({ code: 'custom', path: ['btn', 'publicUrl'], message: 'is required when btn.enabled is true (the URL clients reach the daemon at)' });
+    }
+    const userNames = new Set<string>();
+    cfg.btn.users.forEach((u, i) => {
+      if (userNames.has(u.name)) ctx.addIssue({ code: 'custom', path: ['btn', 'users', i, 'name'], message: `duplicate user name "${u.name}"` });
+      userNames.add(u.name);
+    });
     const seen = new Set<string>();
     cfg.filters.forEach((f, i) => {
       if (seen.has(f.name)) {
@@ -230,3 +329,4 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type FilterConfig = Config['filters'][number];
 export type ApiKeyConfig = Config['apiKeys'][number];
+export type BtnConfig = Config['btn'];

@@ -18,6 +18,7 @@ export interface StatusSources {
   notify: Notifications;
   outbox: { countPending(): number };
   filters: Pick<FilterRegistry, 'list' | 'compiled'>;
+  btn?: { status(): Record<string, unknown> };
 }
 
 function fileSize(p: string): number {
@@ -46,6 +47,7 @@ export function daemonStatus(s: StatusSources): Record<string, unknown> {
     capturesLastHour: capture.capturesLastHour(),
     filters: { total: s.filters.list().length, enabled: s.filters.compiled.filterCount },
     apiKeys: s.apiKeys(),
+    ...(s.btn ? { btn: s.btn.status() } : {}),
     database: {
       path: config.database.path,
       bytes: fileSize(config.database.path) + fileSize(`${config.database.path}-wal`),

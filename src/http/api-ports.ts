@@ -4,6 +4,7 @@ import type { PeerPage, PeerPageQuery } from '../store/capture-repository.js';
 import type { TorrentInfo } from '../store/torrent-repository.js';
 import type { FilterRegistry } from '../filter/filter-registry.js';
 import type { ApiKeyRing } from './api-keys.js';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../util/logger.js';
 
 /** Read side of the capture store, as the API needs it. */
@@ -31,6 +32,16 @@ export interface ApiDeps {
   /** Called when a torrent's metadata becomes wanted (the DHT looks it up). */
   onMetadataWanted?(infohash: string): void;
   logger: Logger;
+  /** Domain modules that add routes (BTN), registered after the Capture API's. */
+  modules?: readonly HttpModule[];
+}
+
+/** A domain's routes on the API server. */
+export interface HttpModule {
+  name: string;
+  /** URL prefixes whose errors use the Sparkle/BTN body `{success: false, message, data: null}`. */
+  stdRespPrefixes: readonly string[];
+  register(app: FastifyInstance): Promise<void> | void;
 }
 
 export interface ApiOptions {

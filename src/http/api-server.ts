@@ -77,6 +77,13 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(multipart, { limits: { fileSize: options.bodyLimitBytes, files: 1, fields: 10, parts: 12 } });
 
+  // Modules' prefixes (BTN: /ping/, /api/) answer errors in the Sparkle shape `{success: false,
+  // message, data: null}` instead of `{error, message}`.
+  const stdResp = (deps.modules ?? []).flatMap((m) => m.stdRespPrefixes);
+  const send = (url: string, reply: FastifyReply, e: HttpError): void => {
+    if (stdResp.some((p) => url.startsWith(p))) void reply.status(e.status).send({ success: false, message: e.body.message, data: null });
+    else sendError(reply, e);
+  };
   // A body refused as too large: read and discard the rest (bounded) before answering 413 and
   // closing, or the client, still sending, would see a connection reset instead of the 413.
   const discardLimits = {
@@ -91,7 +98,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
       await discardRequestBody(req.raw, discardLimits);
       void reply.header('connection', 'close');
     }
-    sendError(reply, e);
+    send(req.url, reply, e);
     return reply;
   });
   app.setNotFoundHandler((req, reply) => {
@@ -100,9 +107,9 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
     if (allowed) {
       const allow = [...allowed].sort().join(', ');
       void reply.header('allow', allow);
-      return sendError(reply, httpError('METHOD_NOT_ALLOWED', `${path} answers ${allow}, not ${req.method}`));
+      return send(req.url, reply, httpError('METHOD_NOT_ALLOWED', `${path} answers ${allow}, not ${req.method}`));
     }
-    sendError(reply, httpError('NOT_FOUND', `no such endpoint: ${req.method} ${path}`));
+    send(req.url, reply, httpError('NOT_FOUND', `no such endpoint: ${req.method} ${path}`));
   });
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, durationMs: reply.elapsedTime }, 'request');
@@ -110,5 +117,6 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
 
   registerCaptureRoutes(app, deps);
   registerTorrentRoutes(app, deps);
+  for (const m of deps.modules ?? []) await m.register(app);
   return app;
 }

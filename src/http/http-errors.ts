@@ -1,4 +1,5 @@
 import type { FastifyError } from 'fastify';
+import type { BtnErrorCode } from '../btn/btn-error.js';
 import type { FilterErrorCode } from '../filter/filter-errors.js';
 import type { InvalidInfoHashError } from '../model/infohash.js';
 import { AppError } from '../util/app-error.js';
@@ -30,7 +31,7 @@ export class RequestError extends AppError {
 }
 
 /** Every code the API answers with. Domain modules own theirs; the statuses live here only. */
-export type ApiErrorCode = RequestErrorCode | FilterErrorCode | InvalidInfoHashError['code'] | 'INVALID_TORRENT';
+export type ApiErrorCode = RequestErrorCode | FilterErrorCode | InvalidInfoHashError['code'] | 'INVALID_TORRENT' | BtnErrorCode | 'QUERY_FIELD_INVALID';
 
 /** The one map from error codes to HTTP statuses (docs/api.md lists the same table). */
 export const HTTP_STATUS: Readonly<Record<ApiErrorCode, number>> = {
@@ -53,6 +54,21 @@ export const HTTP_STATUS: Readonly<Record<ApiErrorCode, number>> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   REQUEST_TOO_LARGE: 431,
   INTERNAL_ERROR: 500,
+  // The BTN server (src/btn/): never 401 for a BTN client, which retries a 401 about twenty times
+  // (spec §1.2, §5); wrong credentials are 404, missing or banned ones 403.
+  BTN_NO_CREDENTIALS: 403,
+  BTN_APP_NOT_FOUND: 404,
+  BTN_APP_BANNED: 403,
+  BTN_BODY_TOO_LARGE: 413,
+  BTN_BAD_BODY: 400,
+  BTN_BAD_PARAMETER: 400,
+  BTN_PAGE_TOO_LARGE: 400,
+  BTN_LOGIN_REQUIRED: 403,
+  BTN_FORBIDDEN: 403,
+  BTN_NOT_FOUND: 404,
+  BTN_APP_LIMIT: 507,
+  BTN_POW_FAILED: 403,
+  QUERY_FIELD_INVALID: 400,
 };
 
 export interface HttpError {
@@ -69,7 +85,8 @@ const INTERNAL: HttpError = { status: 500, body: { error: 'INTERNAL_ERROR', mess
 
 function response(code: ApiErrorCode, message: string): HttpError {
   const status = HTTP_STATUS[code];
-  return status >= 500 ? INTERNAL : { status, body: { error: code, message } };
+  // 5xx hide their details, except the seed's 507 "too many user applications" (a client's own limit).
+  return status >= 500 && code !== 'BTN_APP_LIMIT' ? INTERNAL : { status, body: { error: code, message } };
 }
 
 /**

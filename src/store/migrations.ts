@@ -130,6 +130,133 @@ export const MIGRATIONS: readonly string[] = [
     ORDER BY filter_id, success, found_at, capture_id;
   DROP TABLE capture_filters_v2;
   `,
+  // 4: the BTN server (src/btn/): user applications, torrents by BTN identifier, what clients submit
+  // (swarm snapshots, bans, peer histories, heartbeats) and client discovery, fed by submissions and,
+  // through a trigger, by the daemon's own captures (backfilled here). Two indexes on captures let
+  // the BTN peer query find the daemon's captures of one IP or one infohash.
+  `
+  CREATE TABLE btn_apps (
+    id              INTEGER PRIMARY KEY,
+    app_id          TEXT NOT NULL UNIQUE,
+    secret_sha256   BLOB NOT NULL CHECK (length(secret_sha256) = 32),
+    comment         TEXT NOT NULL DEFAULT '',
+    owner           TEXT,               -- btn.users name; NULL: made by the CLI or auto-account
+    installation_id TEXT UNIQUE,        -- auto-account apps only
+    created_at      INTEGER NOT NULL,
+    last_seen_at    INTEGER,
+    banned_at       INTEGER,
+    banned_reason   TEXT,
+    deleted_at      INTEGER             -- soft delete: the id is never reused
+  );
+  CREATE TABLE btn_torrents (
+    id         INTEGER PRIMARY KEY,
+    identifier TEXT NOT NULL UNIQUE CHECK (length(identifier) = 64),
+    size       INTEGER NOT NULL,
+    private    INTEGER NOT NULL DEFAULT 0
+  );
+  -- submit_swarm rows (and legacy submit_peers snapshots, downloader ''), upserted on spec §3.2's key.
+  CREATE TABLE btn_swarm (
+    id                       INTEGER PRIMARY KEY,
+    app                      INTEGER NOT NULL,
+    submit_id                TEXT NOT NULL,
+    downloader               TEXT NOT NULL,
+    torrent                  INTEGER NOT NULL,
+    peer_ip                  TEXT NOT NULL,
+    peer_port                INTEGER NOT NULL,
+    peer_id                  TEXT,
+    peer_client_name         TEXT,
+    peer_progress            REAL NOT NULL,
+    downloader_progress      REAL NOT NULL,
+    from_peer_traffic        INTEGER NOT NULL,
+    from_peer_traffic_offset INTEGER NOT NULL,
+    from_peer_speed          INTEGER NOT NULL,
+    from_peer_speed_max      INTEGER NOT NULL,
+    to_peer_traffic          INTEGER NOT NULL,
+    to_peer_traffic_offset   INTEGER NOT NULL,
+    to_peer_speed            INTEGER NOT NULL,
+    to_peer_speed_max        INTEGER NOT NULL,
+    flags                    TEXT NOT NULL,
+    first_seen               INTEGER NOT NULL,
+    last_seen                INTEGER NOT NULL,
+    received_at              INTEGER NOT NULL,
+    UNIQUE (app, downloader, torrent, peer_ip, peer_port)
+  );
+  CREATE INDEX btn_swarm_by_ip ON btn_swarm (peer_ip);
+  CREATE INDEX btn_swarm_by_torrent ON btn_swarm (torrent);
+  CREATE TABLE btn_bans (
+    id                  INTEGER PRIMARY KEY,
+    app                 INTEGER NOT NULL,
+    submit_id           TEXT NOT NULL,
+    ban_at              INTEGER NOT NULL,
+    peer_ip             TEXT NOT NULL,
+    peer_port           INTEGER NOT NULL,
+    peer_id             TEXT,
+    peer_client_name    TEXT,
+    peer_progress       REAL NOT NULL,
+    peer_flag           TEXT,
+    torrent             INTEGER NOT NULL,
+    from_peer_traffic   INTEGER NOT NULL,
+    to_peer_traffic     INTEGER NOT NULL,
+    downloader_progress REAL NOT NULL,
+    module              TEXT NOT NULL,
+    rule                TEXT NOT NULL,
+    description         TEXT NOT NULL,
+    structured_data     TEXT NOT NULL,     -- JSON text
+    btn_ban             INTEGER NOT NULL,
+    ban_unique_id       TEXT,
+    received_at         INTEGER NOT NULL,
+    UNIQUE (app, ban_at, peer_ip, peer_port, torrent, module)
+  );
+  CREATE INDEX btn_bans_by_ip ON btn_bans (peer_ip, ban_at);
+  CREATE INDEX btn_bans_by_time ON btn_bans (ban_at);
+  CREATE INDEX btn_bans_by_torrent ON btn_bans (torrent);
+  CREATE TABLE btn_histories (
+    id                INTEGER PRIMARY KEY,
+    app               INTEGER NOT NULL,
+    torrent           INTEGER NOT NULL,
+    peer_ip           TEXT NOT NULL,
+    peer_id           TEXT NOT NULL,
+    peer_client_name  TEXT NOT NULL,
+    downloaded        INTEGER NOT NULL,
+    downloaded_offset INTEGER NOT NULL,
+    uploaded          INTEGER NOT NULL,
+    uploaded_offset   INTEGER NOT NULL,
+    first_seen        INTEGER NOT NULL,
+    last_seen         INTEGER NOT NULL,
+    peer_flag         TEXT,
+    received_at       INTEGER NOT NULL,
+    UNIQUE (app, torrent, peer_ip, peer_id, first_seen)
+  );
+  CREATE INDEX btn_histories_by_ip ON btn_histories (peer_ip);
+  CREATE TABLE btn_heartbeats (
+    app         INTEGER NOT NULL,
+    ifaddr      TEXT NOT NULL,
+    external_ip TEXT NOT NULL,
+    seen_at     INTEGER NOT NULL,
+    PRIMARY KEY (app, ifaddr, external_ip)
+  ) WITHOUT ROWID;
+  CREATE TABLE btn_client_discovery (
+    id           INTEGER PRIMARY KEY,
+    client_name  TEXT NOT NULL,
+    peer_id      TEXT NOT NULL,        -- first 8 characters of the peer id ('' from captures)
+    found_at     INTEGER NOT NULL,
+    source       TEXT NOT NULL CHECK (source IN ('btn', 'capture')),
+    found_by_app INTEGER,
+    UNIQUE (client_name, peer_id)
+  );
+  CREATE INDEX btn_client_discovery_by_found_at ON btn_client_discovery (found_at);
+  INSERT OR IGNORE INTO btn_client_discovery (client_name, peer_id, found_at, source)
+    SELECT client_name, '', min(report_at), 'capture' FROM captures
+    WHERE client_name IS NOT NULL AND client_name <> '' AND report_at IS NOT NULL GROUP BY client_name;
+  CREATE TRIGGER btn_discover_from_capture AFTER INSERT ON captures
+    WHEN NEW.client_name IS NOT NULL AND NEW.client_name <> '' AND NEW.report_at IS NOT NULL
+    BEGIN
+      INSERT OR IGNORE INTO btn_client_discovery (client_name, peer_id, found_at, source)
+        VALUES (NEW.client_name, '', NEW.report_at, 'capture');
+    END;
+  CREATE INDEX captures_by_ip ON captures (ip, found_at);
+  CREATE INDEX captures_by_infohash ON captures (infohash, found_at);
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

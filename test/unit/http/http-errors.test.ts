@@ -55,9 +55,10 @@ describe('domain errors carry a code, and only http/ maps codes to statuses', ()
     });
   });
 
-  it('every status in the table is a 4xx, except INTERNAL_ERROR', () => {
+  it("every status in the table is a 4xx, except INTERNAL_ERROR and the Sparkle seed's 507 for too many user applications", () => {
     for (const [code, status] of Object.entries(HTTP_STATUS)) {
       if (code === 'INTERNAL_ERROR') expect(status).toBe(500);
+      else if (code === 'BTN_APP_LIMIT') expect(toHttpError(new AppError(code, 'limit'))).toEqual({ status: 507, body: { error: code, message: 'limit' } });
       else expect(status >= 400 && status < 500, code).toBe(true);
     }
   });

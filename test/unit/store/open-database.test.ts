@@ -25,7 +25,15 @@ describe('openDatabase', () => {
     expect(db.pragma('busy_timeout', { simple: true })).toBe(1234);
     expect(schemaVersion(db)).toBe(MIGRATIONS.length);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    expect(tables).toEqual(['capture_filters', 'captures', 'dht_nodes', 'filter_infohashes', 'filter_names', 'outbox', 'peers', 'torrents']);
+    expect(tables).toEqual([
+      'btn_apps',
+      'btn_bans',
+      'btn_client_discovery',
+      'btn_heartbeats',
+      'btn_histories',
+      'btn_swarm',
+      'btn_torrents',
+      'capture_filters', 'captures', 'dht_nodes', 'filter_infohashes', 'filter_names', 'outbox', 'peers', 'torrents']);
     db.close();
   });
 

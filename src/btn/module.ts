@@ -1,0 +1,121 @@
+import type { FastifyInstance } from 'fastify';
+import type { BtnConfig } from '../config/config-schema.js';
+import type { Logger } from '../util/logger.js';
+import { BtnApps } from './btn-apps.js';
+import { BtnIngest } from './btn-ingest.js';
+import { BtnUsers } from './btn-users.js';
+import { PowCaptcha } from './pow-captcha.js';
+import { registerPingRoutes } from './ping-routes.js';
+import type { BtnAppStore, BtnQueryStore, BtnSubmissionStore, CaptureEvidence } from './ports.js';
+import { registerQueryRoutes } from './query-routes.js';
+import { parseJson, readBody } from './request-body.js';
+import { BtnRules } from './rules.js';
+
+export interface BtnDeps {
+  apps: BtnAppStore;
+  submissions: BtnSubmissionStore;
+  queries: BtnQueryStore;
+  captures: CaptureEvidence;
+  logger: Logger;
+}
+
+export interface BtnModuleOptions {
+  /** The current `btn:` section (re-read on every request: a reload applies at once). */
+  config: () => BtnConfig;
+  /** Raw bytes read and discarded after a too-large body before the connection is closed instead. */
+  maxDrainBytes?: number;
+  /** Evidence-based lists are recomputed at most this often (ms). */
+  rulesRefreshMs?: number;
+}
+
+/** The routes as the HTTP server takes a domain's (structurally http/'s HttpModule: btn/ does not import http/). */
+export interface BtnRoutes {
+  name: string;
+  /** URL prefixes whose errors use the Sparkle body `{success: false, message, data: null}`. */
+  stdRespPrefixes: readonly string[];
+  register(app: FastifyInstance): Promise<void>;
+}
+
+export interface BtnModule {
+  http: BtnRoutes;
+  start(): void;
+  stop(): void;
+  status(): Record<string, unknown>;
+}
+
+/**
+ * The BTN server (issue 10): PeerBanHelper's client protocol under /ping/ and the Sparkle query
+ * API under /api/, on the daemon's HTTP server. Nothing is registered while `btn.enabled` is false.
+ */
+export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnModule {
+  const config = options.config;
+  const apps = new BtnApps(deps.apps, {
+    get autoAccount() {
+      return config().autoAccount;
+    },
+  });
+  const ingest = new BtnIngest(deps.submissions);
+  const rules = new BtnRules({ config, queries: deps.queries }, { refreshMs: options.rulesRefreshMs ?? 60_000 });
+  const pow = new PowCaptcha(() => config().powCaptcha);
+  let users: { source: BtnConfig['users']; ring: BtnUsers } | undefined;
+  const currentUsers = (): BtnUsers => {
+    const source = config().users;
+    if (users?.source !== source) users = { source, ring: new BtnUsers(source) };
+    return users.ring;
+  };
+  const log = deps.logger.child({ component: 'btn' });
+  let timer: NodeJS.Timeout | undefined;
+
+  const register = async (app: FastifyInstance): Promise<void> => {
+    if (!config().enabled) return;
+    await app.register(async (scope) => {
+      // BTN bodies are gzip + chunked JSON of unknown length (spec §1.3): inflated here as a
+      // stream with a cap on the decoded size, for every content type the client may send.
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', async (req: { headers: Record<string, string | string[] | undefined> }, payload: NodeJS.ReadableStream) => {
+        const enc = req.headers['content-encoding'];
+        const text = await readBody(payload as import('node:stream').Readable, typeof enc === 'string' ? enc : undefined, {
+          maxBytes: config().maxBodyBytes,
+          maxDrainBytes: options.maxDrainBytes ?? 4 * config().maxBodyBytes,
+        });
+        return parseJson(text);
+      });
+      const pingDeps = { config, apps, ingest, rules, submissions: deps.submissions, queries: deps.queries, captures: deps.captures, pow };
+      registerPingRoutes(scope, pingDeps);
+      registerQueryRoutes(scope, {
+        ...pingDeps,
+        users: currentUsers,
+        listApps: (owner) => deps.apps.list(owner),
+        findApp: (appId) => deps.apps.find(appId),
+        setComment: (appId, c) => deps.apps.setComment(appId, c),
+        deleteApp: (appId) => deps.apps.delete(appId),
+        countOwned: (owner) => deps.apps.countOwned(owner),
+      });
+    });
+    log.info({ publicUrl: config().publicUrl }, 'BTN server enabled: /ping/config, /api/');
+  };
+
+  return {
+    http: { name: 'btn', stdRespPrefixes: ['/ping/', '/api/'], register },
+    start() {
+      timer = setInterval(() => {
+        try {
+          apps.flushSeen();
+        } catch (err) {
+          log.warn({ err }, 'BTN last-seen update failed');
+        }
+      }, 30_000);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      try {
+        apps.flushSeen(true);
+      } catch (err) {
+        log.warn({ err }, 'BTN last-seen update failed');
+      }
+    },
+    status: () => ({ enabled: config().enabled, ingest: ingest.status(), powSessions: pow.size() }),
+  };
+}

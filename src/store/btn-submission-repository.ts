@@ -1,0 +1,128 @@
+import type { Statement } from 'better-sqlite3';
+import type { BanRow, BtnSubmissionStore, HistoryRow, SwarmRow, WriteResult } from '../btn/ports.js';
+import type { Db } from './open-database.js';
+
+const TORRENT_CACHE_MAX = 200_000;
+
+/**
+ * What BTN clients submit. Each batch is one transaction. A resent batch changes nothing: bans are
+ * keyed (app, ban_at, ip, port, torrent, module); swarm rows on spec §3.2's key take newer data only
+ * (a later last_seen); histories likewise on (app, torrent, ip, peer id, first seen).
+ */
+export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
+  private readonly torrentIds = new Map<string, number>();
+  private readonly upsertTorrent: Statement;
+  private readonly insertSwarm: Statement;
+  private readonly updateSwarm: Statement;
+  private readonly insertBan: Statement;
+  private readonly insertHistory: Statement;
+  private readonly updateHistory: Statement;
+  private readonly heartbeat: Statement;
+  private readonly discovery: Statement;
+
+  constructor(private readonly db: Db) {
+    this.upsertTorrent = db
+      .prepare(
+        `INSERT INTO btn_torrents (identifier, size, private) VALUES (?, ?, ?)
+         ON CONFLICT (identifier) DO UPDATE SET size = CASE WHEN excluded.size > 0 THEN excluded.size ELSE size END,
+           private = max(private, excluded.private)
+         RETURNING id`,
+      )
+      .pluck();
+    const swarmCols = `app, submit_id, downloader, torrent, peer_ip, peer_port, peer_id, peer_client_name, peer_progress,
+      downloader_progress, from_peer_traffic, from_peer_traffic_offset, from_peer_speed, from_peer_speed_max, to_peer_traffic,
+      to_peer_traffic_offset, to_peer_speed, to_peer_speed_max, flags, first_seen, last_seen, received_at`;
+    this.insertSwarm = db.prepare(`INSERT OR IGNORE INTO btn_swarm (${swarmCols}) VALUES (@app, @submitId, @downloader, @torrent,
+      @peerIp, @peerPort, @peerId, @peerClientName, @peerProgress, @downloaderProgress, @fromPeerTraffic, @fromPeerTrafficOffset,
+      @fromPeerSpeed, @fromPeerSpeedMax, @toPeerTraffic, @toPeerTrafficOffset, @toPeerSpeed, @toPeerSpeedMax, @flags, @firstSeen,
+      @lastSeen, @now)`);
+    this.updateSwarm = db.prepare(`UPDATE btn_swarm SET submit_id = @submitId, peer_id = @peerId, peer_client_name = @peerClientName,
+      peer_progress = @peerProgress, downloader_progress = @downloaderProgress, from_peer_traffic = @fromPeerTraffic,
+      from_peer_traffic_offset = @fromPeerTrafficOffset, from_peer_speed = @fromPeerSpeed,
+      from_peer_speed_max = max(from_peer_speed_max, @fromPeerSpeedMax), to_peer_traffic = @toPeerTraffic,
+      to_peer_traffic_offset = @toPeerTrafficOffset, to_peer_speed = @toPeerSpeed, to_peer_speed_max = max(to_peer_speed_max, @toPeerSpeedMax),
+      flags = @flags, first_seen = min(first_seen, @firstSeen), last_seen = @lastSeen, received_at = @now
+      WHERE app = @app AND downloader = @downloader AND torrent = @torrent AND peer_ip = @peerIp AND peer_port = @peerPort
+        AND last_seen < @lastSeen`);
+    this.insertBan = db.prepare(`INSERT OR IGNORE INTO btn_bans (app, submit_id, ban_at, peer_ip, peer_port, peer_id, peer_client_name,
+      peer_progress, peer_flag, torrent, from_peer_traffic, to_peer_traffic, downloader_progress, module, rule, description,
+      structured_data, btn_ban, ban_unique_id, received_at) VALUES (@app, @submitId, @banAt, @peerIp, @peerPort, @peerId,
+      @peerClientName, @peerProgress, @peerFlag, @torrent, @fromPeerTraffic, @toPeerTraffic, @downloaderProgress, @module, @rule,
+      @description, @structuredData, @btnBan, @banUniqueId, @now)`);
+    this.insertHistory = db.prepare(`INSERT OR IGNORE INTO btn_histories (app, torrent, peer_ip, peer_id, peer_client_name, downloaded,
+      downloaded_offset, uploaded, uploaded_offset, first_seen, last_seen, peer_flag, received_at) VALUES (@app, @torrent, @peerIp,
+      @peerId, @peerClientName, @downloaded, @downloadedOffset, @uploaded, @uploadedOffset, @firstSeen, @lastSeen, @peerFlag, @now)`);
+    this.updateHistory = db.prepare(`UPDATE btn_histories SET peer_client_name = @peerClientName, downloaded = @downloaded,
+      downloaded_offset = @downloadedOffset, uploaded = @uploaded, uploaded_offset = @uploadedOffset, last_seen = @lastSeen,
+      peer_flag = @peerFlag, received_at = @now
+      WHERE app = @app AND torrent = @torrent AND peer_ip = @peerIp AND peer_id = @peerId AND first_seen = @firstSeen
+        AND last_seen < @lastSeen`);
+    this.heartbeat = db.prepare(`INSERT INTO btn_heartbeats (app, ifaddr, external_ip, seen_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (app, ifaddr, external_ip) DO UPDATE SET seen_at = excluded.seen_at`);
+    this.discovery = db.prepare(`INSERT OR IGNORE INTO btn_client_discovery (client_name, peer_id, found_at, source, found_by_app)
+      VALUES (?, ?, ?, 'btn', ?)`);
+  }
+
+  /** The torrent's row id; new ids are cached only once their transaction committed. */
+  private torrent(identifier: string, size: number, isPrivate: boolean, fresh: Map<string, number>): number {
+    const cached = this.torrentIds.get(identifier) ?? fresh.get(identifier);
+    if (cached !== undefined) return cached;
+    const id = this.upsertTorrent.get(identifier, size, isPrivate ? 1 : 0) as number;
+    fresh.set(identifier, id);
+    return id;
+  }
+
+  private commitTorrents(fresh: Map<string, number>): void {
+    if (this.torrentIds.size + fresh.size > TORRENT_CACHE_MAX) this.torrentIds.clear();
+    for (const [k, v] of fresh) this.torrentIds.set(k, v);
+  }
+
+  private write<T>(rows: readonly T[], one: (row: T, fresh: Map<string, number>) => 0 | 1 | 2): WriteResult {
+    const fresh = new Map<string, number>();
+    const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0 };
+    this.db.transaction(() => {
+      for (const row of rows) {
+        const r = one(row, fresh);
+        if (r === 1) result.inserted++;
+        else if (r === 2) result.updated++;
+        else result.unchanged++;
+      }
+    })();
+    this.commitTorrents(fresh);
+    return result;
+  }
+
+  putSwarm(app: number, submitId: string, rows: readonly SwarmRow[], now: number): WriteResult {
+    return this.write(rows, (r, fresh) => {
+      const params = { ...r, app, submitId, now, torrent: this.torrent(r.torrentIdentifier, r.torrentSize, r.torrentPrivate, fresh) };
+      if (this.insertSwarm.run(params).changes > 0) return 1;
+      return this.updateSwarm.run(params).changes > 0 ? 2 : 0;
+    });
+  }
+
+  putBans(app: number, submitId: string, rows: readonly BanRow[], now: number): WriteResult {
+    return this.write(rows, (r, fresh) => {
+      const torrent = this.torrent(r.torrentIdentifier, r.torrentSize, r.torrentPrivate, fresh);
+      return this.insertBan.run({ ...r, app, submitId, now, torrent, btnBan: r.btnBan ? 1 : 0 }).changes > 0 ? 1 : 0;
+    });
+  }
+
+  putHistories(app: number, rows: readonly HistoryRow[], now: number): WriteResult {
+    return this.write(rows, (r, fresh) => {
+      const params = { ...r, app, now, torrent: this.torrent(r.torrentIdentifier, r.torrentSize, false, fresh) };
+      if (this.insertHistory.run(params).changes > 0) return 1;
+      return this.updateHistory.run(params).changes > 0 ? 2 : 0;
+    });
+  }
+
+  putHeartbeat(app: number, ifaddr: string, externalIp: string, now: number): void {
+    this.heartbeat.run(app, ifaddr, externalIp, now);
+  }
+
+  discover(app: number, pairs: ReadonlyArray<readonly [string, string]>, now: number): void {
+    if (pairs.length === 0) return;
+    this.db.transaction(() => {
+      for (const [clientName, peerId] of pairs) this.discovery.run(clientName, peerId, now, app);
+    })();
+  }
+}

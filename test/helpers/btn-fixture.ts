@@ -1,0 +1,95 @@
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import { BtnApps } from '../../src/btn/btn-apps.js';
+import { createBtnModule, type BtnModule } from '../../src/btn/module.js';
+import { configSchema, type BtnConfig } from '../../src/config/config-schema.js';
+import { FilterRegistry } from '../../src/filter/filter-registry.js';
+import { ApiKeyRing } from '../../src/http/api-keys.js';
+import { createApiServer } from '../../src/http/api-server.js';
+import { openBtnStore } from '../../src/store/btn-store.js';
+import { SqliteCaptureRepository } from '../../src/store/capture-repository.js';
+import { SqliteFilterOverlayRepository } from '../../src/store/filter-overlay-repository.js';
+import { openDatabase, type Db } from '../../src/store/open-database.js';
+import { SqliteTorrentRepository } from '../../src/store/torrent-repository.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { tempDir } from './temp-dir.js';
+
+export type BtnInput = z.input<typeof configSchema>['btn'];
+
+export interface BtnFixture {
+  url: string;
+  db: Db;
+  dbFile: string;
+  btn: BtnModule;
+  store: ReturnType<typeof openBtnStore>;
+  captures: SqliteCaptureRepository;
+  /** Replaces the btn config (as a reload does). */
+  setConfig(input: BtnInput): void;
+  config(): BtnConfig;
+  /** Creates a user application the way the CLI does. */
+  createApp(comment?: string, owner?: string | null): { appId: string; appSecret: string };
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** The daemon's HTTP server with the BTN module on, a real SQLite file and a real port. */
+export async function startBtn(input: BtnInput = {}, options: { http?: z.input<typeof configSchema>['http']; rulesRefreshMs?: number } = {}): Promise<BtnFixture> {
+  const parse = (b: BtnInput): BtnConfig =>
+    configSchema.parse({ http: options.http ?? {}, btn: { enabled: true, publicUrl: 'http://btn.example.test:8080', ...b } }).btn;
+  let btnConfig = parse(input);
+  const base = configSchema.parse({ http: options.http ?? {} });
+  const { dir, cleanup } = tempDir('btn-');
+  const dbFile = path.join(dir, 'capture.db');
+  const db = openDatabase(dbFile);
+  const torrents = new SqliteTorrentRepository(db);
+  const overlay = new SqliteFilterOverlayRepository(db);
+  const captures = new SqliteCaptureRepository(db);
+  const store = openBtnStore(db);
+  const btn = createBtnModule({ ...store, logger: silentLogger() }, { config: () => btnConfig, rulesRefreshMs: options.rulesRefreshMs ?? 0 });
+  const app = await createApiServer(
+    {
+      modules: [btn.http],
+      keys: () => new ApiKeyRing([]),
+      pageSize: () => 1000,
+      filters: new FilterRegistry({ overlay, torrents }, []),
+      captures,
+      torrents,
+      logger: silentLogger(),
+    },
+    {
+      bodyLimitBytes: base.http.bodyLimitBytes,
+      requestTimeoutMs: base.http.requestTimeoutMs,
+      keepAliveTimeoutMs: base.http.keepAliveTimeoutMs,
+      trustProxy: false,
+    },
+  );
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  btn.start();
+  const addr = app.server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('no TCP address');
+  const apps = new BtnApps(store.apps, { autoAccount: false });
+  return {
+    url: `http://127.0.0.1:${addr.port}`,
+    db,
+    dbFile,
+    btn,
+    store,
+    captures,
+    app,
+    setConfig: (b) => {
+      btnConfig = parse(b);
+    },
+    config: () => btnConfig,
+    createApp: (comment = 'test', owner = null) => {
+      const { app: a, appSecret } = apps.create(comment, owner);
+      return { appId: a.appId, appSecret };
+    },
+    async close() {
+      btn.stop();
+      await app.close();
+      db.close();
+      cleanup();
+    },
+  };
+}
