@@ -13,6 +13,7 @@ import { openGeoIp } from './geoip/geoip-lookup.js';
 import { ApiKeyRing } from './http/api-keys.js';
 import { createApiModule } from './http/api-module.js';
 import { createNotifications } from './notify/notifier.js';
+import { createOpsModule } from './ops/module.js';
 import { AddressPolicy } from './protocol/address-policy.js';
 import { openBtnStore } from './store/btn-store.js';
 import { openSqliteStore } from './store/sqlite-store.js';
@@ -73,7 +74,17 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     const policy = new AddressPolicy(config.capture.allowedPrivateRanges);
     let keys = new ApiKeyRing(config.apiKeys);
 
-    // Modules, in start order: notifications, capture, DHT, BTN, API, admin.
+    // Operations (metrics, health, retention): built first, its observers go to capture and the API;
+    // it reads the other modules' stats lazily, and starts after the API.
+    const ops = createOpsModule(
+      {
+        logger, store: store.ops, databasePath: config.database.path, pcapDir: config.pcap.dir,
+        sources: { dht: () => dht.stats(), capture: () => capture.stats(), notify: () => notify.status(), apiListening: () => api.url() !== '' },
+      },
+      config,
+    );
+
+    // Modules, in start order: notifications, capture, DHT, BTN, API, ops, admin.
     const notify = await life.start(
       createNotifications({ outbox: store.outbox, captures: store.captures, filters: () => filters.list(), logger }, config.notify),
     );
@@ -81,7 +92,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       createCaptureModule(
         {
           filters, geo: (ip) => geoip.lookup(ip), torrents: store.torrents, captures: store.captures, notify,
-          dialable: (ip, port) => policy.isDialable(ip, port), logger,
+          dialable: (ip, port) => policy.isDialable(ip, port), observe: ops.observe, logger,
         },
         { capture: config.capture, pcap: config.pcap },
       ),
@@ -108,11 +119,12 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
         {
           modules: [btn.http],
           keys: () => keys, pageSize: () => config.http.pageSize, filters, captures: store.captures, torrents: store.torrents,
-          onMetadataWanted: metadataWanted, logger,
+          onMetadataWanted: metadataWanted, ops: ops.api, logger,
         },
         config.http,
       ),
     );
+    await life.start(ops);
 
     const reload = async (): Promise<{ ok: boolean; message: string; restartNeeded?: string[] }> => {
       let next: LoadedConfig;
@@ -139,11 +151,11 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     const status = (): Record<string, unknown> =>
       daemonStatus({
         startedAt, configFile: () => loaded.file ?? null, config: () => config, apiUrl: () => api.url(), apiKeys: () => keys.size,
-        dht, capture, notify, outbox: store.outbox, filters, btn,
+        dht, capture, notify, outbox: store.outbox, filters, btn, ops,
       });
     await life.start(createAdminModule({ handlers: { status, reload, metadataWanted }, logger }, config.admin));
 
-    life.onStop(notifier.startWatchdog(() => true));
+    life.onStop(notifier.startWatchdog(() => ops.watchdogOk()));
     notifier.ready(`API on ${api.url()}`);
     log.info({ api: api.url(), admin: config.admin.socket }, 'ready');
 

@@ -3,10 +3,10 @@ import type { NewCapture } from '../model/capture.js';
 import type { DiscoveredPeer } from '../model/peer.js';
 import { PcapStore } from '../pcap/pcap-store.js';
 import { RecentCaptureCounter } from '../store/recent-capture-counter.js';
-import { BatchWriter } from '../util/batch-writer.js';
+import { BatchWriter, type BatchWriterStats } from '../util/batch-writer.js';
 import type { Logger } from '../util/logger.js';
 import { CapturePipeline, type CapturePipelineDeps, type OfferResult } from './capture-pipeline.js';
-import { CaptureScheduler } from './capture-scheduler.js';
+import { CaptureScheduler, type CaptureSchedulerStats } from './capture-scheduler.js';
 import { CaptureOutcomes } from './capture-outcomes.js';
 import { captureWithEncryption } from './encrypted-capture.js';
 import { capturePeer, makePeerId } from './peer-capture.js';
@@ -29,7 +29,20 @@ export interface CaptureModuleDeps {
   /** Notification targets of a filter, and a nudge after each stored batch. */
   notify: { targetsOf: CapturePipelineDeps['notifyTargets']; wake(): void };
   dialable: CapturePipelineDeps['dialable'];
+  /** Metrics of each finished capture and each batched write (the ops module's observers). */
+  observe?: {
+    capture: NonNullable<CapturePipelineDeps['onCaptureDone']>;
+    dbWrite(rows: number, durationMs: number): void;
+  };
   logger: Logger;
+}
+
+export interface CaptureStats {
+  scheduler: CaptureSchedulerStats;
+  pipeline: Record<string, number>;
+  reverseDns: ReturnType<ReverseDns['stats']>;
+  store: BatchWriterStats;
+  outcomes: ReturnType<CaptureOutcomes['snapshot']>;
 }
 
 export interface CaptureModuleOptions {
@@ -45,7 +58,7 @@ export interface CaptureModule {
   metadataWanted(): ReadonlySet<string>;
   capturesLastHour(): number;
   queues(): { captureQueue: number; capturesRunning: number; storeBatch: number; metadataWanted: number };
-  stats(): Record<string, unknown>;
+  stats(): CaptureStats;
   start(): void;
   stop(): Promise<void>;
 }
@@ -56,7 +69,9 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const recentCaptures = new RecentCaptureCounter(deps.captures.countPerMinuteSince(Date.now() - 3_600_000));
   const writer = new BatchWriter<NewCapture>(
     (batch) => {
+      const t0 = performance.now();
       deps.captures.insertMany(batch);
+      deps.observe?.dbWrite(batch.length, performance.now() - t0);
       for (const c of batch) recentCaptures.add(c.foundAt);
       deps.notify.wake();
     },
@@ -106,6 +121,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       store: (c) => writer.add(c),
       notifyTargets: (f) => deps.notify.targetsOf(f),
       onMetadata: (ih) => log.info({ infoHash: ih }, 'metadata fetched from peers'),
+      ...(deps.observe ? { onCaptureDone: deps.observe.capture } : {}),
       scheduler,
       logger: log,
     },

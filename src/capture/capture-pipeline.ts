@@ -41,6 +41,8 @@ export interface CapturePipelineDeps {
   notifyTargets(filter: EffectiveFilter): Array<'amqp' | 'email'>;
   /** Metadata was fetched from a peer (BEP 9, verified) and stored. */
   onMetadata?(infohash: string): void;
+  /** Every finished capture attempt (metrics: result, failure words, duration); must not throw. */
+  onCaptureDone?(done: { ok: boolean; error?: string; durationMs: number; metadataOnly: boolean }): void;
   scheduler: CaptureScheduler;
   logger: Logger;
 }
@@ -213,6 +215,12 @@ export class CapturePipeline {
 
     if (outcome.ok && outcome.metadata) this.storeMetadata(peer.infohash, outcome.metadata);
     else if (matched.length === 0) this.fetchFromKnownPeers(peer.infohash); // this peer had none: ask the next
+    this.deps.onCaptureDone?.({
+      ok: outcome.ok,
+      ...(outcome.ok ? {} : { error: outcome.error }),
+      durationMs: outcome.durationMs,
+      metadataOnly: filters.length === 0,
+    });
     if (filters.length === 0) return; // metadata-only visit
 
     if (outcome.ok) this.counters.captureOk++;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { configFile, printJson, type GlobalOptions } from './cli-context.js';
 
-const SECRET = /(^|\.)(key|password|url|token)$/;
+const SECRET = /(^|\.)(key|password|url|token|bearerToken)$/;
 
 function redact(path: string, value: unknown): unknown {
   if (!SECRET.test(path) || typeof value !== 'string') return value;

@@ -3,6 +3,7 @@ import { formatOutcomes, type OutcomeSnapshot } from '../capture/capture-outcome
 import { adminRequest } from '../daemon/admin-client.js';
 import { formatNotifyStatus } from '../notify/notify-status.js';
 import type { NotifyStatus } from '../notify/types.js';
+import type { OpsStatus } from '../ops/module.js';
 import { CliError, findDaemonSocket, formatBytes, formatDuration, printJson, type GlobalOptions } from './cli-context.js';
 
 interface Status {
@@ -19,6 +20,29 @@ interface Status {
   filters: { total: number; enabled: number };
   apiKeys: number;
   database: { path: string; bytes: number };
+  ops?: OpsStatus;
+}
+
+function formatOps(ops: OpsStatus): string[] {
+  const h = ops.health;
+  const failing = Object.entries(h.checks)
+    .filter(([, c]) => !c.ok)
+    .map(([k, c]) => `${k}: ${c.detail}`);
+  const lines = [`health     ${h.ready ? 'ready' : `NOT READY (${failing.join('; ')})`} · metrics ${ops.metrics.url ?? 'off'}`];
+  const r = ops.retention;
+  if (!r.enabled) lines.push('retention  off');
+  else if (r.lastRun === null) lines.push(`retention  no pass yet${r.nextRunAt ? ` (next ${r.nextRunAt})` : ''}`);
+  else {
+    const d = Object.entries(r.lastRun.deleted).map(([k, v]) => `${k} ${v}`).join(', ') || 'nothing to delete';
+    const cap = r.maxDatabaseBytes > 0 ? ` · cap ${formatBytes(r.maxDatabaseBytes)}${r.lastRun.overCap ? ' (was over)' : ''}` : '';
+    lines.push(
+      `retention  last pass ${r.lastRun.startedAt} (${r.lastRun.durationMs} ms): ${d}; in use ${formatBytes(r.lastRun.usedBytesAfter)}${cap}` +
+        (r.lastRun.vacuumedPages > 0 ? ` · ${r.lastRun.vacuumedPages} pages given back` : '') +
+        (r.lastRun.error ? ` · error: ${r.lastRun.error}` : ''),
+    );
+  }
+  for (const w of ops.warnings) lines.push(`WARNING    ${w}`);
+  return lines;
 }
 
 export function registerStatus(program: Command): void {
@@ -49,6 +73,7 @@ export function registerStatus(program: Command): void {
         `filters    ${s.filters.total} (${s.filters.enabled} enabled) · api keys ${s.apiKeys}`,
       ];
       if (s.capture?.outcomes) lines.push(...formatOutcomes(s.capture.outcomes));
+      if (s.ops) lines.push(...formatOps(s.ops));
       if (s.notify) lines.push(...formatNotifyStatus(s.notify));
       process.stdout.write(`${lines.join('\n')}\n`);
     });

@@ -12,6 +12,19 @@ const hostPort = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8080),
 });
 
+/** A byte size: a number of bytes or a string such as "512 MiB", "20GiB", "1.5 TB". */
+const byteSize = z.union([
+  z.number().int().min(0),
+  z
+    .string()
+    .regex(/^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$/i, 'must be a size such as 20 GiB, 500 MB or a number of bytes')
+    .transform((s) => {
+      const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(s) as RegExpExecArray;
+      const units: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+      return Math.round(Number(m[1]) * (units[(m[2] ?? '').toLowerCase()] ?? 1));
+    }),
+]);
+
 const infohash = z
   .string({
     error: (issue) =>
@@ -244,6 +257,50 @@ export const configSchema = z
       .strictObject({
         dir: z.string().min(1).optional(),
         retentionDays: z.number().int().min(0).default(30),
+      })
+      .prefault({}),
+    metrics: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        listen: z
+          .strictObject({
+            host: z.string().min(1).default('127.0.0.1'),
+            port: z.number().int().min(0).max(65535).default(9464),
+          })
+          .prefault({}),
+        bearerToken: z.string().min(16, 'must be at least 16 characters').optional(),
+      })
+      .prefault({}),
+    health: z
+      .strictObject({
+        checkIntervalMs: z.number().int().min(100).default(5_000),
+        dhtReplyWithinMs: z.number().int().min(1_000).default(120_000),
+        noNodesWarnAfterMs: z.number().int().min(0).default(60_000),
+        maxEventLoopDelayMs: z.number().int().min(10).default(2_000),
+      })
+      .prefault({}),
+    retention: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        intervalMs: z.number().int().min(1_000).default(10 * 60_000),
+        maxAgeDays: z
+          .strictObject({
+            captures: z.number().min(0).default(90),
+            sightings: z.number().min(0).default(30),
+            outbox: z.number().min(0).default(30),
+            btnSubmissions: z.number().min(0).default(90),
+            spamReports: z.number().min(0).default(90),
+          })
+          .prefault({}),
+        maxDatabaseBytes: byteSize.default(0),
+        batchSize: z.number().int().min(1).max(100_000).default(500),
+        pauseMs: z.number().int().min(0).default(20),
+        vacuumPagesPerStep: z.number().int().min(1).default(1024),
+      })
+      .prefault({}),
+    shutdown: z
+      .strictObject({
+        drainTimeoutMs: z.number().int().min(0).default(10_000),
       })
       .prefault({}),
     geoip: z

@@ -19,6 +19,8 @@ export interface StatusSources {
   outbox: { countPending(): number };
   filters: Pick<FilterRegistry, 'list' | 'compiled'>;
   btn?: { status(): Record<string, unknown> };
+  /** Health, retention and metrics (the ops module). */
+  ops?: { status(): unknown };
 }
 
 function fileSize(p: string): number {
@@ -52,5 +54,6 @@ export function daemonStatus(s: StatusSources): Record<string, unknown> {
       path: config.database.path,
       bytes: fileSize(config.database.path) + fileSize(`${config.database.path}-wal`),
     },
+    ...(s.ops ? { ops: s.ops.status() } : {}),
   };
 }

@@ -71,6 +71,8 @@ export interface BudgetedSocketStats {
   resolveFailures: number;
   /** ms epoch of the last reply to one of our queries (0: none yet): for the health check. */
   lastReplyAt: number;
+  /** Queries sent per method (ping, find_node, get_peers, announce_peer, sample_infohashes, other). */
+  queriesSentByType: Record<string, number>;
   /** Gauges. */
   queued: number;
   awaitingReply: number;
@@ -126,7 +128,8 @@ export class BudgetedSocket extends EventEmitter {
   private resolving = 0;
   private pumpTimer: NodeJS.Timeout | null = null;
   private readonly sweepTimer: NodeJS.Timeout;
-  private readonly counters: Omit<BudgetedSocketStats, 'queued' | 'awaitingReply' | 'perIpDelayed'>;
+  private readonly counters: Omit<BudgetedSocketStats, 'queued' | 'awaitingReply' | 'perIpDelayed' | 'queriesSentByType'>;
+  private readonly sentByType: Record<string, number> = { ping: 0, find_node: 0, get_peers: 0, announce_peer: 0, sample_infohashes: 0, other: 0 };
 
   constructor(options: BudgetedSocketOptions) {
     super();
@@ -167,7 +170,13 @@ export class BudgetedSocket extends EventEmitter {
   }
 
   stats(): BudgetedSocketStats {
-    return { ...this.counters, perIpDelayed: this.queue.delayed, queued: this.queue.size, awaitingReply: this.inFlight.size };
+    return {
+      ...this.counters,
+      queriesSentByType: { ...this.sentByType },
+      perIpDelayed: this.queue.delayed,
+      queued: this.queue.size,
+      awaitingReply: this.inFlight.size,
+    };
   }
 
   address(): { address: string; family: string; port: number } {
@@ -324,6 +333,11 @@ export class BudgetedSocket extends EventEmitter {
     this.transmit(p.message, p.port, p.ip);
     this.inFlight.set(tid, p);
     this.counters.queriesSent++;
+    // A fixed key set: a method name we do not know counts as "other" (no unbounded labels).
+    const q = p.message.q;
+    const name = typeof q === 'string' ? q : q instanceof Uint8Array ? Buffer.from(q).toString('latin1') : 'other';
+    if (name !== 'other' && Object.hasOwn(this.sentByType, name)) this.sentByType[name] = (this.sentByType[name] as number) + 1;
+    else this.sentByType.other = (this.sentByType.other as number) + 1;
   }
 
   private transmit(message: Record<string, unknown>, port: number, ip: string): void {

@@ -21,6 +21,14 @@ export interface TorrentCatalog {
   putMetadata(meta: TorrentMetadata, source: string): void;
 }
 
+/** The ops module's side of the API: health for /healthz and /readyz, and request timings for metrics. */
+export interface ApiOps {
+  /** The latest health report (cached; never blocks). */
+  readiness(): { ready: boolean } & Record<string, unknown>;
+  /** Each answered request: the route pattern (never the raw URL), method, status and duration. */
+  onRequestDone?(route: string, method: string, status: number, durationMs: number): void;
+}
+
 export interface ApiDeps {
   /** Current key ring (swapped on reload). */
   keys(): ApiKeyRing;
@@ -31,6 +39,8 @@ export interface ApiDeps {
   torrents: TorrentCatalog;
   /** Called when a torrent's metadata becomes wanted (the DHT looks it up). */
   onMetadataWanted?(infohash: string): void;
+  /** Health routes and request metrics (absent: no /healthz, /readyz). */
+  ops?: ApiOps;
   logger: Logger;
   /** Domain modules that add routes (BTN), registered after the Capture API's. */
   modules?: readonly HttpModule[];

@@ -5,6 +5,7 @@ import type { ApiDeps, ApiOptions } from './api-ports.js';
 import { registerCaptureRoutes } from './capture-routes.js';
 import { discardRequestBody } from './discard-body.js';
 import { routeKey } from './get-route.js';
+import { registerHealthRoutes } from './health-routes.js';
 import { httpError, RequestError, toHttpError, type HttpError } from './http-errors.js';
 import { registerTorrentRoutes } from './torrent-routes.js';
 
@@ -111,10 +112,14 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
     }
     send(req.url, reply, httpError('NOT_FOUND', `no such endpoint: ${req.method} ${path}`));
   });
+  const onRequestDone = deps.ops?.onRequestDone;
   app.addHook('onResponse', async (req, reply) => {
+    // The route pattern, never the raw URL (bounded label set); unmatched URLs count as one.
+    onRequestDone?.(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime);
     req.log.debug({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, durationMs: reply.elapsedTime }, 'request');
   });
 
+  if (deps.ops) registerHealthRoutes(app, deps.ops);
   registerCaptureRoutes(app, deps);
   registerTorrentRoutes(app, deps);
   for (const m of deps.modules ?? []) await m.register(app);

@@ -25,6 +25,12 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
   try {
     // Wait instead of failing with SQLITE_BUSY when the CLI (db migrate, status) touches the file.
     db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+    if (!options.readonly && (db.pragma('page_count', { simple: true }) as number) === 0) {
+      // A new file: freed pages can be given back to the file system in small steps (retention runs
+      // PRAGMA incremental_vacuum). Only possible before the first table exists; older files keep
+      // reusing their free pages instead (docs: README, "Retention").
+      db.pragma('auto_vacuum = INCREMENTAL');
+    }
     if (!options.readonly) {
       // WAL: API readers never block the capture writer, and the writer never blocks readers.
       db.pragma('journal_mode = WAL');

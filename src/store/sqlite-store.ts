@@ -2,6 +2,7 @@ import { SqliteCaptureRepository } from './capture-repository.js';
 import { SqliteDhtNodeRepository } from './dht-node-repository.js';
 import { SqliteFilterOverlayRepository } from './filter-overlay-repository.js';
 import { openDatabase, type Db } from './open-database.js';
+import { SqliteOpsRepository } from './ops-repository.js';
 import { SqliteOutboxRepository } from './outbox-repository.js';
 import { SqliteTorrentRepository } from './torrent-repository.js';
 
@@ -13,6 +14,7 @@ export interface SqliteStore {
   readonly captures: SqliteCaptureRepository;
   readonly outbox: SqliteOutboxRepository;
   readonly dhtNodes: SqliteDhtNodeRepository;
+  readonly ops: SqliteOpsRepository;
   close(): void;
 }
 
@@ -27,6 +29,7 @@ export function openSqliteStore(options: { path: string; busyTimeoutMs: number }
       captures: new SqliteCaptureRepository(db),
       outbox: new SqliteOutboxRepository(db),
       dhtNodes: new SqliteDhtNodeRepository(db),
+      ops: new SqliteOpsRepository(db),
       close: () => db.close(),
     };
   } catch (err) {

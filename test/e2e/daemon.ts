@@ -67,6 +67,7 @@ capture:
   haveWindowMs: ${c.haveWindowMs ?? 500}
   reverseDns: { enabled: false }
 geoip: { countryDb: null }
+metrics: { listen: { host: ${c.host}, port: 0 } }
 apiKeys:
   - name: e2e
     key: ${c.apiKey}

@@ -36,6 +36,7 @@ http:
   listen: { host: 127.0.0.1, port: 0 }
 dht: { enabled: false }
 geoip: { countryDb: null }
+metrics: { listen: { host: 127.0.0.1, port: 0 } }
 apiKeys:
   - name: test
     key: ${KEY}
@@ -168,6 +169,23 @@ describe('the daemon process', () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/running \(pid \d+\), up /);
     expect(human.stdout).toMatch(/database +.*capture\.db \(/);
+  });
+
+  it('answers /healthz and /readyz without a key, and serves Prometheus metrics on its own listener', async () => {
+    expect(await (await fetch(`${daemon.apiUrl}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${daemon.apiUrl}/readyz`);
+    const report = (await ready.json()) as { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> };
+    expect(ready.status).toBe(200);
+    expect(report.ready).toBe(true);
+    expect(report.checks.database).toEqual({ ok: true, detail: 'writable' });
+    expect(report.checks.dht).toEqual({ ok: true, detail: 'disabled' });
+    const s = JSON.parse((await cli(['status', '--json', '--config', configPath])).stdout) as { ops: { metrics: { url: string } } };
+    expect(s.ops.metrics.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect(new URL(s.ops.metrics.url).port).not.toBe(new URL(daemon.apiUrl).port);
+    const text = await (await fetch(s.ops.metrics.url)).text();
+    expect(text).toMatch(/^capture_daemon_http_request_duration_seconds_count\{route="\/readyz",method="GET",status="200"\} 1$/m);
+    expect(text).toMatch(/^capture_daemon_queue_depth\{stage="capture"\} 0$/m);
+    expect((await fetch(`${daemon.apiUrl}/metrics`)).status).toBe(404);
   });
 
   it('keeps an infohash added through the API', async () => {

@@ -55,7 +55,7 @@ describe('the example config', () => {
       filters: [{ name: 'f' }],
     });
     const keys = new Set(leafPaths(full).flatMap((p) => p.split('.')).filter((k) => !/^\d+$/.test(k)));
-    for (const k of ['dataDir', 'path', 'socket', 'dir', 'countryDb', 'keySha256', 'user', 'password']) keys.add(k);
+    for (const k of ['dataDir', 'path', 'socket', 'dir', 'countryDb', 'keySha256', 'user', 'password', 'bearerToken']) keys.add(k);
     for (const key of keys) expect(text, `example config should document "${key}"`).toMatch(new RegExp(`\\b${key}:`));
   });
 });

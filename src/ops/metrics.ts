@@ -1,0 +1,288 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from '../util/version.js';
+import { captureFailureReason } from './failure-reason.js';
+import type { OpsSources, OpsStore } from './ports.js';
+
+const P = 'capture_daemon_';
+
+/** Things the ops module observes as they happen (each is a few array writes: no I/O, no allocation of note). */
+export interface MetricsObservers {
+  capture(done: { ok: boolean; error?: string; durationMs: number; metadataOnly: boolean }): void;
+  dbWrite(rows: number, durationMs: number): void;
+  apiRequest(route: string, method: string, status: number, durationMs: number): void;
+  retention(table: string, rows: number): void;
+}
+
+export interface DaemonMetrics {
+  readonly registry: Registry;
+  readonly observe: MetricsObservers;
+}
+
+/** A counter whose value is read from an existing total at scrape time (no work on the hot path). */
+function counterFrom(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  read: () => Array<[Record<string, string>, number]>,
+): void {
+  new Counter({
+    name: P + name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, value] of read()) if (value > 0) this.inc(labels, value);
+    },
+  });
+}
+
+function gaugeFrom(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  read: () => Array<[Record<string, string>, number]>,
+): void {
+  new Gauge({
+    name: P + name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, value] of read()) this.set(labels, value);
+    },
+  });
+}
+
+/**
+ * The daemon's Prometheus metrics. Gauges and most counters are read from the stats each stage
+ * already keeps, in collect() callbacks at scrape time; only captures, DB writes and API requests
+ * are observed as they happen (histograms need each value).
+ */
+export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'>, dbFiles: { main: () => number; wal: () => number }): DaemonMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: P });
+  // prom-client names these gauges "…_total", which Prometheus reserves for counters (promtool
+  // flags them); the per-type gauges without the suffix (nodejs_active_handles{type}) stay.
+  for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`${P}nodejs_${n}`);
+
+  new Gauge({ name: `${P}build_info`, help: 'Always 1; the version as a label', labelNames: ['version'], registers: [registry] }).set(
+    { version: VERSION },
+    1,
+  );
+
+  // Cache the DHT stats for one scrape: several collectors read them.
+  let dhtCache: { at: number; stats: ReturnType<OpsSources['dht']> } | undefined;
+  const dht = (): ReturnType<OpsSources['dht']> => {
+    const now = Date.now();
+    if (!dhtCache || now - dhtCache.at > 500) dhtCache = { at: now, stats: sources.dht() };
+    return dhtCache.stats;
+  };
+  let notifyCache: { at: number; status: ReturnType<OpsSources['notify']> } | undefined;
+  const notify = (): ReturnType<OpsSources['notify']> => {
+    const now = Date.now();
+    if (!notifyCache || now - notifyCache.at > 500) notifyCache = { at: now, status: sources.notify() };
+    return notifyCache.status;
+  };
+
+  // Queues: depth per stage, drops per stage and reason.
+  gaugeFrom(registry, 'queue_depth', 'Items waiting in each bounded queue', ['stage'], () => {
+    const d = dht();
+    const s = sources.capture().scheduler;
+    const n = notify();
+    return [
+      [{ stage: 'capture' }, s.queued],
+      [{ stage: 'store' }, sources.capture().store.pending],
+      [{ stage: 'dht_send' }, d.socket?.queued ?? 0],
+      [{ stage: 'dht_krpc' }, d.krpcPending],
+      [{ stage: 'dht_lookup_urgent' }, d.lookups?.urgentQueued ?? 0],
+      [{ stage: 'dht_lookup_sampled' }, d.lookups?.sampledQueued ?? 0],
+      [{ stage: 'metadata_wanted' }, sources.capture().pipeline.metadataWanted ?? 0],
+      [{ stage: 'outbox_amqp' }, n.amqp.backlog],
+      [{ stage: 'outbox_email' }, n.email.backlog],
+    ];
+  });
+  gaugeFrom(registry, 'captures_running', 'Capture connections open now', [], () => [[{}, sources.capture().scheduler.running]]);
+  counterFrom(registry, 'queue_dropped_total', 'Items a full or slow stage refused, by stage and reason', ['stage', 'reason'], () => {
+    const d = dht();
+    const l = d.lookups;
+    return [
+      [{ stage: 'capture', reason: 'queue_full' }, sources.capture().scheduler.droppedQueueFull],
+      [{ stage: 'store', reason: 'queue_full' }, sources.capture().store.refused],
+      [{ stage: 'dht_send', reason: 'queue_full' }, d.socket?.droppedQueueFull ?? 0],
+      [{ stage: 'dht_send', reason: 'queue_timeout' }, d.socket?.droppedQueueTimeout ?? 0],
+      [{ stage: 'dht_krpc', reason: 'queue_full' }, d.droppedKrpcPending],
+      [{ stage: 'dht_lookup_urgent', reason: 'queue_full' }, l?.droppedUrgent ?? 0],
+      [{ stage: 'dht_lookup_sampled', reason: 'queue_full' }, l?.droppedSampled ?? 0],
+    ];
+  });
+
+  // DHT.
+  counterFrom(registry, 'dht_packets_total', 'UDP packets of the DHT node', ['direction'], () => {
+    const d = dht();
+    return [
+      [{ direction: 'in' }, d.packetsIn],
+      [{ direction: 'out' }, d.packetsOut],
+    ];
+  });
+  counterFrom(registry, 'dht_bytes_total', 'UDP bytes of the DHT node', ['direction'], () => {
+    const d = dht();
+    return [
+      [{ direction: 'in' }, d.socket?.bytesIn ?? 0],
+      [{ direction: 'out' }, d.socket?.bytesOut ?? 0],
+    ];
+  });
+  counterFrom(registry, 'dht_queries_total', 'KRPC queries by direction (in: answered by us, out: sent) and method', ['direction', 'type'], () => {
+    const d = dht();
+    const out: Array<[Record<string, string>, number]> = [];
+    for (const [type, v] of Object.entries(d.responder?.answered ?? {})) out.push([{ direction: 'in', type }, v]);
+    for (const [type, v] of Object.entries(d.socket?.queriesSentByType ?? {})) out.push([{ direction: 'out', type }, v]);
+    return out;
+  });
+  counterFrom(registry, 'dht_replies_total', 'Replies to our queries, by outcome', ['result'], () => {
+    const s = dht().socket;
+    return [
+      [{ result: 'response' }, s?.responsesReceived ?? 0],
+      [{ result: 'error' }, s?.errorsReceived ?? 0],
+      [{ result: 'timeout' }, s?.timeouts ?? 0],
+      [{ result: 'unexpected' }, s?.unexpectedReplies ?? 0],
+    ];
+  });
+  counterFrom(registry, 'dht_budget_refusals_total', 'Packets the DHT rate budget or address policy refused', ['kind'], () => {
+    const s = dht().socket;
+    return [
+      [{ kind: 'reply_budget' }, s?.droppedReplyBudget ?? 0],
+      [{ kind: 'destination_policy' }, s?.droppedDestination ?? 0],
+      [{ kind: 'ipv6' }, s?.droppedIpv6 ?? 0],
+      [{ kind: 'per_ip_delayed' }, s?.perIpDelayed ?? 0],
+    ];
+  });
+  gaugeFrom(registry, 'dht_routing_table_nodes', 'Nodes in the DHT routing table', [], () => [[{}, dht().nodes]]);
+  gaugeFrom(registry, 'dht_last_reply_age_seconds', 'Seconds since the last reply to one of our DHT queries (-1: none yet)', [], () => {
+    const at = dht().socket?.lastReplyAt ?? 0;
+    return [[{}, at > 0 ? (Date.now() - at) / 1000 : -1]];
+  });
+  counterFrom(registry, 'dht_lookups_total', 'get_peers lookups of watched infohashes, by result', ['result'], () => {
+    const l = dht().lookups;
+    return [
+      [{ result: 'completed' }, l?.completed ?? 0],
+      [{ result: 'timed_out' }, l?.timedOut ?? 0],
+      [{ result: 'failed' }, l?.failed ?? 0],
+    ];
+  });
+  gaugeFrom(registry, 'dht_lookups_running', 'get_peers lookups running now', [], () => [[{}, dht().lookups?.running ?? 0]]);
+  counterFrom(registry, 'dht_peers_found_total', 'Peers the DHT found (after de-duplication), by source', ['source'], () =>
+    Object.entries(dht().peersFound).map(([source, v]) => [{ source }, v]),
+  );
+
+  // Captures.
+  counterFrom(registry, 'peers_offered_total', 'Peers offered to the capture pipeline, by what became of them', ['result'], () => {
+    const p = sources.capture().pipeline;
+    return ['queued', 'metadata-queued', 'unwatched', 'no-match', 'recent', 'bad-address', 'not-dialable', 'queue-full'].map((k) => [
+      { result: k.replace(/-/g, '_') },
+      p[k] ?? 0,
+    ]);
+  });
+  const captures = new Counter({
+    name: `${P}captures_total`,
+    help: 'Finished capture attempts, by result and failure reason',
+    labelNames: ['result', 'reason'],
+    registers: [registry],
+  });
+  const captureSeconds = new Histogram({
+    name: `${P}capture_duration_seconds`,
+    help: 'Duration of one capture attempt (connect to report or failure)',
+    labelNames: ['result'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34],
+    registers: [registry],
+  });
+  counterFrom(registry, 'metadata_fetches_total', 'Torrent metadata fetched from peers (BEP 9)', [], () => [[{}, sources.capture().pipeline.metadataFetched ?? 0]]);
+  counterFrom(registry, 'captures_stored_total', 'Captures written to the database', [], () => [[{}, sources.capture().store.written]]);
+  counterFrom(registry, 'pcap_write_failures_total', 'pcap files that could not be written', [], () => [[{}, sources.capture().pipeline.pcapFailed ?? 0]]);
+
+  // Notifications.
+  gaugeFrom(registry, 'outbox_backlog', 'Notifications waiting in the outbox, by target', ['target'], () => {
+    const n = notify();
+    return [
+      [{ target: 'amqp' }, n.amqp.backlog],
+      [{ target: 'email' }, n.email.backlog],
+    ];
+  });
+  gaugeFrom(registry, 'outbox_parked', 'Notifications set aside as undeliverable, by target', ['target'], () => {
+    const n = notify();
+    return [
+      [{ target: 'amqp' }, n.amqp.parked],
+      [{ target: 'email' }, n.email.parked],
+    ];
+  });
+  gaugeFrom(registry, 'outbox_delivery_lag_seconds', 'Age of the oldest waiting notification, by target (0 when none waits)', ['target'], () => {
+    const n = notify();
+    const lag = (iso: string | null): number => (iso === null ? 0 : Math.max(0, (Date.now() - Date.parse(iso)) / 1000));
+    return [
+      [{ target: 'amqp' }, lag(n.amqp.oldestPendingAt)],
+      [{ target: 'email' }, lag(n.email.oldestPendingAt)],
+    ];
+  });
+  counterFrom(registry, 'notifications_total', 'Notification delivery outcomes since start, by target', ['target', 'result'], () => {
+    const n = notify();
+    return (['amqp', 'email'] as const).flatMap((t) => [
+      [{ target: t, result: 'delivered' }, n[t].delivered],
+      [{ target: t, result: 'failed' }, n[t].failed],
+      [{ target: t, result: 'parked' }, n[t].parkedSinceStart],
+    ]) as Array<[Record<string, string>, number]>;
+  });
+
+  // HTTP API.
+  const apiSeconds = new Histogram({
+    name: `${P}http_request_duration_seconds`,
+    help: 'API request duration, by route pattern, method and status',
+    labelNames: ['route', 'method', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+
+  // SQLite.
+  gaugeFrom(registry, 'db_file_bytes', 'Size of the database files on disk', ['file'], () => [
+    [{ file: 'main' }, dbFiles.main()],
+    [{ file: 'wal' }, dbFiles.wal()],
+  ]);
+  gaugeFrom(registry, 'db_used_bytes', 'Bytes of the database in use (pages minus free pages)', [], () => [[{}, store.space().usedBytes]]);
+  const dbWriteSeconds = new Histogram({
+    name: `${P}db_write_duration_seconds`,
+    help: 'Duration of one batched capture write transaction',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  const dbWriteRows = new Counter({ name: `${P}db_write_rows_total`, help: 'Captures written by the batched writer', registers: [registry] });
+  counterFrom(registry, 'db_write_failures_total', 'Batched writes that failed (kept and retried)', [], () => [[{}, sources.capture().store.failures]]);
+  const retentionRows = new Counter({
+    name: `${P}retention_deleted_rows_total`,
+    help: 'Rows retention deleted, by table',
+    labelNames: ['table'],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    observe: {
+      capture(done) {
+        const result = done.ok ? 'ok' : 'failed';
+        captures.inc({ result, reason: done.ok ? 'none' : captureFailureReason(done.error ?? '') });
+        captureSeconds.observe({ result }, done.durationMs / 1000);
+      },
+      dbWrite(rows, durationMs) {
+        dbWriteSeconds.observe(durationMs / 1000);
+        dbWriteRows.inc(rows);
+      },
+      apiRequest(route, method, status, durationMs) {
+        apiSeconds.observe({ route, method, status: String(status) }, durationMs / 1000);
+      },
+      retention(table, rows) {
+        if (rows > 0) retentionRows.inc({ table }, rows);
+      },
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import { statSync } from 'node:fs';
+import type { Config } from '../config/config-schema.js';
+import type { Logger } from '../util/logger.js';
+import { HealthMonitor, type HealthReport } from './health.js';
+import { createMetrics, type MetricsObservers } from './metrics.js';
+import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import type { OpsSources, OpsStore, RetentionTarget } from './ports.js';
+import { Retention, type RetentionStatus } from './retention.js';
+
+export interface OpsDeps {
+  logger: Logger;
+  store: OpsStore;
+  /** Read lazily (at scrape, check or status time): objects built after the module are fine. */
+  sources: OpsSources & { apiListening(): boolean };
+  databasePath: string;
+  pcapDir: string;
+}
+
+export type OpsOptions = Pick<Config, 'metrics' | 'health' | 'retention'> & { dht: Pick<Config['dht'], 'bootstrap'> };
+
+export interface OpsStatus {
+  health: HealthReport;
+  retention: RetentionStatus;
+  metrics: { url: string | null };
+  warnings: string[];
+}
+
+export interface OpsModule {
+  /** Hooks for the stages that report as they go (capture pipeline, batched writer). */
+  readonly observe: MetricsObservers;
+  /** Health routes and request timing for the API server (http/ApiOps). */
+  readonly api: {
+    readiness(): HealthReport & Record<string, unknown>;
+    onRequestDone(route: string, method: string, status: number, durationMs: number): void;
+  };
+  /** Other modules register their tables for age-based retention. */
+  registerRetention(target: RetentionTarget): void;
+  /** The systemd watchdog's gate. */
+  watchdogOk(): boolean;
+  status(): OpsStatus;
+  /** Runs one retention pass now (tests, benchmarks). */
+  runRetention(): ReturnType<Retention['runOnce']>;
+  /** Binds the metrics listener, starts the health checks and the retention timer. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function fileSize(p: string): number {
+  try {
+    return statSync(p).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Operations: Prometheus metrics on their own listener, health (readyz, watchdog), retention. */
+export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
+  const log = deps.logger.child({ component: 'ops' });
+  const metrics = createMetrics(deps.sources, deps.store, {
+    main: () => fileSize(deps.databasePath),
+    wal: () => fileSize(`${deps.databasePath}-wal`),
+  });
+  const health = new HealthMonitor(
+    { store: deps.store, dht: () => deps.sources.dht(), apiBound: () => deps.sources.apiListening(), logger: log },
+    { ...options.health, bootstrapCount: options.dht.bootstrap.length },
+  );
+  const retention = new Retention(
+    { store: deps.store, logger: deps.logger.child({ component: 'retention' }), onDeleted: (t, n) => metrics.observe.retention(t, n) },
+    { ...options.retention, maxAgeDays: { ...options.retention.maxAgeDays }, pcapDir: deps.pcapDir },
+  );
+  let server: MetricsServer | undefined;
+
+  return {
+    observe: metrics.observe,
+    api: {
+      readiness: () => ({ ...health.current() }),
+      onRequestDone: (route, method, status, ms) => metrics.observe.apiRequest(route, method, status, ms),
+    },
+    registerRetention: (t) => retention.register(t),
+    watchdogOk: () => health.watchdogOk(),
+    status: () => {
+      const h = health.current();
+      return { health: h, retention: retention.status(), metrics: { url: server ? `${server.url}/metrics` : null }, warnings: h.warnings };
+    },
+    runRetention: () => retention.runOnce(),
+    async start() {
+      if (options.metrics.enabled) {
+        server = await startMetricsServer(metrics.registry, { ...options.metrics.listen, bearerToken: options.metrics.bearerToken }, log);
+        log.info({ metrics: `${server.url}/metrics` }, 'metrics listening');
+      }
+      health.start();
+      retention.start();
+    },
+    async stop() {
+      health.stop();
+      await retention.stop();
+      await server?.close();
+      server = undefined;
+    },
+  };
+}

@@ -1,0 +1,225 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../util/logger.js';
+import type { OpsStore, RetentionTarget } from './ports.js';
+
+const DAY_MS = 86_400_000;
+
+export interface RetentionOptions {
+  enabled: boolean;
+  intervalMs: number;
+  /** Age limits in days per table (0: keep forever). Keys other than the built-in ones name registered targets. */
+  maxAgeDays: Record<string, number>;
+  /** Cap on the bytes in use (0: none): beyond it the oldest captures go first, down to 95% of the cap. */
+  maxDatabaseBytes: number;
+  /** Rows per delete transaction. */
+  batchSize: number;
+  /** Pause between two batches (ms): the API and the capture writer run in between. */
+  pauseMs: number;
+  /** Free pages given back per incremental-vacuum step. */
+  vacuumPagesPerStep: number;
+  /** pcap files of deleted captures are removed only under this directory. */
+  pcapDir: string;
+}
+
+export interface RetentionRun {
+  startedAt: string;
+  durationMs: number;
+  deleted: Record<string, number>;
+  /** Size cap: whether it was exceeded at the start of the run, and the bytes in use before and after. */
+  overCap: boolean;
+  usedBytesBefore: number;
+  usedBytesAfter: number;
+  vacuumedPages: number;
+  error?: string;
+}
+
+export interface RetentionStatus {
+  enabled: boolean;
+  running: boolean;
+  maxAgeDays: Record<string, number>;
+  maxDatabaseBytes: number;
+  lastRun: RetentionRun | null;
+  deletedSinceStart: Record<string, number>;
+  nextRunAt: string | null;
+}
+
+/**
+ * Ages rows out and keeps the database under its size cap, oldest first, in small transactions
+ * with a pause between them so that the API's latency does not move; then gives free pages back
+ * (incremental vacuum, on files created with it). pcap files follow their captures.
+ */
+export class Retention {
+  private readonly targets = new Map<string, RetentionTarget>();
+  private readonly totals: Record<string, number> = {};
+  private lastRun: RetentionRun | null = null;
+  private running: Promise<RetentionRun> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private nextRunAt: number | undefined;
+  private stopped = false;
+  private readonly pcapDir: string;
+
+  constructor(
+    private readonly deps: { store: OpsStore; logger: Logger; onDeleted?: (table: string, rows: number) => void; now?: () => number },
+    private readonly options: RetentionOptions,
+  ) {
+    this.pcapDir = path.resolve(options.pcapDir) + path.sep;
+  }
+
+  /** Hook for tables other modules own (BTN submissions, spam reports): aged by maxAgeDays[target.name]. */
+  register(target: RetentionTarget): void {
+    this.targets.set(target.name, target);
+  }
+
+  start(firstDelayMs = 30_000): void {
+    if (!this.options.enabled) return;
+    this.stopped = false;
+    this.schedule(firstDelayMs);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.nextRunAt = Date.now() + delayMs;
+    this.timer = setTimeout(() => {
+      void this.runOnce().finally(() => this.schedule(this.options.intervalMs));
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and ends a running pass after its current batch. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.nextRunAt = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
+  status(): RetentionStatus {
+    return {
+      enabled: this.options.enabled,
+      running: this.running !== undefined,
+      maxAgeDays: { ...this.options.maxAgeDays },
+      maxDatabaseBytes: this.options.maxDatabaseBytes,
+      lastRun: this.lastRun,
+      deletedSinceStart: { ...this.totals },
+      nextRunAt: this.nextRunAt === undefined ? null : new Date(this.nextRunAt).toISOString(),
+    };
+  }
+
+  /** One pass (a pass already running is joined, not doubled). */
+  runOnce(): Promise<RetentionRun> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private count(deleted: Record<string, number>, table: string, rows: number): void {
+    if (rows <= 0) return;
+    deleted[table] = (deleted[table] ?? 0) + rows;
+    this.totals[table] = (this.totals[table] ?? 0) + rows;
+    this.deps.onDeleted?.(table, rows);
+  }
+
+  private async pass(): Promise<RetentionRun> {
+    const now = (this.deps.now ?? Date.now)();
+    const t0 = performance.now();
+    const { store, logger } = this.deps;
+    const o = this.options;
+    const deleted: Record<string, number> = {};
+    const usedBytesBefore = store.space().usedBytes;
+    const run: RetentionRun = {
+      startedAt: new Date(now).toISOString(),
+      durationMs: 0,
+      deleted,
+      overCap: o.maxDatabaseBytes > 0 && usedBytesBefore > o.maxDatabaseBytes,
+      usedBytesBefore,
+      usedBytesAfter: usedBytesBefore,
+      vacuumedPages: 0,
+    };
+    try {
+      const cutoff = (key: string): number | undefined => {
+        const days = o.maxAgeDays[key] ?? 0;
+        return days > 0 ? now - days * DAY_MS : undefined;
+      };
+      // 1. Captures past their age (with their listings, outbox rows and pcap files).
+      const capturesBefore = cutoff('captures');
+      if (capturesBefore !== undefined) await this.deleteCaptures(capturesBefore, deleted, () => true);
+      // 2. The size cap: oldest captures first, down to 95% of the cap (hysteresis: not one batch per tick).
+      if (run.overCap) {
+        const target = o.maxDatabaseBytes * 0.95;
+        await this.deleteCaptures(Number.MAX_SAFE_INTEGER, deleted, () => store.space().usedBytes > target);
+      }
+      // 3. Other tables by age.
+      await this.batches(cutoff('sightings'), (before) => store.deleteOldSightings(before, o.batchSize), 'sightings', deleted);
+      await this.batches(cutoff('outbox'), (before) => store.deleteOldParkedOutbox(before, o.batchSize), 'outbox_parked', deleted);
+      for (const t of this.targets.values()) {
+        await this.batches(cutoff(t.name), (before) => t.deleteOlderThan(before, o.batchSize), t.name, deleted);
+      }
+      // 4. Give free pages back to the file system (files created with auto_vacuum = INCREMENTAL).
+      if (store.space().autoVacuum === 2) {
+        while (!this.stopped && store.space().freelistCount > 0) {
+          const n = store.incrementalVacuum(o.vacuumPagesPerStep);
+          run.vacuumedPages += n;
+          if (n === 0) break;
+          await sleep(o.pauseMs);
+        }
+      }
+    } catch (err) {
+      run.error = (err as Error).message;
+      logger.error({ err }, 'retention pass failed');
+    }
+    run.usedBytesAfter = store.space().usedBytes;
+    run.durationMs = Math.round(performance.now() - t0);
+    this.lastRun = run;
+    if (Object.keys(deleted).length > 0 || run.vacuumedPages > 0) {
+      logger.info(
+        { deleted, durationMs: run.durationMs, usedBytesBefore, usedBytesAfter: run.usedBytesAfter, vacuumedPages: run.vacuumedPages, overCap: run.overCap },
+        'retention pass',
+      );
+    }
+    if (run.overCap && run.usedBytesAfter > o.maxDatabaseBytes) {
+      logger.warn({ usedBytes: run.usedBytesAfter, maxDatabaseBytes: o.maxDatabaseBytes }, 'database still over its size cap after retention');
+    }
+    return run;
+  }
+
+  private async deleteCaptures(before: number, deleted: Record<string, number>, more: () => boolean): Promise<void> {
+    while (!this.stopped && more()) {
+      const r = this.deps.store.deleteOldestCaptures(before, this.options.batchSize);
+      this.count(deleted, 'captures', r.captures);
+      this.count(deleted, 'capture_listings', r.listings);
+      this.count(deleted, 'outbox', r.outbox);
+      if (r.pcapPaths.length > 0) this.count(deleted, 'pcap_files', await this.removePcaps(r.pcapPaths));
+      if (r.captures < this.options.batchSize) return;
+      await sleep(this.options.pauseMs);
+    }
+  }
+
+  private async batches(before: number | undefined, del: (before: number) => number, table: string, deleted: Record<string, number>): Promise<void> {
+    if (before === undefined) return;
+    while (!this.stopped) {
+      const n = del(before);
+      this.count(deleted, table, n);
+      if (n < this.options.batchSize) return;
+      await sleep(this.options.pauseMs);
+    }
+  }
+
+  private async removePcaps(paths: string[]): Promise<number> {
+    let removed = 0;
+    for (const p of paths) {
+      const abs = path.resolve(p);
+      if (!abs.startsWith(this.pcapDir)) continue; // never outside the pcap directory
+      try {
+        await rm(abs);
+        removed++;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.deps.logger.warn({ err, file: abs }, 'could not remove a pcap file');
+      }
+    }
+    return removed;
+  }
+}
