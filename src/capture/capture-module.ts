@@ -8,6 +8,7 @@ import type { Logger } from '../util/logger.js';
 import { CapturePipeline, type CapturePipelineDeps, type OfferResult } from './capture-pipeline.js';
 import { CaptureScheduler, type CaptureSchedulerStats } from './capture-scheduler.js';
 import { CaptureOutcomes } from './capture-outcomes.js';
+import { PcapRetention } from './pcap-retention.js';
 import { captureWithEncryption } from './encrypted-capture.js';
 import { capturePeer, makePeerId } from './peer-capture.js';
 import { ReverseDns } from './reverse-dns.js';
@@ -25,6 +26,7 @@ export interface CaptureModuleDeps {
   captures: {
     insertMany(batch: NewCapture[]): void;
     countPerMinuteSince(since: number): Iterable<readonly [number, number]>;
+    forgetPcapsFoundBefore(cutoff: number, limit: number): number;
   };
   /** Notification targets of a filter, and a nudge after each stored batch. */
   notify: { targetsOf: CapturePipelineDeps['notifyTargets']; wake(): void };
@@ -90,6 +92,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const reverseDns = new ReverseDns(cap.reverseDns);
   const pcap = options.pcap;
   const pcapStore = new PcapStore({ dir: pcap.dir, retentionDays: pcap.retentionDays || 36_500 });
+  const retention = new PcapRetention({ captures: deps.captures, files: pcapStore }, { retentionDays: pcap.retentionDays });
   const peerId = makePeerId();
   const outcomes = new CaptureOutcomes();
   const pipeline = new CapturePipeline(
@@ -149,7 +152,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
     }),
     start() {
       pcapPrune = setInterval(() => {
-        if (pcap.retentionDays > 0) void pcapStore.prune().catch((err: unknown) => log.warn({ err }, 'pcap prune failed'));
+        if (pcap.retentionDays > 0) void retention.run().catch((err: unknown) => log.warn({ err }, 'pcap prune failed'));
       }, 3_600_000);
       pcapPrune.unref();
     },

@@ -3,7 +3,7 @@ import type { EffectiveFilter } from '../filter/filter-registry.js';
 import { parseIpBytes } from '../filter/ip-bytes.js';
 import type { NewCapture, PeerGeo } from '../model/capture.js';
 import type { DiscoveredPeer } from '../model/peer.js';
-import { ConversationRecorder, type Conversation } from '../pcap/conversation.js';
+import { ConversationRecorder, holdsConversation, type Conversation } from '../pcap/conversation.js';
 import type { TorrentMetadata } from '../protocol/metainfo.js';
 import type { Logger } from '../util/logger.js';
 import type { CaptureScheduler } from './capture-scheduler.js';
@@ -251,7 +251,8 @@ export class CapturePipeline {
     } else {
       record.error = outcome.error;
     }
-    if (recorder && this.deps.pcap && listed.some((f) => f.storeTCPDumpFile) && recorder.conversation.events.length > 0) {
+    // A pcap only of a conversation: an attempt that exchanged no bytes (refused, timed out) gets none.
+    if (recorder && this.deps.pcap && listed.some((f) => f.storeTCPDumpFile) && holdsConversation(recorder.conversation)) {
       try {
         record.pcapPath = await this.deps.pcap.write(recorder.conversation, {
           infohash: peer.infohash,

@@ -30,6 +30,11 @@ export interface Conversation {
   note?: string;
 }
 
+/** True when bytes went either way: a conversation worth a pcap (a refused or silent connect is not). */
+export function holdsConversation(conv: Conversation): boolean {
+  return conv.events.some((e) => e.kind === 'data' && e.data.length > 0);
+}
+
 /** Microseconds since the epoch, from a high-resolution clock anchored once to wall time. */
 const anchorUs = BigInt(Date.now()) * 1000n - process.hrtime.bigint() / 1000n;
 export function nowUs(): number {

@@ -133,6 +133,7 @@ export class SqliteCaptureRepository {
   private readonly filtersOfStmt: Statement;
   private readonly listedUnder: Statement;
   private readonly perMinuteSince: Statement;
+  private readonly forgetPcaps: Statement;
   private readonly insertTransaction: Transaction<(batch: readonly NewCapture[], now: number) => number[]>;
 
   constructor(private readonly db: Db) {
@@ -169,6 +170,10 @@ export class SqliteCaptureRepository {
       .prepare(`SELECT 1 FROM captures c CROSS JOIN capture_filters f WHERE c.id = ? AND f.filter_id = ? AND ${listed}`)
       .pluck();
     this.insertTransaction = db.transaction((batch: readonly NewCapture[], now: number) => this.insertRows(batch, now));
+    this.forgetPcaps = db.prepare(
+      `UPDATE captures SET pcap_path = NULL WHERE id IN
+        (SELECT id FROM captures WHERE pcap_path IS NOT NULL AND found_at < ? ORDER BY found_at LIMIT ?)`,
+    );
     this.perMinuteSince = db.prepare('SELECT found_at / 60000 AS minute, count(*) FROM captures WHERE found_at >= ? GROUP BY minute').raw();
   }
 
@@ -348,6 +353,14 @@ export class SqliteCaptureRepository {
   /** Filters capture `id` is listed under. */
   filtersOf(id: number): string[] {
     return this.filtersOfStmt.all(id) as string[];
+  }
+
+  /**
+   * Unlinks (pcap_path = NULL) the pcaps of up to `limit` captures found before `cutoff`, oldest
+   * first (the partial index captures_with_pcap holds only linked rows). Returns how many.
+   */
+  forgetPcapsFoundBefore(cutoff: number, limit: number): number {
+    return this.forgetPcaps.run(cutoff, limit).changes;
   }
 
   /** Captures found since `ms`, per minute (epoch ms / 60,000): seeds a RecentCaptureCounter. */

@@ -257,6 +257,12 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX captures_by_ip ON captures (ip, found_at);
   CREATE INDEX captures_by_infohash ON captures (infohash, found_at);
   `,
+  // 5: the captures that still link a pcap, by found_at: pcap retention unlinks those past the
+  // retention period before it deletes their files (a partial index: rows without a pcap, and rows
+  // unlinked, are not in it).
+  `
+  CREATE INDEX captures_with_pcap ON captures (found_at) WHERE pcap_path IS NOT NULL;
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -6,6 +6,7 @@ import { configSchema } from '../../../src/config/config-schema.js';
 import { FilterRegistry } from '../../../src/filter/filter-registry.js';
 import type { NewCapture } from '../../../src/model/capture.js';
 import type { DiscoveredPeer } from '../../../src/model/peer.js';
+import type { Conversation } from '../../../src/pcap/conversation.js';
 import type { TorrentMetadata } from '../../../src/protocol/metainfo.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { FakeOverlayStore } from '../../helpers/fake-overlay-store.js';
@@ -16,10 +17,10 @@ const IH_PENDING = 'cc'.repeat(20);
 
 type Torrents = Record<string, { state: 'unknown' | 'pending' | 'known'; pieceCount?: number }>;
 
-function setup(options: { outcome?: (input: PeerCaptureInput) => PeerCaptureOutcome; torrents?: Torrents; queueSize?: number } = {}) {
+function setup(options: { outcome?: (input: PeerCaptureInput) => PeerCaptureOutcome; torrents?: Torrents; queueSize?: number; pcap?: boolean } = {}) {
   const config = configSchema.parse({
     filters: [
-      { name: 'by-hash', infohashes: [IH_A], storeTCPDumpAttempt: true, notify: { amqp: true } },
+      { name: 'by-hash', infohashes: [IH_A], storeTCPDumpFile: true, storeTCPDumpAttempt: true, notify: { amqp: true } },
       { name: 'de-only', infohashes: [IH_A, IH_B], countryCodes: ['DE'] },
       { name: 'subnet', subnets: ['198.51.100.0/24'], enabled: false },
     ],
@@ -32,6 +33,7 @@ function setup(options: { outcome?: (input: PeerCaptureInput) => PeerCaptureOutc
   const stored: NewCapture[] = [];
   const inputs: PeerCaptureInput[] = [];
   const metadataStored: string[] = [];
+  const pcaps: Conversation[] = [];
   const scheduler = new CaptureScheduler({ concurrency: 4, perIpConcurrency: 1, queueSize: options.queueSize ?? 100, jobTimeoutMs: 5000 });
   const deps: CapturePipelineDeps = {
     filters: registry,
@@ -69,8 +71,16 @@ function setup(options: { outcome?: (input: PeerCaptureInput) => PeerCaptureOutc
     scheduler,
     logger: silentLogger(),
   };
+  if (options.pcap) {
+    deps.pcap = {
+      write: async (conv) => {
+        pcaps.push(conv);
+        return `/pcap/${pcaps.length}.pcap`;
+      },
+    };
+  }
   const pipeline = new CapturePipeline(deps, { recaptureIntervalMs: 60_000 });
-  return { pipeline, scheduler, stored, inputs, metadataStored };
+  return { pipeline, scheduler, stored, inputs, metadataStored, pcaps };
 }
 
 const peer = (ip: string, infohash = IH_A, foundAt = 1000, port = 6881): DiscoveredPeer => ({ ip, port, infohash, foundAt, source: 'get_peers' });
@@ -105,6 +115,39 @@ describe('CapturePipeline', () => {
     await scheduler.idle();
     expect(stored).toHaveLength(2);
     expect(pipeline.stats()).toMatchObject({ unwatched: 1, 'no-match': 1, recent: 1, 'bad-address': 1, 'not-dialable': 1, queued: 2, stored: 2 });
+  });
+
+  it('writes a pcap only of a conversation: an attempt that exchanged no bytes links none', async () => {
+    const { pipeline, scheduler, stored, pcaps } = setup({
+      pcap: true,
+      outcome: (input) => {
+        const r = input.recorder;
+        if (input.ip === '203.0.113.1') {
+          r?.reset('out'); // connection refused: not even connected
+          return { ok: false, error: 'connection refused', durationMs: 1 };
+        }
+        if (input.ip === '203.0.113.2') {
+          r?.connect(); // connected, then silence until the timeout
+          r?.fin('out');
+          return { ok: false, error: 'handshake timeout', durationMs: 1 };
+        }
+        r?.connect();
+        r?.data('out', Uint8Array.of(19));
+        r?.data('in', Uint8Array.of(19));
+        r?.fin('in');
+        return input.ip === '203.0.113.3'
+          ? { ok: false, error: 'handshake: wrong infohash', durationMs: 1 }
+          : { ok: true, date: 5000, hasPieces: 1, pieceCount: 64, hasTotal: false, clientName: 'x', peerIdHex: '00', durationMs: 1 };
+      },
+    });
+    for (const ip of ['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4']) expect(pipeline.offer(peer(ip))).toBe('queued');
+    await scheduler.idle();
+    const byIp = new Map(stored.map((c) => [c.ip, c]));
+    expect(byIp.get('203.0.113.1')?.pcapPath).toBeUndefined();
+    expect(byIp.get('203.0.113.2')?.pcapPath).toBeUndefined();
+    expect(byIp.get('203.0.113.3')?.pcapPath).toMatch(/\.pcap$/);
+    expect(byIp.get('203.0.113.4')?.pcapPath).toMatch(/\.pcap$/);
+    expect(pcaps).toHaveLength(2);
   });
 
   it('keeps failed attempts only under filters with storeTCPDumpAttempt', async () => {
