@@ -46,7 +46,8 @@ export function normalizeIp(v: unknown): string | Dropped {
   const pct = s.indexOf('%');
   if (pct >= 0) s = s.slice(0, pct);
   if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
-  if (!ipaddr.isValid(s)) return new Dropped('bad_ip');
+  // Only dotted-quad IPv4 (ipaddr.js would also read "8.8.8" or hex parts as IPv4) or IPv6.
+  if (!ipaddr.IPv4.isValidFourPartDecimal(s) && !(s.includes(':') && ipaddr.IPv6.isValid(s))) return new Dropped('bad_ip');
   let addr = ipaddr.parse(s);
   if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
   if (addr.range() !== 'unicast') return new Dropped('ip_not_public');

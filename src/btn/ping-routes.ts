@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BtnConfig } from '../config/config-schema.js';
 import { torrentIdentifier } from './torrent-identifier.js';
@@ -118,15 +119,19 @@ export function ipReport(deps: PingDeps, ip: string): Record<string, unknown> {
   };
 }
 
-function queryIp(req: FastifyRequest): string {
-  const raw = (req.query as Query).ip;
+/** An IP to ask about, canonical (private and reserved addresses may be asked about too). */
+export function ipParam(raw: unknown): string {
   const ip = normalizeIp(raw);
-  if (typeof ip !== 'string') {
-    // Private and reserved addresses may still be asked about; only unparsable ones are refused.
-    if (typeof raw === 'string' && ip.reason === 'ip_not_public') return raw.trim();
-    throw new BtnError('BTN_BAD_PARAMETER', 'parameter "ip" must be an IP address');
+  if (typeof ip === 'string') return ip;
+  if (typeof raw === 'string' && ip.reason === 'ip_not_public') {
+    const t = raw.trim().replace(/%.*$/, '');
+    return ipaddr.process(t).toString();
   }
-  return ip;
+  throw new BtnError('BTN_BAD_PARAMETER', 'parameter "ip" must be an IP address');
+}
+
+function queryIp(req: FastifyRequest): string {
+  return ipParam((req.query as Query).ip);
 }
 
 const escapeHtml = (s: string): string =>

@@ -3,7 +3,7 @@ import { isInfoHash } from '../model/infohash.js';
 import { BtnError } from './btn-error.js';
 import type { BtnApps } from './btn-apps.js';
 import { userDto, type BtnUser, type BtnUsers } from './btn-users.js';
-import { ipReport, type PingDeps } from './ping-routes.js';
+import { ipParam, ipReport, type PingDeps } from './ping-routes.js';
 import type { BtnApp, Condition, ListQuery } from './ports.js';
 import { torrentIdentifier } from './torrent-identifier.js';
 
@@ -192,8 +192,8 @@ export function registerQueryRoutes(app: FastifyInstance, deps: QueryDeps): void
     const { ip, infohash } = q(req) as { ip?: unknown; infohash?: unknown };
     const limit = paging({ pageSize: q(req).limit ?? 100 }).pageSize;
     if (typeof ip === 'string' && ip !== '') {
-      const r = ipReport(deps, ip.includes(':') || ip.includes('.') ? ip : '');
-      return ok({ ip, ...r });
+      const canonical = ipParam(ip);
+      return ok({ ip: canonical, ...ipReport(deps, canonical) });
     }
     if (typeof infohash === 'string' && isInfoHash(infohash)) {
       const id = torrentIdentifier(infohash);
