@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from '../config/load-config.js';
 import type { NewCapture } from '../model/capture.js';
 import type { DiscoveredPeer } from '../model/peer.js';
-import { PcapStore } from '../pcap/pcap-store.js';
+import { PcapStore, removeTemporaryPcaps } from '../pcap/pcap-store.js';
 import { RecentCaptureCounter } from '../store/recent-capture-counter.js';
 import { BatchWriter, type BatchWriterStats } from '../util/batch-writer.js';
 import type { Logger } from '../util/logger.js';
@@ -61,6 +61,8 @@ export interface CaptureModule {
   capturesLastHour(): number;
   queues(): { captureQueue: number; capturesRunning: number; storeBatch: number; metadataWanted: number };
   stats(): CaptureStats;
+  /** Whether captures and pcaps can be written now (state, failures, last error). */
+  storage(): { captures: BatchWriterStats; pcap: ReturnType<PcapStore['stats']> };
   start(): void;
   stop(): Promise<void>;
 }
@@ -77,8 +79,9 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       for (const c of batch) recentCaptures.add(c.foundAt);
       deps.notify.wake();
     },
-    { maxBatch: 500, maxDelayMs: 200, maxPending: 50_000 },
-    deps.logger.child({ component: 'daemon' }),
+    // A failing store (disk full, database locked) retries after 1 s, 2 s, … 30 s; intake pauses.
+    { maxBatch: 500, maxDelayMs: 200, maxPending: 50_000, retryDelayMs: 1000, maxRetryDelayMs: 30_000, name: 'capture store' },
+    deps.logger.child({ component: 'store' }),
   );
   const scheduler = new CaptureScheduler(
     {
@@ -91,7 +94,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   );
   const reverseDns = new ReverseDns(cap.reverseDns);
   const pcap = options.pcap;
-  const pcapStore = new PcapStore({ dir: pcap.dir, retentionDays: pcap.retentionDays || 36_500 });
+  const pcapStore = new PcapStore({ dir: pcap.dir, retentionDays: pcap.retentionDays || 36_500, logger: log });
   const retention = new PcapRetention({ captures: deps.captures, files: pcapStore }, { retentionDays: pcap.retentionDays });
   const peerId = makePeerId();
   const outcomes = new CaptureOutcomes();
@@ -122,6 +125,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       reverseDns: (ip, signal) => reverseDns.lookup(ip, signal),
       pcap: pcapStore,
       store: (c) => writer.add(c),
+      storePaused: () => !writer.accepting(),
       notifyTargets: (f) => deps.notify.targetsOf(f),
       onMetadata: (ih) => log.info({ infoHash: ih }, 'metadata fetched from peers'),
       ...(deps.observe ? { onCaptureDone: deps.observe.capture } : {}),
@@ -150,7 +154,14 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       store: writer.stats(),
       outcomes: outcomes.snapshot(),
     }),
+    storage: () => ({ captures: writer.stats(), pcap: pcapStore.stats() }),
     start() {
+      // Writes a crash interrupted: removed in the background (only files older than this start).
+      const startedAt = Date.now();
+      void removeTemporaryPcaps(pcapStore.dir, startedAt).then(
+        (n) => n > 0 && log.info({ deleted: n, dir: pcapStore.dir }, `removed ${n} leftover .pcap.tmp files`),
+        (err: unknown) => log.warn({ err }, 'could not clean leftover .pcap.tmp files'),
+      );
       pcapPrune = setInterval(() => {
         if (pcap.retentionDays > 0) void retention.run().catch((err: unknown) => log.warn({ err }, 'pcap prune failed'));
       }, 3_600_000);

@@ -20,7 +20,8 @@ export type OfferResult =
   | 'recent'
   | 'bad-address'
   | 'not-dialable'
-  | 'queue-full';
+  | 'queue-full'
+  | 'store-paused';
 
 /** The ports the pipeline needs; main.ts passes the real adapters, tests pass fakes. */
 export interface CapturePipelineDeps {
@@ -37,6 +38,8 @@ export interface CapturePipelineDeps {
   pcap?: { write(conv: Conversation, meta: { infohash: string; ip: string; port: number; at: number }): Promise<string> };
   /** Stores one capture (batched, one transaction per batch with its outbox rows); false if refused. */
   store(capture: NewCapture): boolean;
+  /** True while the store cannot write (disk full, database locked): no new captures start. */
+  storePaused?(): boolean;
   /** Notification targets configured for a filter. */
   notifyTargets(filter: EffectiveFilter): Array<'amqp' | 'email'>;
   /** Metadata was fetched from a peer (BEP 9, verified) and stored. */
@@ -77,6 +80,7 @@ export class CapturePipeline {
     'bad-address': 0,
     'not-dialable': 0,
     'queue-full': 0,
+    'store-paused': 0,
     stored: 0,
     storeRefused: 0,
     captureOk: 0,
@@ -133,6 +137,8 @@ export class CapturePipeline {
       const inFlight = this.metadataInFlight.get(peer.infohash) ?? 0;
       if (inFlight >= (this.options.metadataFetchesPerTorrent ?? 3)) return 'recent';
     }
+    // Intake pauses while captures cannot be stored: they would only wait in memory.
+    if (this.deps.storePaused?.()) return 'store-paused';
     if (!this.recent.admit(key, peer.foundAt)) return 'recent';
     const dial = this.deps.dialable(peer.ip, peer.port);
     if (!dial.ok) return 'not-dialable';
@@ -262,7 +268,8 @@ export class CapturePipeline {
         });
       } catch (err) {
         this.counters.pcapFailed++;
-        this.deps.logger.warn({ err, peer: `${peer.ip}:${peer.port}` }, 'could not write pcap');
+        // The pcap store logs a failing disk once per state change; per capture only at debug.
+        this.deps.logger.debug({ err, peer: `${peer.ip}:${peer.port}` }, 'could not write pcap');
       }
     }
     if (this.deps.store(record)) this.counters.stored++;

@@ -13,7 +13,7 @@ export function registerDb(program: Command): void {
     .action((opts: GlobalOptions) => {
       const loaded = loadCliConfig(opts);
       const file = loaded.config.database.path;
-      const handle = openDatabase(file, { migrate: false, busyTimeoutMs: loaded.config.database.busyTimeoutMs });
+      const handle = openDatabase(file, { migrate: false, busyTimeoutMs: Math.max(loaded.config.database.busyTimeoutMs, 5000) });
       try {
         const before = schemaVersion(handle);
         const applied = migrate(handle);

@@ -21,6 +21,7 @@ interface Status {
   apiKeys: number;
   database: { path: string; bytes: number };
   ops?: OpsStatus;
+  storage?: Record<'captures' | 'pcap', StorageState>;
 }
 
 function formatOps(ops: OpsStatus): string[] {
@@ -43,6 +44,24 @@ function formatOps(ops: OpsStatus): string[] {
   }
   for (const w of ops.warnings) lines.push(`WARNING    ${w}`);
   return lines;
+}
+
+interface StorageState {
+  state: 'ok' | 'failing';
+  consecutiveFailures: number;
+  failures: number;
+  lastError: string | null;
+  nextAttemptAt: number | null;
+  pending?: number;
+  skipped?: number;
+}
+
+/** "ok (3 failures since start)" or "FAILING: disk full (…), 3 attempts, next in 8 s, 3,000 waiting" */
+function formatStorage(s: StorageState): string {
+  if (s.state === 'ok') return s.failures > 0 ? `ok (${s.failures} failed attempts since start)` : 'ok';
+  const next = s.nextAttemptAt === null ? '' : `, next attempt in ${formatDuration(Math.max(0, Math.ceil((s.nextAttemptAt - Date.now()) / 1000)))}`;
+  const waiting = s.pending !== undefined ? `, ${s.pending} waiting, intake paused` : s.skipped !== undefined ? `, ${s.skipped} skipped` : '';
+  return `FAILING: ${s.lastError ?? 'unknown error'}, ${s.consecutiveFailures} failed attempts${next}${waiting}`;
 }
 
 export function registerStatus(program: Command): void {
@@ -70,6 +89,7 @@ export function registerStatus(program: Command): void {
         `queues     ${q}`,
         `captures   ${s.capturesLastHour} in the last hour`,
         `database   ${s.database.path} (${formatBytes(s.database.bytes)})`,
+        ...(s.storage ? [`storage    captures ${formatStorage(s.storage.captures)} · pcap ${formatStorage(s.storage.pcap)}`] : []),
         `filters    ${s.filters.total} (${s.filters.enabled} enabled) · api keys ${s.apiKeys}`,
       ];
       if (s.capture?.outcomes) lines.push(...formatOutcomes(s.capture.outcomes));

@@ -194,7 +194,8 @@ export const configSchema = z
     database: z
       .strictObject({
         path: z.string().min(1).optional(),
-        busyTimeoutMs: z.number().int().min(0).default(5000),
+        // The daemon's event loop waits at most this long for a lock; a locked write is retried later.
+        busyTimeoutMs: z.number().int().min(0).max(60_000).default(50),
       })
       .prefault({}),
     log: z

@@ -45,6 +45,7 @@ export function daemonStatus(s: StatusSources): Record<string, unknown> {
     dht: { enabled: config.dht.enabled, nodes: dht.nodeCount(), address: dht.address(), stats: dht.stats() },
     queues: { ...capture.queues(), outbox: s.outbox.countPending() },
     capture: capture.stats(),
+    storage: capture.storage(),
     notify: s.notify.status(),
     capturesLastHour: capture.capturesLastHour(),
     filters: { total: s.filters.list().length, enabled: s.filters.compiled.filterCount },

@@ -93,7 +93,8 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
   };
   app.setErrorHandler(async (err, req, reply) => {
     const e = toHttpError(err);
-    if (e.status >= 500) req.log.error({ err }, 'request failed');
+    if (e.status === 500) req.log.error({ err }, 'request failed');
+    else if (e.status === 503) req.log.warn({ url: req.url.split('?')[0], reason: e.body.message }, 'storage unavailable');
     else req.log.debug({ code: e.body.error, url: req.url }, 'client error');
     if (e.status === 413) {
       await discardRequestBody(req.raw, discardLimits);

@@ -3,6 +3,7 @@ import type { BtnErrorCode } from '../btn/btn-error.js';
 import type { FilterErrorCode } from '../filter/filter-errors.js';
 import type { InvalidInfoHashError } from '../model/infohash.js';
 import { AppError } from '../util/app-error.js';
+import { storageFault } from '../util/storage-fault.js';
 
 /** Codes of the errors the HTTP layer raises itself (authentication, parameters, request shape). */
 export type RequestErrorCode =
@@ -18,6 +19,7 @@ export type RequestErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'REQUEST_TOO_LARGE'
+  | 'STORAGE_UNAVAILABLE'
   | 'INTERNAL_ERROR';
 
 /** A request the API refuses for a reason of its own (not a domain rule). */
@@ -69,6 +71,7 @@ export const HTTP_STATUS: Readonly<Record<ApiErrorCode, number>> = {
   BTN_APP_LIMIT: 507,
   BTN_POW_FAILED: 403,
   QUERY_FIELD_INVALID: 400,
+  STORAGE_UNAVAILABLE: 503,
 };
 
 export interface HttpError {
@@ -85,8 +88,9 @@ const INTERNAL: HttpError = { status: 500, body: { error: 'INTERNAL_ERROR', mess
 
 function response(code: ApiErrorCode, message: string): HttpError {
   const status = HTTP_STATUS[code];
-  // 5xx hide their details, except the seed's 507 "too many user applications" (a client's own limit).
-  return status >= 500 && code !== 'BTN_APP_LIMIT' ? INTERNAL : { status, body: { error: code, message } };
+  // 5xx hide their details, except the seed's 507 "too many user applications" (a client's own limit)
+  // and 503 STORAGE_UNAVAILABLE (the reason is the operator's and the client's to know).
+  return status >= 500 && code !== 'BTN_APP_LIMIT' && code !== 'STORAGE_UNAVAILABLE' ? INTERNAL : { status, body: { error: code, message } };
 }
 
 /**
@@ -95,6 +99,9 @@ function response(code: ApiErrorCode, message: string): HttpError {
  * with included) is a 500 without details.
  */
 export function toHttpError(err: unknown): HttpError {
+  // The database locked by another process, a full or read-only disk: say so, and that it passes.
+  const fault = storageFault(err);
+  if (fault && !(err instanceof AppError && isApiCode(err.code))) return response('STORAGE_UNAVAILABLE', `${fault.reason}: the change was not saved, try again later`);
   if (err instanceof AppError) return isApiCode(err.code) ? response(err.code, err.message) : INTERNAL;
   const fe = err as Partial<FastifyError> | null;
   const status = fe?.statusCode ?? 500;

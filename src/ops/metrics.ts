@@ -258,6 +258,10 @@ export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'
   });
   const dbWriteRows = new Counter({ name: `${P}db_write_rows_total`, help: 'Captures written by the batched writer', registers: [registry] });
   counterFrom(registry, 'db_write_failures_total', 'Batched writes that failed (kept and retried)', [], () => [[{}, sources.capture().store.failures]]);
+  gaugeFrom(registry, 'store_failing', 'Capture writes failing now (disk full, read-only, database locked): 1, and capture intake is paused', [], () => [
+    [{}, sources.capture().store.state === 'failing' ? 1 : 0],
+  ]);
+  counterFrom(registry, 'store_outages_total', 'Times capture writes started failing', [], () => [[{}, sources.capture().store.outages ?? 0]]);
   const retentionRows = new Counter({
     name: `${P}retention_deleted_rows_total`,
     help: 'Rows retention deleted, by table',

@@ -7,6 +7,9 @@
  */
 import { access, mkdir, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { AppError } from '../util/app-error.js';
+import { FaultGate, type FaultGateStats } from '../util/fault-gate.js';
+import type { Logger } from '../util/logger.js';
 import type { Conversation } from './conversation.js';
 import { writePcapFile } from './pcap-file.js';
 
@@ -16,6 +19,16 @@ export interface PcapStoreOptions {
   retentionDays: number;
   /** At most this many files are examined per prune() call (default 5000); call again for the rest. */
   maxFilesPerPrune?: number;
+  /** After a failed write, no write is tried for this long (ms, doubling per failure up to 5 min). */
+  retryDelayMs?: number;
+  /** Logs the first failure and the recovery (once each). */
+  logger?: Logger;
+}
+
+export interface PcapStoreStats extends FaultGateStats {
+  written: number;
+  /** Writes not tried because the store was backing off after a failure. */
+  skipped: number;
 }
 
 export interface PcapMeta {
@@ -62,16 +75,44 @@ export class PcapStore {
   private readonly maxFilesPerPrune: number;
   /** Paths being written right now, so concurrent writes never pick the same name. */
   private readonly pending = new Set<string>();
+  private readonly gate: FaultGate;
+  private written = 0;
+  private skipped = 0;
 
   constructor(options: PcapStoreOptions) {
     if (!(options.retentionDays > 0)) throw new RangeError('pcap: retentionDays must be > 0');
     this.dir = path.resolve(options.dir);
     this.retentionMs = options.retentionDays * DAY_MS;
     this.maxFilesPerPrune = options.maxFilesPerPrune ?? 5000;
+    this.gate = new FaultGate({ name: `pcap writer (${this.dir})`, retryDelayMs: options.retryDelayMs ?? 5000, maxRetryDelayMs: 300_000 }, options.logger);
   }
 
-  /** Writes the conversation's pcap (atomically) and returns its absolute path. */
+  /**
+   * Writes the conversation's pcap (atomically) and returns its absolute path. After a failed
+   * write (disk full, read-only), writes are skipped (PCAP_PAUSED, counted) until the retry delay
+   * has passed; the next write then tries again.
+   */
   async write(conv: Conversation, meta: PcapMeta): Promise<string> {
+    if (!this.gate.mayAttempt()) {
+      this.skipped++;
+      throw new AppError('PCAP_PAUSED', `pcap writing paused: ${this.gate.stats().lastError ?? 'failing'}`);
+    }
+    try {
+      const file = await this.writeNow(conv, meta);
+      this.written++;
+      this.gate.succeeded({ skipped: this.skipped });
+      return file;
+    } catch (err) {
+      this.gate.failed(err);
+      throw err;
+    }
+  }
+
+  stats(): PcapStoreStats {
+    return { written: this.written, skipped: this.skipped, ...this.gate.stats() };
+  }
+
+  private async writeNow(conv: Conversation, meta: PcapMeta): Promise<string> {
     const rel = pcapRelativePath(meta);
     const dir = path.join(this.dir, rel.dir);
     const file = await this.reserve(dir, rel.base);
@@ -144,6 +185,30 @@ export class PcapStore {
     }
     return { deleted, more: false };
   }
+}
+
+/**
+ * Deletes `.pcap.tmp` files (writes a crash interrupted) older than `before` anywhere under `dir`'s
+ * YYYY/MM/DD directories. Returns how many were deleted.
+ */
+export async function removeTemporaryPcaps(dir: string, before: number): Promise<number> {
+  let deleted = 0;
+  for (const y of await numericEntries(dir, 4)) {
+    for (const m of await numericEntries(path.join(dir, y), 2)) {
+      for (const d of await numericEntries(path.join(dir, y, m), 2)) {
+        const dDir = path.join(dir, y, m, d);
+        for (const name of await entries(dDir)) {
+          if (!name.endsWith('.pcap.tmp')) continue;
+          const file = path.join(dDir, name);
+          const st = await stat(file).catch(() => null);
+          if (!st?.isFile() || st.mtimeMs >= before) continue;
+          await rm(file, { force: true });
+          deleted++;
+        }
+      }
+    }
+  }
+  return deleted;
 }
 
 async function entries(dir: string): Promise<string[]> {

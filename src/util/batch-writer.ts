@@ -1,3 +1,4 @@
+import { FaultGate, type FaultGateStats } from './fault-gate.js';
 import type { Logger } from './logger.js';
 
 export interface BatchWriterOptions {
@@ -7,32 +8,58 @@ export interface BatchWriterOptions {
   maxDelayMs: number;
   /** Items kept while the sink fails; beyond this, add() refuses (counted). */
   maxPending: number;
-  /** Wait before retrying a failed flush (ms). */
+  /** Wait before the first retry of a failed flush (ms); doubles per consecutive failure. */
   retryDelayMs?: number;
+  /** Longest wait between retries (ms). */
+  maxRetryDelayMs?: number;
+  /** Name in log lines (default "batch writer"). */
+  name?: string;
+  /** Clock (tests). */
+  now?: () => number;
 }
 
-export interface BatchWriterStats {
+export interface BatchWriterStats extends FaultGateStats {
   pending: number;
   written: number;
   batches: number;
-  failures: number;
   refused: number;
 }
 
 /**
- * Collects items and hands them to a synchronous sink (one SQLite transaction per batch). A failing
- * sink keeps the items and retries later; nothing is dropped silently (add() returns false when full).
+ * Collects items and hands them to a synchronous sink (one SQLite transaction per batch).
+ *
+ * A failing sink (disk full, database locked, read-only) keeps the items and retries after a delay
+ * that doubles per failure (1 s … 30 s by default). Nothing bypasses that delay: while the sink
+ * fails, add() only queues (up to maxPending, then refuses and counts), so a full disk costs one
+ * failed transaction per retry, not one per new item. The first failure and the recovery are
+ * logged once each, with the count; `accepting()` tells producers to pause their intake meanwhile.
  */
 export class BatchWriter<T> {
   private buffer: T[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly counters = { written: 0, batches: 0, failures: 0, refused: 0 };
+  private readonly counters = { written: 0, batches: 0, refused: 0 };
+  private readonly gate: FaultGate;
 
   constructor(
     private readonly sink: (batch: T[]) => void,
     private readonly options: BatchWriterOptions,
-    private readonly logger?: Logger,
-  ) {}
+    logger?: Logger,
+  ) {
+    this.gate = new FaultGate(
+      {
+        name: options.name ?? 'batch writer',
+        retryDelayMs: options.retryDelayMs ?? 1000,
+        maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
+        ...(options.now ? { now: options.now } : {}),
+      },
+      logger,
+    );
+  }
+
+  /** False while the sink fails: producers should not start new work whose result must be stored. */
+  accepting(): boolean {
+    return !this.gate.failing;
+  }
 
   add(item: T): boolean {
     if (this.buffer.length >= this.options.maxPending) {
@@ -40,13 +67,22 @@ export class BatchWriter<T> {
       return false;
     }
     this.buffer.push(item);
+    if (this.gate.failing) return true; // the retry timer is set; never write ahead of it
     if (this.buffer.length >= this.options.maxBatch) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.options.maxDelayMs);
     return true;
   }
 
-  /** Writes everything waiting now. Returns false if the sink failed (items kept for a retry). */
+  /**
+   * Writes everything waiting now, unless a failed flush's retry delay is still running (then
+   * nothing is attempted). Returns false if items are left (sink failed, or waiting to retry).
+   */
   flush(): boolean {
+    if (!this.gate.mayAttempt()) return this.buffer.length === 0;
+    return this.writeAll();
+  }
+
+  private writeAll(): boolean {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     while (this.buffer.length > 0) {
@@ -54,26 +90,27 @@ export class BatchWriter<T> {
       try {
         this.sink(batch);
       } catch (err) {
-        this.counters.failures++;
-        this.logger?.error({ err, items: this.buffer.length }, 'batch write failed; will retry');
-        this.timer = setTimeout(() => this.flush(), this.options.retryDelayMs ?? 1000);
+        const delay = this.gate.failed(err, { pending: this.buffer.length });
+        this.timer = setTimeout(() => this.flush(), delay);
         return false;
       }
       this.buffer.splice(0, batch.length);
       this.counters.written += batch.length;
       this.counters.batches++;
+      this.gate.succeeded({ pending: this.buffer.length });
     }
     return true;
   }
 
   stats(): BatchWriterStats {
-    return { pending: this.buffer.length, ...this.counters };
+    return { pending: this.buffer.length, ...this.counters, ...this.gate.stats() };
   }
 
-  /** Flushes and stops the timer. */
-  close(): void {
-    this.flush();
+  /** One last attempt to write everything (even while backing off), then stops the timer. */
+  close(): boolean {
+    const ok = this.writeAll();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    return ok;
   }
 }

@@ -21,6 +21,8 @@ export interface ApiFixtureOptions {
   filters?: ConfigInput['filters'];
   /** The `http` section (pageSize, bodyLimitBytes, timeouts). */
   http?: ConfigInput['http'];
+  /** The `database` section (busyTimeoutMs; the path is the fixture's). */
+  database?: ConfigInput['database'];
   /**
    * The SQLite file. Given: the caller owns it (reopen the same file in a second fixture).
    * Omitted: a fresh temp dir is made and removed by close().
@@ -53,7 +55,7 @@ export interface ApiFixture {
 
 /** Builds the HTTP API as src/main.ts does, on a real SQLite file and a real port on 127.0.0.1. */
 export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixture> {
-  const config = configSchema.parse({ apiKeys: options.apiKeys ?? [], filters: options.filters ?? [], http: options.http ?? {} });
+  const config = configSchema.parse({ apiKeys: options.apiKeys ?? [], filters: options.filters ?? [], http: options.http ?? {}, database: options.database ?? {} });
   let dir: string;
   let cleanup: (() => void) | undefined;
   if (options.dbFile !== undefined) {

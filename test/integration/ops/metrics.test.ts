@@ -41,7 +41,7 @@ function sources(): OpsSources {
     capture: () => ({
       scheduler: { queued: 17, running: 3, started: 100, completed: 90, failed: 7, droppedQueueFull: 19, timedOut: 2 },
       pipeline: { queued: 100, 'no-match': 50, 'queue-full': 19, metadataFetched: 4, pcapFailed: 0, metadataWanted: 2 },
-      store: { pending: 21, written: 88, batches: 5, failures: 1, refused: 23 },
+      store: { pending: 21, written: 88, batches: 5, failures: 1, refused: 23, state: 'failing', consecutiveFailures: 1, outages: 1, lastError: 'disk full', nextAttemptAt: 0 },
     }),
     notify: () => notify,
   };
@@ -82,6 +82,8 @@ describe('Prometheus metrics', () => {
     expect(line(text, 'capture_daemon_queue_depth{stage="outbox_amqp"}')).toMatch(/ 5$/);
     expect(line(text, 'capture_daemon_queue_dropped_total{stage="capture",reason="queue_full"}')).toMatch(/ 19$/);
     expect(line(text, 'capture_daemon_queue_dropped_total{stage="store",reason="queue_full"}')).toMatch(/ 23$/);
+    expect(line(text, 'capture_daemon_store_failing')).toMatch(/ 1$/);
+    expect(line(text, 'capture_daemon_store_outages_total')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_dht_packets_total{direction="in"}')).toMatch(/ 1000$/);
     expect(line(text, 'capture_daemon_dht_queries_total{direction="out",type="get_peers"}')).toMatch(/ 480$/);
     expect(line(text, 'capture_daemon_dht_queries_total{direction="in",type="announce_peer"}')).toMatch(/ 10$/);

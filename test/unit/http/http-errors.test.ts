@@ -55,11 +55,21 @@ describe('domain errors carry a code, and only http/ maps codes to statuses', ()
     });
   });
 
-  it("every status in the table is a 4xx, except INTERNAL_ERROR and the Sparkle seed's 507 for too many user applications", () => {
+  it("every status in the table is a 4xx, except INTERNAL_ERROR and the Sparkle seed's 507 for too many user applications, and STORAGE_UNAVAILABLE", () => {
     for (const [code, status] of Object.entries(HTTP_STATUS)) {
       if (code === 'INTERNAL_ERROR') expect(status).toBe(500);
       else if (code === 'BTN_APP_LIMIT') expect(toHttpError(new AppError(code, 'limit'))).toEqual({ status: 507, body: { error: code, message: 'limit' } });
+      else if (code === 'STORAGE_UNAVAILABLE') expect(status).toBe(503);
       else expect(status >= 400 && status < 500, code).toBe(true);
     }
+  });
+
+  it('a storage fault (database locked, disk full) → 503 STORAGE_UNAVAILABLE saying which', () => {
+    const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    expect(toHttpError(busy)).toEqual({
+      status: 503,
+      body: { error: 'STORAGE_UNAVAILABLE', message: 'database locked by another process: the change was not saved, try again later' },
+    });
+    expect(toHttpError(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })).body.message).toMatch(/^disk full/);
   });
 });
