@@ -127,7 +127,7 @@ describe('ProgressBar', () => {
     bar.update(5, 10);
     bar.update(10, 10, '10/10 pages');
     bar.done();
-    expect(written[0]).toMatch(/^\rbackup █{15}░{15}  50%/);
+    expect(written[0]).toMatch(/^\rbackup █{15}░{15} {2}50%/);
     expect(written[1]).toMatch(/100% 10\/10 pages/);
     expect(written[2]).toBe('\n');
     const quiet: string[] = [];
