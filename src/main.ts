@@ -16,6 +16,7 @@ import { createNotifications } from './notify/notifier.js';
 import { createOpsModule } from './ops/module.js';
 import { AddressPolicy } from './protocol/address-policy.js';
 import { openBtnStore } from './store/btn-store.js';
+import { createSpamModule } from './spam/module.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import { errorMessage } from './util/app-error.js';
 import { createLogger, type Logger } from './util/logger.js';
@@ -114,10 +115,11 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       dht.wantNow(ih);
     };
     const btn = await life.start(createBtnModule({ ...openBtnStore(store.db), logger }, { config: () => config.btn }));
+    const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: () => keys, logger }, () => config.spam));
     const api = await life.start(
       createApiModule(
         {
-          modules: [btn.http],
+          modules: [btn.http, spam.http],
           keys: () => keys, pageSize: () => config.http.pageSize, filters, captures: store.captures, torrents: store.torrents,
           onMetadataWanted: metadataWanted, ops: ops.api, logger,
         },

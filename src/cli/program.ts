@@ -9,6 +9,7 @@ import { registerDb } from './db-command.js';
 import { registerFilters } from './filters-command.js';
 import { registerOutbox } from './outbox-command.js';
 import { registerReload } from './reload-command.js';
+import { registerSpam } from './spam-command.js';
 import { registerStart } from './start-command.js';
 import { registerStatus } from './status-command.js';
 import { registerTorrent } from './torrent-command.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerDb(program);
   registerOutbox(program);
   registerBtn(program);
+  registerSpam(program);
   return program;
 }
 

@@ -57,6 +57,8 @@ export const API_METHODS = [
   'addTorrent',
   'torrentState',
   'pcap',
+  'spamReport',
+  'spamList',
 ] as const;
 export type ApiMethod = (typeof API_METHODS)[number];
 
@@ -311,6 +313,46 @@ export const configSchema = z
         asnDb: z.string().min(1).nullable().default(null),
       })
       .prefault({}),
+    spam: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        openReports: z.boolean().default(false),
+        publicLists: z.boolean().default(true),
+        listThreshold: z.number().int().min(0).default(10),
+        pageSize: z.number().int().min(1).max(50_000).default(5000),
+        publicUrl: z.url().optional(),
+        maxNameMatches: z.number().int().min(1).max(10_000).default(100),
+        rateLimit: z
+          .strictObject({
+            perReporter: z.strictObject({ points: z.number().int().min(1).default(20), durationSeconds: z.number().int().min(1).default(3600) }).prefault({}),
+            perIp: z.strictObject({ points: z.number().int().min(1).default(60), durationSeconds: z.number().int().min(1).default(3600) }).prefault({}),
+          })
+          .prefault({}),
+        evidence: z
+          .strictObject({
+            scanIntervalMs: z.number().int().min(1000).default(60_000),
+            batchSize: z.number().int().min(1).max(100_000).default(5000),
+            disguisedExecutable: z.strictObject({ enabled: z.boolean().default(true), weight: z.number().int().min(1).default(11) }).prefault({}),
+            noSeeder: z
+              .strictObject({
+                enabled: z.boolean().default(true),
+                weight: z.number().int().min(1).default(5),
+                minPeers: z.number().int().min(1).max(100_000).default(20),
+                windowMs: z.number().int().min(60_000).default(24 * 3_600_000),
+              })
+              .prefault({}),
+            metadataUnobtainable: z
+              .strictObject({
+                enabled: z.boolean().default(true),
+                weight: z.number().int().min(1).default(5),
+                minPeers: z.number().int().min(0).default(3),
+                afterMs: z.number().int().min(60_000).default(24 * 3_600_000),
+              })
+              .prefault({}),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     apiKeys: z.array(apiKey).default([]),
     filters: z.array(filter).default([]),
     notify: z
@@ -388,3 +430,4 @@ export type Config = z.infer<typeof configSchema>;
 export type FilterConfig = Config['filters'][number];
 export type ApiKeyConfig = Config['apiKeys'][number];
 export type BtnConfig = Config['btn'];
+export type SpamConfig = Config['spam'];

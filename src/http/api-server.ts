@@ -100,6 +100,8 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
       await discardRequestBody(req.raw, discardLimits);
       void reply.header('connection', 'close');
     }
+    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === 'number') void reply.header('Retry-After', String(retryAfter));
     send(req.url, reply, e);
     return reply;
   });

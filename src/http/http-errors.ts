@@ -2,6 +2,7 @@ import type { FastifyError } from 'fastify';
 import type { BtnErrorCode } from '../btn/btn-error.js';
 import type { FilterErrorCode } from '../filter/filter-errors.js';
 import type { InvalidInfoHashError } from '../model/infohash.js';
+import type { SpamErrorCode } from '../spam/spam-errors.js';
 import { AppError } from '../util/app-error.js';
 import { storageFault } from '../util/storage-fault.js';
 
@@ -33,7 +34,7 @@ export class RequestError extends AppError {
 }
 
 /** Every code the API answers with. Domain modules own theirs; the statuses live here only. */
-export type ApiErrorCode = RequestErrorCode | FilterErrorCode | InvalidInfoHashError['code'] | 'INVALID_TORRENT' | BtnErrorCode | 'QUERY_FIELD_INVALID';
+export type ApiErrorCode = RequestErrorCode | FilterErrorCode | InvalidInfoHashError['code'] | SpamErrorCode | 'INVALID_TORRENT' | BtnErrorCode | 'QUERY_FIELD_INVALID';
 
 /** The one map from error codes to HTTP statuses (docs/api.md lists the same table). */
 export const HTTP_STATUS: Readonly<Record<ApiErrorCode, number>> = {
@@ -54,6 +55,7 @@ export const HTTP_STATUS: Readonly<Record<ApiErrorCode, number>> = {
   FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
   REQUEST_TOO_LARGE: 431,
   INTERNAL_ERROR: 500,
   // The BTN server (src/btn/): never 401 for a BTN client, which retries a 401 about twenty times

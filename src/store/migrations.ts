@@ -263,6 +263,84 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX captures_with_pcap ON captures (found_at) WHERE pcap_path IS NOT NULL;
   `,
+  // 6: the spam list (src/spam/). One row per listed torrent (id = keyset key of the list pages), one
+  // per (torrent, reporter) so a reporter counts once, removals kept as an audit trail, and the state
+  // of the evidence scanner (cursors, per-swarm tallies, rules already fired).
+  `
+  CREATE TABLE spam_torrents (
+    id             INTEGER PRIMARY KEY,
+    infohash       TEXT NOT NULL UNIQUE CHECK (length(infohash) = 40),
+    name           TEXT NOT NULL,
+    name_key       TEXT NOT NULL,    -- the name NFC-normalised and lower-cased: name checks are case-insensitive
+    category       TEXT NOT NULL DEFAULT '',
+    count          INTEGER NOT NULL,
+    first_reported INTEGER NOT NULL, -- epoch seconds, when the torrent was first reported (the date range's key)
+    last_reported  INTEGER NOT NULL, -- epoch seconds
+    reasons        TEXT              -- JSON array of {code, detail, at} from the evidence rules, or NULL
+  );
+  CREATE INDEX spam_torrents_by_name ON spam_torrents (name_key);
+  CREATE INDEX spam_torrents_by_first_reported ON spam_torrents (first_reported, id);
+
+  CREATE TABLE spam_reports (
+    torrent_id  INTEGER NOT NULL,
+    reporter    TEXT NOT NULL,      -- identity that counts once: site + creator (or site + IP for anonymous)
+    site        TEXT NOT NULL,      -- API key name, "open", "cli" or "evidence"
+    creator     TEXT NOT NULL,
+    ip          TEXT,
+    name        TEXT NOT NULL,
+    category    TEXT NOT NULL,
+    reason      TEXT,               -- evidence rule code; NULL for a report by a person
+    detail      TEXT,
+    weight      INTEGER NOT NULL,
+    reported_at INTEGER NOT NULL,   -- epoch seconds
+    PRIMARY KEY (torrent_id, reporter)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE spam_removals (
+    id         INTEGER PRIMARY KEY,
+    infohash   TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    reports    TEXT NOT NULL,       -- JSON array of the reports removed with it
+    removed_by TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    removed_at INTEGER NOT NULL     -- epoch seconds
+  );
+  CREATE INDEX spam_removals_by_infohash ON spam_removals (infohash);
+
+  CREATE TABLE spam_scan_cursors (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  -- Successful captures per torrent as the evidence scanner saw them; distinct peers are tallied
+  -- through spam_swarm_peers, which holds at most the rule's peer threshold per torrent.
+  CREATE TABLE spam_swarms (
+    infohash         TEXT PRIMARY KEY,
+    peers            INTEGER NOT NULL,
+    seeders          INTEGER NOT NULL,
+    first_capture_at INTEGER NOT NULL, -- ms
+    last_capture_at  INTEGER NOT NULL  -- ms
+  ) WITHOUT ROWID;
+  CREATE INDEX spam_swarms_without_seeder ON spam_swarms (first_capture_at) WHERE seeders = 0;
+  CREATE TABLE spam_swarm_peers (
+    infohash TEXT NOT NULL,
+    ip       TEXT NOT NULL,
+    port     INTEGER NOT NULL,
+    PRIMARY KEY (infohash, ip, port)
+  ) WITHOUT ROWID;
+
+  -- An evidence rule fires once per torrent, even if the operator removes the torrent afterwards.
+  CREATE TABLE spam_evidence_fired (
+    infohash TEXT NOT NULL,
+    rule     TEXT NOT NULL,
+    fired_at INTEGER NOT NULL,      -- epoch seconds
+    PRIMARY KEY (infohash, rule)
+  ) WITHOUT ROWID;
+
+  -- The evidence scanner reads torrents whose metadata changed since its cursor.
+  CREATE INDEX torrents_by_updated_at ON torrents (updated_at, infohash);
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

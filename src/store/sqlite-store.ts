@@ -4,6 +4,8 @@ import { SqliteFilterOverlayRepository } from './filter-overlay-repository.js';
 import { openDatabase, type Db } from './open-database.js';
 import { SqliteOpsRepository } from './ops-repository.js';
 import { SqliteOutboxRepository } from './outbox-repository.js';
+import { SqliteEvidenceRepository } from './spam-evidence-repository.js';
+import { SqliteSpamRepository } from './spam-repository.js';
 import { SqliteTorrentRepository } from './torrent-repository.js';
 
 /** The daemon's database and one repository per table group (each shared by every module that needs it). */
@@ -15,6 +17,8 @@ export interface SqliteStore {
   readonly outbox: SqliteOutboxRepository;
   readonly dhtNodes: SqliteDhtNodeRepository;
   readonly ops: SqliteOpsRepository;
+  readonly spam: SqliteSpamRepository;
+  readonly evidence: SqliteEvidenceRepository;
   close(): void;
 }
 
@@ -30,6 +34,8 @@ export function openSqliteStore(options: { path: string; busyTimeoutMs: number }
       outbox: new SqliteOutboxRepository(db),
       dhtNodes: new SqliteDhtNodeRepository(db),
       ops: new SqliteOpsRepository(db),
+      spam: new SqliteSpamRepository(db),
+      evidence: new SqliteEvidenceRepository(db),
       close: () => db.close(),
     };
   } catch (err) {

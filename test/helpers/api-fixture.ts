@@ -9,6 +9,9 @@ import { SqliteCaptureRepository } from '../../src/store/capture-repository.js';
 import { SqliteFilterOverlayRepository } from '../../src/store/filter-overlay-repository.js';
 import { openDatabase, type Db } from '../../src/store/open-database.js';
 import { SqliteTorrentRepository } from '../../src/store/torrent-repository.js';
+import { createSpamModule, type SpamModule } from '../../src/spam/module.js';
+import { SqliteEvidenceRepository } from '../../src/store/spam-evidence-repository.js';
+import { SqliteSpamRepository } from '../../src/store/spam-repository.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { tempDir } from './temp-dir.js';
 
@@ -30,6 +33,10 @@ export interface ApiFixtureOptions {
   dbFile?: string;
   /** Overrides the page size the server reads (default: config http.pageSize). */
   pageSize?: () => number;
+  /** The `spam` section (the spam list's routes are always registered; its scanner is not started). */
+  spam?: ConfigInput['spam'];
+  /** Clock of the spam module (epoch ms). */
+  now?: () => number;
 }
 
 export interface ApiFixture {
@@ -46,6 +53,8 @@ export interface ApiFixture {
     captures: SqliteCaptureRepository;
   };
   registry: FilterRegistry;
+  spam: SpamModule;
+  spamRepo: SqliteSpamRepository;
   /** Metadata requests passed to onMetadataWanted. */
   wanted: string[];
   app: FastifyInstance;
@@ -55,7 +64,7 @@ export interface ApiFixture {
 
 /** Builds the HTTP API as src/main.ts does, on a real SQLite file and a real port on 127.0.0.1. */
 export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixture> {
-  const config = configSchema.parse({ apiKeys: options.apiKeys ?? [], filters: options.filters ?? [], http: options.http ?? {}, database: options.database ?? {} });
+  const config = configSchema.parse({ apiKeys: options.apiKeys ?? [], filters: options.filters ?? [], http: options.http ?? {}, database: options.database ?? {}, spam: options.spam ?? {} });
   let dir: string;
   let cleanup: (() => void) | undefined;
   if (options.dbFile !== undefined) {
@@ -73,6 +82,11 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
   const registry = new FilterRegistry({ overlay, torrents }, config.filters);
   const keys = new ApiKeyRing(config.apiKeys);
   const wanted: string[] = [];
+  const spamRepo = new SqliteSpamRepository(db);
+  const spam = createSpamModule(
+    { store: spamRepo, evidence: new SqliteEvidenceRepository(db), keys: () => keys, logger: silentLogger(), ...(options.now ? { now: options.now } : {}) },
+    () => config.spam,
+  );
   let app: FastifyInstance | undefined;
   try {
     app = await createApiServer(
@@ -84,6 +98,7 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
         torrents,
         onMetadataWanted: (ih) => wanted.push(ih),
         logger: silentLogger(),
+        modules: [spam.http],
       },
       {
         bodyLimitBytes: config.http.bodyLimitBytes,
@@ -111,6 +126,8 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
     config,
     repos: { torrents, overlay, captures },
     registry,
+    spam,
+    spamRepo,
     wanted,
     app: server,
     async close() {

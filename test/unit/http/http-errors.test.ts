@@ -3,6 +3,7 @@ import { FilterError } from '../../../src/filter/filter-errors.js';
 import { HTTP_STATUS, RequestError, toHttpError } from '../../../src/http/http-errors.js';
 import { InvalidInfoHashError, requireInfoHash } from '../../../src/model/infohash.js';
 import { parseTorrentFile } from '../../../src/protocol/metainfo.js';
+import { SpamError } from '../../../src/spam/spam-errors.js';
 import { AppError } from '../../../src/util/app-error.js';
 
 function thrown(fn: () => unknown): unknown {
@@ -35,6 +36,7 @@ describe('domain errors carry a code, and only http/ maps codes to statuses', ()
     [new FilterError('FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED', 'x'), 409, 'FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED'],
     [new RequestError('API_KEY_UNKNOWN', 'x'), 401, 'API_KEY_UNKNOWN'],
     [new RequestError('METHOD_NOT_ALLOWED', 'x'), 405, 'METHOD_NOT_ALLOWED'],
+    [new SpamError('RATE_LIMITED', 'x', { retryAfterSeconds: 3 }), 429, 'RATE_LIMITED'],
   ])('%s → %i %s with its message', (err, status, code) => {
     expect(toHttpError(err)).toEqual({ status, body: { error: code, message: err.message } });
   });

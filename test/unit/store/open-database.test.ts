@@ -33,7 +33,9 @@ describe('openDatabase', () => {
       'btn_histories',
       'btn_swarm',
       'btn_torrents',
-      'capture_filters', 'captures', 'dht_nodes', 'filter_infohashes', 'filter_names', 'outbox', 'peers', 'torrents']);
+      'capture_filters', 'captures', 'dht_nodes', 'filter_infohashes', 'filter_names', 'outbox', 'peers',
+      'spam_evidence_fired', 'spam_removals', 'spam_reports', 'spam_scan_cursors', 'spam_swarm_peers', 'spam_swarms', 'spam_torrents',
+      'torrents']);
     db.close();
   });
 
