@@ -112,6 +112,60 @@ describe('AddressPolicy: addresses embedding IPv4', () => {
   });
 });
 
+describe('AddressPolicy defaults: IPv6 range boundaries', () => {
+  it.each([
+    // unique local fc00::/7: both halves, last address; just outside it
+    ['fc00::', 'private'],
+    ['fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'private'],
+    ['fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'reserved'],
+    ['fe00::1', 'reserved'],
+    // link-local fe80::/10 ends at febf:…; site-local fec0::/10 follows
+    ['febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'link-local'],
+    ['fec0::', 'private'],
+    ['feff:ffff::1', 'private'],
+    // documentation: 2001:db8::/32 and 3fff::/20, and their neighbours
+    ['2001:db7:ffff:ffff:ffff:ffff:ffff:ffff', 'ok'],
+    ['2001:db9::', 'ok'],
+    ['3fff:fff::1', 'documentation'],
+    ['3fff:1000::1', 'ok'],
+    // benchmarking 2001:2::/48
+    ['2001:2:0:ffff::1', 'benchmarking'],
+    ['2001:2:1::1', 'ok'],
+    // SRv6 SIDs 5f00::/16 (RFC 9602) lie outside 2000::/3: refused with it; discard-only 100::/64
+    ['5f00::1', 'reserved'],
+    ['100::ffff:ffff:ffff:ffff', 'reserved'],
+    ['100:0:0:1::1', 'reserved'], // outside 2000::/3
+    // IPv4-translated (SIIT, ::ffff:0:a.b.c.d) and IPv4-compatible: not dialable as IPv6
+    ['::ffff:0:808:808', 'reserved'],
+    ['::8.8.8.8', 'reserved'],
+    // multicast of every scope
+    ['ff01::1', 'multicast'],
+    ['ff05::2', 'multicast'],
+    ['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'multicast'],
+    // the last global unicast address, and the first one after 2000::/3
+    ['3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'ok'],
+    ['4000::', 'reserved'],
+  ])('%s → %s', (ip, expected) => {
+    expect(reason(ip)).toBe(expected);
+  });
+
+  it('v4-mapped addresses in compact and in text form get the same decision as their IPv4', () => {
+    for (const [v4, expected] of [
+      ['10.0.0.1', 'private'],
+      ['169.254.1.1', 'link-local'],
+      ['100.64.0.1', 'cgnat'],
+      ['198.18.0.1', 'benchmarking'],
+      ['192.0.2.1', 'documentation'],
+      ['240.0.0.1', 'reserved'],
+      ['1.1.1.1', 'ok'],
+    ] as const) {
+      expect(reason(v4)).toBe(expected);
+      expect(reason(`::ffff:${v4}`)).toBe(expected);
+      expect(reason(`0:0:0:0:0:ffff:${v4}`)).toBe(expected);
+    }
+  });
+});
+
 describe('AddressPolicy: ports and malformed input', () => {
   it.each([
     [0, 'port-zero'],
