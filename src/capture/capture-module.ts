@@ -10,6 +10,7 @@ import { CaptureScheduler, type CaptureSchedulerStats } from './capture-schedule
 import { CaptureOutcomes } from './capture-outcomes.js';
 import { PcapRetention } from './pcap-retention.js';
 import { captureWithEncryption } from './encrypted-capture.js';
+import { PeerValueTrust } from './peer-value-trust.js';
 import { capturePeer, makePeerId } from './peer-capture.js';
 import { ReverseDns } from './reverse-dns.js';
 
@@ -54,7 +55,7 @@ export interface CaptureModuleOptions {
 
 export interface CaptureModule {
   /** Offers a discovered peer (from the DHT). */
-  offer(peer: DiscoveredPeer): OfferResult;
+  offer(peer: DiscoveredPeer): OfferResult | 'phantom' | 'distrusted-node';
   /** A torrent's metadata is wanted (added by bare infohash). */
   wantMetadata(infohash: string): void;
   metadataWanted(): ReadonlySet<string>;
@@ -98,6 +99,11 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const retention = new PcapRetention({ captures: deps.captures, files: pcapStore }, { retentionDays: pcap.retentionDays });
   const peerId = makePeerId();
   const outcomes = new CaptureOutcomes();
+  // Suspicious DHT values (byte-swapped ports, nodes whose every value fails): checked before the
+  // filters; each queued value's node learns how its capture went.
+  const trust = new PeerValueTrust();
+  const viaOf = new Map<string, string>();
+  const MAX_VIA = 100_000;
   const pipeline = new CapturePipeline(
     {
       filters: deps.filters,
@@ -120,6 +126,14 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
           s,
         ), signal);
         outcomes.add(outcome);
+        const key = `${input.infohash}|${input.ip}|${input.port}`;
+        const via = viaOf.get(key);
+        if (via !== undefined) {
+          viaOf.delete(key);
+          trust.outcome({ ip: input.ip, port: input.port, infohash: input.infohash, via }, outcome.ok);
+        } else if (outcome.ok) {
+          trust.outcome({ ip: input.ip, port: input.port, infohash: input.infohash }, true);
+        }
         return outcome;
       },
       reverseDns: (ip, signal) => reverseDns.lookup(ip, signal),
@@ -137,7 +151,16 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   let pcapPrune: NodeJS.Timeout | undefined;
 
   return {
-    offer: (peer) => pipeline.offer(peer),
+    offer: (peer) => {
+      const decision = trust.check(peer);
+      if (decision !== 'ok') return decision;
+      const result = pipeline.offer(peer);
+      if (peer.via !== undefined && (result === 'queued' || result === 'metadata-queued')) {
+        if (viaOf.size >= MAX_VIA) viaOf.delete(viaOf.keys().next().value as string);
+        viaOf.set(`${peer.infohash}|${peer.ip}|${peer.port}`, peer.via);
+      }
+      return result;
+    },
     wantMetadata: (ih) => pipeline.wantMetadata(ih),
     metadataWanted: () => pipeline.metadataWanted(),
     capturesLastHour: () => recentCaptures.lastHour(),
@@ -153,6 +176,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       reverseDns: reverseDns.stats(),
       store: writer.stats(),
       outcomes: outcomes.snapshot(),
+      peerValueTrust: trust.stats(),
     }),
     storage: () => ({ captures: writer.stats(), pcap: pcapStore.stats() }),
     start() {

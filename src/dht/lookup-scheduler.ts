@@ -14,7 +14,7 @@ import { MinHeap } from './min-heap.js';
  */
 export type GetPeersFn = (
   infohash: string,
-  onPeer: (ip: string, port: number) => void,
+  onPeer: (ip: string, port: number, from?: { host?: string; address?: string; port: number }) => void,
   options: { timeoutMs: number; signal?: AbortSignal },
 ) => Promise<{ responded: number; timedOut: boolean }>;
 
@@ -238,10 +238,11 @@ export class LookupScheduler {
     this.counters.started++;
     const controller = new AbortController();
     this.controllers.add(controller);
-    const onPeer = (ip: string, port: number): void => {
+    const onPeer = (ip: string, port: number, from?: { host?: string; address?: string; port: number }): void => {
       if (this.stopped) return;
       this.counters.peersFound++;
-      this.deps.onPeer({ ip, port, infohash, foundAt: Date.now(), source });
+      const node = from?.host ?? from?.address;
+      this.deps.onPeer({ ip, port, infohash, foundAt: Date.now(), source, ...(node !== undefined ? { via: `${node}:${from?.port}` } : {}) });
     };
     const startedAt = Date.now();
     this.deps

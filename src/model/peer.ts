@@ -11,4 +11,6 @@ export interface DiscoveredPeer {
   /** When it was found (epoch ms): the Capture API's `date`. */
   foundAt: number;
   source: PeerSource;
+  /** The DHT node ("ip:port") whose get_peers value named this peer (source 'get_peers' / 'sample'). */
+  via?: string;
 }

@@ -11,7 +11,7 @@ interface Call {
   timeoutMs: number;
   signal?: AbortSignal;
   resolve: () => void;
-  onPeer: (ip: string, port: number) => void;
+  onPeer: (ip: string, port: number, from?: { host?: string; port: number }) => void;
 }
 
 function harness(watched: () => Iterable<string>, options: Partial<LookupSchedulerOptions> = {}, hang = false) {
@@ -113,9 +113,12 @@ describe('LookupScheduler', () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(calls[2]!.infohash).toBe(ih(50));
     calls[2]!.onPeer('127.0.0.8', 6882);
+    calls[2]!.onPeer('127.0.0.7', 6883, { host: '127.0.0.2', port: 6881 });
     expect(peers).toEqual([
       { ip: '127.0.0.9', port: 6881, infohash: ih(1), foundAt: expect.any(Number), source: 'get_peers' },
       { ip: '127.0.0.8', port: 6882, infohash: ih(50), foundAt: expect.any(Number), source: 'sample' },
+      // the node whose value it was, for the capture's suspicious-value checks
+      { ip: '127.0.0.7', port: 6883, infohash: ih(50), foundAt: expect.any(Number), source: 'sample', via: '127.0.0.2:6881' },
     ]);
     s.stop();
   });
