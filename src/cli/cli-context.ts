@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { configSchema } from '../config/config-schema.js';
-import { loadConfig, resolveConfig, type LoadedConfig } from '../config/load-config.js';
+import { ENV_CONFIG_FILE, loadConfig, resolveConfig, type LoadedConfig } from '../config/load-config.js';
 import { socketIsLive } from '../daemon/admin-server.js';
 
 /** Where the systemd unit keeps its config and admin socket. */
@@ -17,7 +17,7 @@ export interface GlobalOptions {
 /** The config file to use: --config, else $CAPTURE_DAEMON_CONFIG, else /etc/capture-daemon/config.yaml if present, else embedded defaults. */
 export function configFile(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (opts.config) return opts.config;
-  if (env.CAPTURE_DAEMON_CONFIG) return env.CAPTURE_DAEMON_CONFIG;
+  if (env[ENV_CONFIG_FILE]) return env[ENV_CONFIG_FILE];
   return existsSync(SYSTEM_CONFIG) ? SYSTEM_CONFIG : undefined;
 }
 
@@ -83,7 +83,12 @@ export function formatDuration(seconds: number): string {
 
 /** A failure the CLI reports in one clear message and a non-zero exit code. */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    /** Stable code for `--json` output. */
+    readonly code = 'FAILED',
+  ) {
     super(message);
   }
 }

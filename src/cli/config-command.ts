@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/load-config.js';
+import { bundledCountryDbPath } from '../geoip/geoip-lookup.js';
 import { configFile, printJson, type GlobalOptions } from './cli-context.js';
 
 const SECRET = /(^|\.)(key|password|url|token|bearerToken)$/;
@@ -58,7 +59,13 @@ export function registerConfig(program: Command): void {
     .action((opts: GlobalOptions) => {
       const loaded = loadConfig({ file: configFile(opts) });
       const rows: Array<[string, unknown]> = [];
-      flatten(loaded.config, '', rows);
+      // geoip.countryDb unset means the bundled database: show the file actually in use.
+      const shown =
+        loaded.config.geoip.countryDb === undefined
+          ? { ...loaded.config, geoip: { countryDb: bundledCountryDbPath() ?? null, ...loaded.config.geoip } }
+          : loaded.config;
+      if (loaded.config.geoip.countryDb === undefined) loaded.sources.set('geoip.countryDb', 'default (bundled)');
+      flatten(shown, '', rows);
       const entries = rows.map(([path, value]) => ({
         path,
         value: redact(path, value),

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { adminRequest } from '../daemon/admin-client.js';
+import { AppError, errorMessage } from '../util/app-error.js';
 import { CliError, findDaemonSocket, printJson, type GlobalOptions } from './cli-context.js';
 
 export function registerReload(program: Command): void {
@@ -15,7 +16,7 @@ export function registerReload(program: Command): void {
       try {
         r = await adminRequest<{ ok: boolean; message: string }>(socket, 'POST', '/reload');
       } catch (err) {
-        throw new CliError((err as Error).message, 3);
+        throw new CliError(errorMessage(err), 3, err instanceof AppError ? err.code : 'ADMIN_ERROR');
       }
       if (opts.json) printJson(r);
       else process.stdout.write(`${r.message}\n`);

@@ -77,7 +77,7 @@ export function registerStatus(program: Command): void {
       try {
         s = await adminRequest<Status>(socket, 'GET', '/status');
       } catch (err) {
-        throw new CliError(`not running: no daemon answers on ${tried.join(' or ')} (${(err as Error).message})`, 3);
+        throw new CliError(`not running: no daemon answers on ${tried.join(' or ')} (${(err as Error).message})`, 3, 'NOT_RUNNING');
       }
       if (opts.json) return printJson(s);
       const q = Object.entries(s.queues).map(([k, v]) => `${k} ${v}`).join(' · ');

@@ -3,10 +3,15 @@ import path from 'node:path';
 import { parse as parseYaml, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { AppError } from '../util/app-error.js';
+import { configIssueMessage } from './config-messages.js';
 import { configSchema, type Config } from './config-schema.js';
 
 /** Environment variables that override the file: `CAPTURE_DAEMON_<SEG>__<SEG>…` (UPPER_SNAKE segments, camelCased). */
 export const ENV_PREFIX = 'CAPTURE_DAEMON_';
+/** The config file to use (`--config` wins): an environment variable of the CLI, not a config value. */
+export const ENV_CONFIG_FILE = 'CAPTURE_DAEMON_CONFIG';
+/** Variables with the prefix that are not `<SECTION>__<KEY>` overrides. */
+const NOT_CONFIG_VALUES: ReadonlySet<string> = new Set([ENV_CONFIG_FILE]);
 /** `CAPTURE_DAEMON_APIKEY_<NAME>` sets the secret of the API key named NAME (case-insensitive, "-" written "_"). */
 export const ENV_APIKEY_PREFIX = 'CAPTURE_DAEMON_APIKEY_';
 
@@ -32,7 +37,7 @@ export type ResolvedConfig = Config & {
   pcap: Config['pcap'] & { dir: string };
 };
 
-export type ValueSource = 'default' | 'file' | `env ${string}`;
+export type ValueSource = 'default' | 'default (bundled)' | 'file' | `env ${string}`;
 
 export interface LoadedConfig {
   config: ResolvedConfig;
@@ -95,7 +100,7 @@ function readFile(file: string): Obj {
 function applyEnv(raw: Obj, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): Map<string, ValueSource> {
   const sources = new Map<string, ValueSource>();
   for (const [name, value] of Object.entries(env)) {
-    if (value === undefined || !name.startsWith(ENV_PREFIX)) continue;
+    if (value === undefined || !name.startsWith(ENV_PREFIX) || NOT_CONFIG_VALUES.has(name)) continue;
     if (name.startsWith(ENV_APIKEY_PREFIX)) {
       const wanted = name.slice(ENV_APIKEY_PREFIX.length).toLowerCase();
       const keys = Array.isArray(raw.apiKeys) ? (raw.apiKeys as unknown[]) : [];
@@ -133,8 +138,21 @@ function issuePath(issue: z.core.$ZodIssue): string {
   return issue.path.length ? issue.path.map(String).join('.') : '(root)';
 }
 
+/** A problem with a value that came from the environment says which variable set it. */
+function withEnvSource(issue: z.core.$ZodIssue, envSources: Map<string, ValueSource>): string {
+  const at = issue.path.map(String);
+  const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...at, k].join('.')) : [at.join('.')];
+  const vars = [...envSources.entries()].filter(([p]) => paths.some((q) => q === p || q.startsWith(`${p}.`) || p.startsWith(`${q}.`)));
+  return vars.length ? `${issue.message} (set by ${vars.map(([, s]) => s.slice(4)).join(', ')})` : issue.message;
+}
+
+/** A list of mappings (apiKeys, filters): its entries' keys are leaves of their own, as `config show` lists them. */
+function isObjList(v: unknown): v is unknown[] {
+  return Array.isArray(v) && v.some(isObj);
+}
+
 function collectLeaves(value: unknown, prefix: string, out: string[]): void {
-  if (isObj(value)) {
+  if (isObj(value) || isObjList(value)) {
     for (const [k, v] of Object.entries(value)) collectLeaves(v, prefix ? `${prefix}.${k}` : k, out);
   } else if (prefix) {
     out.push(prefix);
@@ -144,8 +162,8 @@ function collectLeaves(value: unknown, prefix: string, out: string[]): void {
 function hasPath(raw: Obj, dotted: string): boolean {
   let node: unknown = raw;
   for (const seg of dotted.split('.')) {
-    if (!isObj(node) || !(seg in node)) return false;
-    node = node[seg];
+    if (!(isObj(node) || Array.isArray(node)) || !Object.hasOwn(node, seg)) return false;
+    node = (node as Obj)[seg];
   }
   return true;
 }
@@ -171,9 +189,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const fileRaw = structuredClone(raw);
   const problems: ConfigProblem[] = [];
   const envSources = applyEnv(raw, env, problems);
-  const result = configSchema.safeParse(raw);
+  const result = configSchema.safeParse(raw, { error: configIssueMessage });
   if (!result.success) {
-    for (const issue of result.error.issues) problems.push({ path: issuePath(issue), message: issue.message });
+    for (const issue of result.error.issues) problems.push({ path: issuePath(issue), message: withEnvSource(issue, envSources) });
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(file ?? '(embedded defaults)', problems);
 

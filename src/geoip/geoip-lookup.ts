@@ -58,6 +58,12 @@ function resolveDefaultCountryDb(): { path: string } | { error: string } {
   }
 }
 
+/** Path of the bundled country database (used when `geoip.countryDb` is not set), or undefined when it is not installed. */
+export function bundledCountryDbPath(): string | undefined {
+  const r = resolveDefaultCountryDb();
+  return 'path' in r ? r.path : undefined;
+}
+
 async function openDb(kind: Kind, path: string, cacheSize: number, logger: Logger): Promise<OpenDb | null> {
   try {
     const reader = await open<Response>(path, { cache: { max: cacheSize } });

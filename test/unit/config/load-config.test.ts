@@ -155,6 +155,54 @@ filters:
     expect(sources.get('http.listen.port')).toBe('env CAPTURE_DAEMON_HTTP__LISTEN__PORT');
     expect(sources.get('http.pageSize')).toBe('file');
     expect(sources.get('http.requestTimeoutMs')).toBe('default');
+    // An API key's secret from the environment is labelled so, its other fields come from the file.
+    expect(sources.get('apiKeys.0.key')).toBe('env CAPTURE_DAEMON_APIKEY_PARTNER_ONE');
+    expect(sources.get('apiKeys.0.name')).toBe('file');
+    expect(sources.get('apiKeys.0.state')).toBe('default');
+  });
+
+  it('CAPTURE_DAEMON_CONFIG names the config file: it is not read as a config value', () => {
+    const file = tmpFile('http:\n  pageSize: 7\n');
+    const { config } = loadConfig({ file, env: { CAPTURE_DAEMON_CONFIG: file } });
+    expect(config.http.pageSize).toBe(7);
+    expect(loadConfig({ env: { CAPTURE_DAEMON_CONFIG: '/nowhere.yaml' } }).config.http.pageSize).toBe(1000);
+  });
+
+  it('says what a key wants in the project\'s words, not the schema library\'s', () => {
+    const file = tmpFile(`http:
+  listen:
+    port: "80a"
+  pageSize: 0
+  bodyLimitBytes: 1.5
+  trustProxy: "yes"
+  nope: 1
+log:
+  level: loud
+dht:
+  bootstrap: router.example:6881
+filters:
+  - name: ""
+    notify:
+      email: ["not-an-email"]
+`);
+    const p = problems(() => loadConfig({ file, env: { CAPTURE_DAEMON_CAPTURE__TYPO: '1' } }));
+    expect(p).toEqual([
+      { path: 'log.level', message: 'must be one of: "fatal", "error", "warn", "info", "debug", "trace", "silent"' },
+      { path: 'http.listen.port', message: 'must be a number' },
+      { path: 'http.pageSize', message: 'must be at least 1' },
+      { path: 'http.bodyLimitBytes', message: 'must be a whole number' },
+      { path: 'http.trustProxy', message: 'must be true or false' },
+      { path: 'http', message: 'unknown key "nope": check the spelling (config/capture-daemon.example.yaml lists every key)' },
+      { path: 'dht.bootstrap', message: 'must be a list' },
+      {
+        path: 'capture',
+        message: 'unknown key "typo": check the spelling (config/capture-daemon.example.yaml lists every key) (set by CAPTURE_DAEMON_CAPTURE__TYPO)',
+      },
+      { path: 'filters.0.name', message: 'must not be empty' },
+      { path: 'filters.0.name', message: 'may contain letters, digits, "_", "." and "-" only' },
+      { path: 'filters.0.notify.email.0', message: 'must be an email address' },
+    ]);
+    for (const { message } of p) expect(message).not.toMatch(/Invalid input|expected|received|Too small/);
   });
 
   it('rejects env overrides that name nothing', () => {
