@@ -40,8 +40,39 @@ export function text(v: unknown, max = 1024): string | null {
  * An address as Java's `getHostAddress()` prints it (IPv6 uncompressed, maybe `%scope`), in its
  * canonical form: the scope dropped, IPv6 compressed (RFC 5952), IPv4-mapped IPv6 as IPv4.
  */
+const DOTTED_QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/**
+ * Whether an IPv4 address (as 4 octets) is public unicast, the same answer as ipaddr.js's
+ * `range() === 'unicast'`, without parsing: the hot path of a 1,000-row batch.
+ */
+function publicV4(a: number, b: number, c: number): boolean {
+  if (a === 0 || a === 10 || a === 127 || a >= 224) return false;
+  if (a === 100 && b >= 64 && b <= 127) return false; // CGNAT
+  if (a === 169 && b === 254) return false;
+  if (a === 172 && b >= 16 && b <= 31) return false;
+  if (a === 192 && b === 168) return false;
+  if (a === 192 && b === 0 && (c === 0 || c === 2)) return false; // IETF protocol, TEST-NET-1
+  if (a === 192 && b === 88 && c === 99) return false; // 6to4 relay
+  if (a === 192 && ((b === 175 && c === 48) || (b === 31 && c === 196) || (b === 52 && c === 193))) return false; // AS112, AMT
+  if (a === 198 && (b === 18 || b === 19)) return false; // benchmarking
+  if (a === 198 && b === 51 && c === 100) return false; // TEST-NET-2
+  if (a === 203 && b === 0 && c === 113) return false; // TEST-NET-3
+  return true;
+}
+
 export function normalizeIp(v: unknown): string | Dropped {
   if (typeof v !== 'string') return new Dropped('bad_ip');
+  const quad = DOTTED_QUAD.exec(v);
+  if (quad) {
+    const a = Number(quad[1]);
+    const b = Number(quad[2]);
+    const c = Number(quad[3]);
+    const d = Number(quad[4]);
+    if (a > 255 || b > 255 || c > 255 || d > 255) return new Dropped('bad_ip');
+    if (!publicV4(a, b, c)) return new Dropped('ip_not_public');
+    return `${a}.${b}.${c}.${d}`;
+  }
   let s = v.trim();
   const pct = s.indexOf('%');
   if (pct >= 0) s = s.slice(0, pct);

@@ -147,7 +147,7 @@ export class SqliteBtnQueryRepository implements BtnQueryStore, CaptureEvidence 
     return s;
   }
 
-  private list<T>(l: Listing, q: ListQuery, map: (row: Record<string, unknown>) => T): Page<T> {
+  private list<T>(l: Listing, q: ListQuery, map: (row: Record<string, unknown>) => T, counted?: string): Page<T> {
     const params: unknown[] = [];
     const conds = q.conditions.map((c) => condition(l, c, params));
     const where: string[] = [];
@@ -167,7 +167,11 @@ export class SqliteBtnQueryRepository implements BtnQueryStore, CaptureEvidence 
       return `${field[0]} ${q.sortOrder}`;
     });
     order.push(`${l.defaultSort} ${q.sortOrder}`);
-    const total = this.stmt(`SELECT count(*) FROM ${l.from} ${whereSql}`).pluck().get(...params) as number;
+    // Unfiltered listings of the big tables: the count kept with every insert (migration 7).
+    const total =
+      counted !== undefined && where.length === 0
+        ? ((this.stmt('SELECT n FROM btn_counts WHERE name = ?').pluck().get(counted) as number | undefined) ?? 0)
+        : (this.stmt(`SELECT count(*) FROM ${l.from} ${whereSql}`).pluck().get(...params) as number);
     const rows = this.stmt(`SELECT ${l.select} FROM ${l.from} ${whereSql} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`).all(
       ...params,
       q.pageSize,
@@ -177,11 +181,11 @@ export class SqliteBtnQueryRepository implements BtnQueryStore, CaptureEvidence 
   }
 
   snapshots(q: ListQuery): Page<SnapshotItem> {
-    return this.list(LISTINGS.snapshot, q, toSnapshot);
+    return this.list(LISTINGS.snapshot, q, toSnapshot, 'swarm');
   }
 
   bans(q: ListQuery): Page<BanItem> {
-    return this.list(LISTINGS.bans, q, toBan);
+    return this.list(LISTINGS.bans, q, toBan, 'bans');
   }
 
   discoveries(q: ListQuery): Page<DiscoveryItem> {

@@ -3,6 +3,11 @@ import type { BanRow, BtnSubmissionStore, HistoryRow, SwarmRow, WriteResult } fr
 import type { Db } from './open-database.js';
 
 const TORRENT_CACHE_MAX = 200_000;
+const SWARM_CHUNK = 50;
+const SWARM_COLUMNS = `app, submit_id, downloader, torrent, peer_ip, peer_port, peer_id, peer_client_name, peer_progress,
+  downloader_progress, from_peer_traffic, from_peer_traffic_offset, from_peer_speed, from_peer_speed_max, to_peer_traffic,
+  to_peer_traffic_offset, to_peer_speed, to_peer_speed_max, flags, first_seen, last_seen, received_at`;
+const SWARM_ROW = `(${new Array<string>(22).fill('?').join(',')})`;
 
 /**
  * What BTN clients submit. Each batch is one transaction. A resent batch changes nothing: bans are
@@ -12,13 +17,14 @@ const TORRENT_CACHE_MAX = 200_000;
 export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
   private readonly torrentIds = new Map<string, number>();
   private readonly upsertTorrent: Statement;
-  private readonly insertSwarm: Statement;
+  private readonly swarmInserts = new Map<number, Statement>();
   private readonly updateSwarm: Statement;
   private readonly insertBan: Statement;
   private readonly insertHistory: Statement;
   private readonly updateHistory: Statement;
   private readonly heartbeat: Statement;
   private readonly discovery: Statement;
+  private readonly addCount: Statement;
 
   constructor(private readonly db: Db) {
     this.upsertTorrent = db
@@ -29,13 +35,6 @@ export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
          RETURNING id`,
       )
       .pluck();
-    const swarmCols = `app, submit_id, downloader, torrent, peer_ip, peer_port, peer_id, peer_client_name, peer_progress,
-      downloader_progress, from_peer_traffic, from_peer_traffic_offset, from_peer_speed, from_peer_speed_max, to_peer_traffic,
-      to_peer_traffic_offset, to_peer_speed, to_peer_speed_max, flags, first_seen, last_seen, received_at`;
-    this.insertSwarm = db.prepare(`INSERT OR IGNORE INTO btn_swarm (${swarmCols}) VALUES (@app, @submitId, @downloader, @torrent,
-      @peerIp, @peerPort, @peerId, @peerClientName, @peerProgress, @downloaderProgress, @fromPeerTraffic, @fromPeerTrafficOffset,
-      @fromPeerSpeed, @fromPeerSpeedMax, @toPeerTraffic, @toPeerTrafficOffset, @toPeerSpeed, @toPeerSpeedMax, @flags, @firstSeen,
-      @lastSeen, @now)`);
     this.updateSwarm = db.prepare(`UPDATE btn_swarm SET submit_id = @submitId, peer_id = @peerId, peer_client_name = @peerClientName,
       peer_progress = @peerProgress, downloader_progress = @downloaderProgress, from_peer_traffic = @fromPeerTraffic,
       from_peer_traffic_offset = @fromPeerTrafficOffset, from_peer_speed = @fromPeerSpeed,
@@ -59,6 +58,7 @@ export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
         AND last_seen < @lastSeen`);
     this.heartbeat = db.prepare(`INSERT INTO btn_heartbeats (app, ifaddr, external_ip, seen_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (app, ifaddr, external_ip) DO UPDATE SET seen_at = excluded.seen_at`);
+    this.addCount = db.prepare('UPDATE btn_counts SET n = n + ? WHERE name = ?');
     this.discovery = db.prepare(`INSERT OR IGNORE INTO btn_client_discovery (client_name, peer_id, found_at, source, found_by_app)
       VALUES (?, ?, ?, 'btn', ?)`);
   }
@@ -77,7 +77,7 @@ export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
     for (const [k, v] of fresh) this.torrentIds.set(k, v);
   }
 
-  private write<T>(rows: readonly T[], one: (row: T, fresh: Map<string, number>) => 0 | 1 | 2): WriteResult {
+  private write<T>(rows: readonly T[], one: (row: T, fresh: Map<string, number>) => 0 | 1 | 2, counted?: string): WriteResult {
     const fresh = new Map<string, number>();
     const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0 };
     this.db.transaction(() => {
@@ -87,24 +87,59 @@ export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
         else if (r === 2) result.updated++;
         else result.unchanged++;
       }
+      if (counted !== undefined && result.inserted > 0) this.addCount.run(result.inserted, counted);
     })();
     this.commitTorrents(fresh);
     return result;
   }
 
+  /**
+   * Swarm rows: multi-row `INSERT OR IGNORE` (50 rows a statement, positional parameters: the hot
+   * path, a 1,000-row batch is 20 statements); only when some rows already existed, the per-row
+   * UPDATE that takes newer data (a row just inserted is left alone: its last_seen is not older).
+   */
   putSwarm(app: number, submitId: string, rows: readonly SwarmRow[], now: number): WriteResult {
-    return this.write(rows, (r, fresh) => {
-      const params = { ...r, app, submitId, now, torrent: this.torrent(r.torrentIdentifier, r.torrentSize, r.torrentPrivate, fresh) };
-      if (this.insertSwarm.run(params).changes > 0) return 1;
-      return this.updateSwarm.run(params).changes > 0 ? 2 : 0;
-    });
+    const fresh = new Map<string, number>();
+    const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0 };
+    this.db.transaction(() => {
+      const torrents = rows.map((r) => this.torrent(r.torrentIdentifier, r.torrentSize, r.torrentPrivate, fresh));
+      for (let i = 0; i < rows.length; i += SWARM_CHUNK) {
+        const n = Math.min(SWARM_CHUNK, rows.length - i);
+        const params: unknown[] = [];
+        for (let j = i; j < i + n; j++) {
+          const r = rows[j] as SwarmRow;
+          params.push(app, submitId, r.downloader, torrents[j], r.peerIp, r.peerPort, r.peerId, r.peerClientName, r.peerProgress,
+            r.downloaderProgress, r.fromPeerTraffic, r.fromPeerTrafficOffset, r.fromPeerSpeed, r.fromPeerSpeedMax, r.toPeerTraffic,
+            r.toPeerTrafficOffset, r.toPeerSpeed, r.toPeerSpeedMax, r.flags, r.firstSeen, r.lastSeen, now);
+        }
+        result.inserted += this.swarmInsert(n).run(params).changes;
+      }
+      if (result.inserted < rows.length) {
+        rows.forEach((r, j) => {
+          result.updated += this.updateSwarm.run({ ...r, app, submitId, now, torrent: torrents[j] }).changes;
+        });
+      }
+      if (result.inserted > 0) this.addCount.run(result.inserted, 'swarm');
+    })();
+    this.commitTorrents(fresh);
+    result.unchanged = rows.length - result.inserted - result.updated;
+    return result;
+  }
+
+  private swarmInsert(n: number): Statement {
+    let s = this.swarmInserts.get(n);
+    if (!s) {
+      s = this.db.prepare(`INSERT OR IGNORE INTO btn_swarm (${SWARM_COLUMNS}) VALUES ${new Array<string>(n).fill(SWARM_ROW).join(',')}`);
+      this.swarmInserts.set(n, s);
+    }
+    return s;
   }
 
   putBans(app: number, submitId: string, rows: readonly BanRow[], now: number): WriteResult {
     return this.write(rows, (r, fresh) => {
       const torrent = this.torrent(r.torrentIdentifier, r.torrentSize, r.torrentPrivate, fresh);
       return this.insertBan.run({ ...r, app, submitId, now, torrent, btnBan: r.btnBan ? 1 : 0 }).changes > 0 ? 1 : 0;
-    });
+    }, 'bans');
   }
 
   putHistories(app: number, rows: readonly HistoryRow[], now: number): WriteResult {

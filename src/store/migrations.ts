@@ -341,6 +341,17 @@ export const MIGRATIONS: readonly string[] = [
   -- The evidence scanner reads torrents whose metadata changed since its cursor.
   CREATE INDEX torrents_by_updated_at ON torrents (updated_at, infohash);
   `,
+  // 7: row counts of the BTN listings that grow without bound (swarm rows, bans), kept by the BTN
+  // submission repository in the batch's own transaction: the query API's unfiltered pages give an
+  // exact total without a count(*) over millions of rows.
+  `
+  CREATE TABLE btn_counts (
+    name TEXT PRIMARY KEY,
+    n    INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO btn_counts (name, n) SELECT 'swarm', count(*) FROM btn_swarm;
+  INSERT INTO btn_counts (name, n) SELECT 'bans', count(*) FROM btn_bans;
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -58,6 +58,8 @@ describe('submit_swarm (spec §3.2), gzip + chunked as OkHttp sends it', () => {
     const newer = await post('/ping/syncSwarm', { swarms: [swarm(100, now, { last_time_seen: now, to_peer_traffic: 9999 })] });
     expect((newer.json() as { data: Obj }).data).toMatchObject({ inserted: 0, updated: 1 });
     expect(f.db.prepare("SELECT to_peer_traffic FROM btn_swarm WHERE peer_ip = '1.2.0.100'").pluck().get()).toBe(9999);
+    // The kept row count (the query API's unfiltered total) is exact through inserts, resends and updates.
+    expect(f.db.prepare("SELECT n FROM btn_counts WHERE name = 'swarm'").pluck().get()).toBe(count('btn_swarm'));
   });
 
   it('an empty or shapeless batch is accepted (200) and counted', async () => {
@@ -86,6 +88,7 @@ describe('submit_bans (spec §3.1)', () => {
     const again = await post('/ping/syncBanHistory', { bans: rows });
     expect((again.json() as { data: Obj }).data).toMatchObject({ inserted: 0, unchanged: 2 });
     expect(count('btn_bans')).toBe(2);
+    expect(f.db.prepare("SELECT n FROM btn_counts WHERE name = 'bans'").pluck().get()).toBe(2);
   });
 });
 

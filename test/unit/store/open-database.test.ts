@@ -29,6 +29,7 @@ describe('openDatabase', () => {
       'btn_apps',
       'btn_bans',
       'btn_client_discovery',
+      'btn_counts',
       'btn_heartbeats',
       'btn_histories',
       'btn_swarm',
