@@ -95,7 +95,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
           filters, geo: (ip) => geoip.lookup(ip), torrents: store.torrents, captures: store.captures, notify,
           dialable: (ip, port) => policy.isDialable(ip, port), observe: ops.observe, logger,
         },
-        { capture: config.capture, pcap: config.pcap },
+        { capture: config.capture, pcap: config.pcap, drainTimeoutMs: config.shutdown.drainTimeoutMs },
       ),
     );
     const dht = await life.start(
@@ -176,10 +176,15 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     };
     if (options.handleSignals) {
       const onHup = (): void => void reload();
-      const onTerm = (): void => void stop();
+      // The first SIGTERM/SIGINT stops gracefully (shutdown.drainTimeoutMs); a second one exits at once.
+      const onTerm = (signal: NodeJS.Signals): void => {
+        if (stopping === undefined) return void stop();
+        log.warn({ signal }, 'second signal while stopping: exiting now, without waiting for the rest');
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      };
       process.on('SIGHUP', onHup);
-      process.once('SIGTERM', onTerm);
-      process.once('SIGINT', onTerm);
+      process.on('SIGTERM', onTerm);
+      process.on('SIGINT', onTerm);
       life.onStopLast(() => {
         process.off('SIGHUP', onHup);
         process.off('SIGTERM', onTerm);

@@ -51,6 +51,8 @@ export interface CaptureStats {
 export interface CaptureModuleOptions {
   capture: ResolvedConfig['capture'];
   pcap: ResolvedConfig['pcap'];
+  /** At stop, how long running captures may take to finish before they are aborted (default 0: abort at once). */
+  drainTimeoutMs?: number;
 }
 
 export interface CaptureModule {
@@ -193,8 +195,12 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
     },
     async stop() {
       clearInterval(pcapPrune);
-      await scheduler.stop();
+      // Graceful: running captures finish (bounded), their results are written, then the batch is flushed.
+      const t0 = Date.now();
+      const drained = await scheduler.drain(options.drainTimeoutMs ?? 0);
+      reverseDns.close();
       writer.close();
+      log.info({ ...drained, stored: writer.stats().written, durationMs: Date.now() - t0 }, 'capture stopped');
     },
   };
 }

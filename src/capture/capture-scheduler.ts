@@ -118,6 +118,28 @@ export class CaptureScheduler {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Graceful stop: takes no new jobs and drops the queued ones (not started: nothing is lost but a
+   * chance to capture), lets the running jobs finish for at most `timeoutMs`, then aborts the rest.
+   * Resolves when nothing runs; returns how many jobs finished and how many had to be aborted.
+   */
+  async drain(timeoutMs: number): Promise<{ finished: number; aborted: number; dropped: number }> {
+    this.stopped = true;
+    const dropped = this.queue.length;
+    this.queue.length = 0;
+    const running = this.running;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = this.idle();
+    const timedOut = await Promise.race([
+      idle.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    const aborted = timedOut ? this.running : 0;
+    if (timedOut) await this.stop();
+    return { finished: running - aborted, aborted, dropped };
+  }
+
   /** Drops the queue and aborts running jobs; resolves when they have finished. */
   async stop(): Promise<void> {
     this.queue.length = 0;

@@ -62,6 +62,8 @@ export function cleanHostname(name: string): string {
 
 export class ReverseDns {
   private readonly cache = new Map<string, { name: string; expiresAt: number }>();
+  /** Queries running now, so that close() can cancel them. */
+  private readonly inFlight = new Set<{ cancel(): void }>();
   private readonly pending = new Map<string, Promise<string>>();
   private readonly counters: Record<Counter, number> = {
     lookups: 0,
@@ -138,15 +140,32 @@ export class ReverseDns {
     });
   }
 
+  /**
+   * Cancels every query in flight (they answer ''). Without it, a query still running at shutdown
+   * keeps its resolver socket and its timer, and with them the process, alive for up to timeoutMs
+   * after the daemon has stopped.
+   */
+  close(): void {
+    for (const q of this.inFlight) q.cancel();
+    this.inFlight.clear();
+  }
+
   private async query(ip: string): Promise<string> {
     this.counters.queries += 1;
     const timeoutMs = Math.max(1, this.options.timeoutMs);
     const resolver = new dnsPromises.Resolver({ timeout: timeoutMs, tries: 1 });
     if (this.options.servers.length > 0) resolver.setServers(this.options.servers);
     let timer: NodeJS.Timeout | undefined;
+    let cancel!: () => void;
     const timedOut = new Promise<{ timeout: true }>((resolve) => {
       timer = setTimeout(() => resolve({ timeout: true }), timeoutMs);
+      cancel = () => {
+        clearTimeout(timer);
+        resolve({ timeout: true });
+      };
     });
+    const entry = { cancel };
+    this.inFlight.add(entry);
     try {
       const result = await Promise.race([
         resolver.reverse(ip).then(
@@ -178,6 +197,7 @@ export class ReverseDns {
       return '';
     } finally {
       clearTimeout(timer);
+      this.inFlight.delete(entry);
     }
   }
 

@@ -63,4 +63,34 @@ describe('CaptureScheduler', () => {
     expect(s.stats()).toMatchObject({ running: 0, failed: 2, timedOut: 1 });
     expect(s.submit(deferredJob('z', [], running).job)).toBe(false);
   });
+  it('drain() drops the queue, lets running jobs finish within the time given, and aborts the rest after it', async () => {
+    const s = new CaptureScheduler({ concurrency: 2, perIpConcurrency: 1, queueSize: 10, jobTimeoutMs: 60_000 });
+    const log: string[] = [];
+    const running = { now: 0, max: 0, perIp: new Map<string, number>(), maxPerIp: 0 };
+    const quick = deferredJob('a', log, running);
+    const stuck = deferredJob('b', log, running);
+    const queued = deferredJob('c', log, running);
+    for (const j of [quick, stuck, queued]) s.submit(j.job);
+    setTimeout(() => quick.release(), 30);
+    const t0 = performance.now();
+    const result = await s.drain(300);
+    const took = performance.now() - t0;
+    expect(result).toEqual({ finished: 1, aborted: 1, dropped: 1 });
+    expect(took).toBeGreaterThanOrEqual(290);
+    expect(took).toBeLessThan(2_000);
+    expect(log).toEqual(['start a', 'start b']); // the queued job never started
+    expect(s.stats()).toMatchObject({ running: 0, queued: 0, completed: 1, failed: 1 });
+    expect(s.submit(deferredJob('d', log, running).job)).toBe(false); // no intake after drain
+  });
+
+  it('drain() returns as soon as the running jobs are done', async () => {
+    const s = new CaptureScheduler({ concurrency: 2, perIpConcurrency: 1, queueSize: 10, jobTimeoutMs: 60_000 });
+    const running = { now: 0, max: 0, perIp: new Map<string, number>(), maxPerIp: 0 };
+    const j = deferredJob('a', [], running);
+    s.submit(j.job);
+    setTimeout(() => j.release(), 20);
+    const t0 = performance.now();
+    expect(await s.drain(10_000)).toEqual({ finished: 1, aborted: 0, dropped: 0 });
+    expect(performance.now() - t0).toBeLessThan(1_000);
+  });
 });

@@ -226,4 +226,18 @@ describe('cleanHostname', () => {
     expect(cleanHostname(`${'a'.repeat(64)}.example`)).toBe('');
     expect(cleanHostname(`${'a.'.repeat(127)}ab`)).toBe('');
   });
+  it('close() ends the queries in flight at once, so nothing keeps the process alive after the daemon stops', async () => {
+    const rdns = make({ timeoutMs: 5_000 });
+    const t0 = performance.now();
+    const pending = rdns.lookup('127.0.0.99'); // never answered
+    await new Promise((r) => setTimeout(r, 20));
+    expect(rdns.stats().inFlight).toBe(1);
+    const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    rdns.close();
+    expect(await pending).toBe('');
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    expect(rdns.stats().inFlight).toBe(0);
+    // Its 5 s timer is gone (the one that held the process open for up to timeoutMs after stop).
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThan(timers);
+  });
 });
