@@ -46,6 +46,7 @@ export interface CaptureStats {
   reverseDns: ReturnType<ReverseDns['stats']>;
   store: BatchWriterStats;
   outcomes: ReturnType<CaptureOutcomes['snapshot']>;
+  peerValueTrust: ReturnType<PeerValueTrust['stats']>;
 }
 
 export interface CaptureModuleOptions {

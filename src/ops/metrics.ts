@@ -199,6 +199,22 @@ export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34],
     registers: [registry],
   });
+  counterFrom(registry, 'capture_outcomes_total', 'Captures by what explains their end (captured, encryption_required, choked_and_silent, connect_refused, reset_after_handshake, …)', ['reason'], () =>
+    Object.entries(sources.capture().outcomes?.byReason ?? {}).map(([reason, n]) => [{ reason: reason.replace(/-/g, '_') }, n ?? 0]),
+  );
+  counterFrom(registry, 'capture_attempts_total', 'Connection attempts by transport (tcp, tcp+mse: encrypted) and result', ['transport', 'result'], () =>
+    Object.entries(sources.capture().outcomes?.byTransport ?? {}).flatMap(([transport, t]) => [
+      [{ transport: transport.replace('+', '_'), result: 'captured' }, t.captured] as [Record<string, string>, number],
+      [{ transport: transport.replace('+', '_'), result: 'failed' }, t.attempts - t.captured] as [Record<string, string>, number],
+    ]),
+  );
+  counterFrom(registry, 'dht_values_dropped_total', 'DHT peer values not dialled: phantoms (byte-swapped ports) and values of distrusted nodes', ['reason'], () => {
+    const t = sources.capture().peerValueTrust;
+    return [
+      [{ reason: 'phantom' }, t?.phantoms ?? 0],
+      [{ reason: 'distrusted_node' }, t?.distrustedDrops ?? 0],
+    ];
+  });
   counterFrom(registry, 'metadata_fetches_total', 'Torrent metadata fetched from peers (BEP 9)', [], () => [[{}, sources.capture().pipeline.metadataFetched ?? 0]]);
   counterFrom(registry, 'captures_stored_total', 'Captures written to the database', [], () => [[{}, sources.capture().store.written]]);
   counterFrom(registry, 'pcap_write_failures_total', 'pcap files that could not be written', [], () => [[{}, sources.capture().pipeline.pcapFailed ?? 0]]);

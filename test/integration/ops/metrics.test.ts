@@ -42,6 +42,14 @@ function sources(): OpsSources {
       scheduler: { queued: 17, running: 3, started: 100, completed: 90, failed: 7, droppedQueueFull: 19, timedOut: 2 },
       pipeline: { queued: 100, 'no-match': 50, 'queue-full': 19, metadataFetched: 4, pcapFailed: 0, metadataWanted: 2 },
       store: { pending: 21, written: 88, batches: 5, failures: 1, refused: 23, state: 'failing', consecutiveFailures: 1, outages: 1, lastError: 'disk full', nextAttemptAt: 0 },
+      outcomes: {
+        total: 12,
+        byReason: { captured: 6, 'encryption-required': 3, 'connect-refused': 2, 'choked-and-silent': 1 },
+        byTransport: { tcp: { attempts: 12, captured: 7 }, 'tcp+mse': { attempts: 3, captured: 3 } },
+        byClient: {},
+        encryptedRetries: { tried: 3, captured: 3 },
+      },
+      peerValueTrust: { checked: 40, phantoms: 5, distrustedDrops: 7, nodesDistrusted: 1, nodesTracked: 9 },
     }),
     notify: () => notify,
   };
@@ -94,6 +102,11 @@ describe('Prometheus metrics', () => {
     expect(line(text, 'capture_daemon_captures_total{result="failed",reason="protocol"}')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_capture_duration_seconds_count{result="ok"}')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_metadata_fetches_total ')).toMatch(/ 4$/);
+    expect(line(text, 'capture_daemon_capture_outcomes_total{reason="encryption_required"}')).toMatch(/ 3$/);
+    expect(line(text, 'capture_daemon_capture_outcomes_total{reason="choked_and_silent"}')).toMatch(/ 1$/);
+    expect(line(text, 'capture_daemon_capture_attempts_total{transport="tcp_mse",result="captured"}')).toMatch(/ 3$/);
+    expect(line(text, 'capture_daemon_capture_attempts_total{transport="tcp",result="failed"}')).toMatch(/ 5$/);
+    expect(line(text, 'capture_daemon_dht_values_dropped_total{reason="phantom"}')).toMatch(/ 5$/);
     expect(line(text, 'capture_daemon_outbox_backlog{target="amqp"}')).toMatch(/ 5$/);
     const lag = Number(line(text, 'capture_daemon_outbox_delivery_lag_seconds{target="amqp"}')?.split(' ')[1]);
     expect(lag).toBeGreaterThanOrEqual(10);
