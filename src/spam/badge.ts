@@ -32,6 +32,11 @@ function reportsText(count: number): string {
   return count === 1 ? '1 report' : `${count} reports`;
 }
 
+/** Squeezes a text that would overflow `room` pixels (a large count) instead of letting it spill out. */
+function fit(text: string, fontSize: number, room: number): string {
+  return text.length * fontSize * 0.62 > room ? ` textLength="${room}" lengthAdjust="spacingAndGlyphs"` : '';
+}
+
 /**
  * An SVG badge a site shows next to a download: "spam" and the count, or "no reports". Only
  * digits and fixed words go into the image, so nothing in it needs escaping.
@@ -46,7 +51,7 @@ export function renderBadge(b: BadgeInput): Badge {
     body =
       `<rect width="${width}" height="${height}" rx="6" fill="${color}"/>` +
       `<text x="${width / 2}" y="24" font-size="15" font-weight="bold">${title}</text>` +
-      `<text x="${width / 2}" y="46" font-size="13">${value}</text>`;
+      `<text x="${width / 2}" y="46" font-size="13"${fit(value, 13, width - 12)}>${value}</text>`;
   } else {
     const labelW = b.size === 'small' ? 34 : 56;
     const fs = b.size === 'small' ? 11 : 14;
@@ -56,7 +61,7 @@ export function renderBadge(b: BadgeInput): Badge {
       `<rect x="${labelW - 3}" width="${width - labelW + 3}" height="${height}" rx="3" fill="${color}"/>` +
       `<rect x="${labelW - 3}" width="6" height="${height}" fill="${color}"/>` +
       `<text x="${labelW / 2}" y="${y}" font-size="${fs}">spam</text>` +
-      `<text x="${labelW + (width - labelW) / 2}" y="${y}" font-size="${fs}">${value}</text>`;
+      `<text x="${labelW + (width - labelW) / 2}" y="${y}" font-size="${fs}"${fit(value, fs, width - labelW - 6)}>${value}</text>`;
   }
   const svg =
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="spam: ${value}">` +
