@@ -21,6 +21,8 @@ export interface PeerJson {
     hasPieces: number;
     clientName: string;
     hostIdentifier: string;
+    /** Extension: what the capture noticed that the fields above cannot say (absent when nothing). */
+    note?: string;
   };
   /** Only on a failed attempt (no report). */
   error?: string;
@@ -52,6 +54,7 @@ export function toPeerJson(c: CaptureRecord): PeerJson {
       clientName: c.report.clientName,
       hostIdentifier: c.report.hostIdentifier,
     };
+    if (c.report.note !== undefined) out.captureReport.note = c.report.note;
   } else {
     out.error = c.error ?? 'unknown error';
   }
@@ -84,6 +87,7 @@ export function rowToPeerJson(r: CaptureRow): PeerJson {
       clientName: r[12] ?? '',
       hostIdentifier: r[13] ?? '',
     };
+    if (r[16] !== null) out.captureReport.note = r[16];
   } else {
     out.error = r[14] ?? 'unknown error';
   }

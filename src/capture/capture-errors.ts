@@ -29,6 +29,8 @@ export type CaptureErrorCode =
   | 'BITFIELD_SPARE_BITS'
   /** The MSE/PE handshake failed (the words say how). */
   | 'ENCRYPTION_HANDSHAKE'
+  | 'HAVE_FLOOD'
+  | 'FLOOD'
   | 'INTERNAL';
 
 export class CaptureError extends AppError {
@@ -65,6 +67,22 @@ export function captureError(code: keyof typeof WORDS, options?: { cause?: unkno
 
 export function bitfieldLengthError(pieceCount: number): CaptureError {
   return new CaptureError('BITFIELD_LENGTH', `bitfield: wrong length for ${pieceCount} pieces`);
+}
+
+/** More HAVE messages than the torrent has pieces (each piece can be announced once). */
+export function haveFloodError(haves: number, pieces: number, known: boolean): CaptureError {
+  const of = known ? `${pieces} pieces` : `at most ${pieces} pieces (piece count unknown)`;
+  return new CaptureError('HAVE_FLOOD', `protocol: HAVE flood (${haves} HAVE messages for ${of})`);
+}
+
+/** More bytes of messages the capture never asked for and cannot use than a capture accepts. */
+export function floodError(name: string, bytes: number): CaptureError {
+  return new CaptureError('FLOOD', `protocol: flood of ${name} messages the capture never asked for (${bytes} bytes)`);
+}
+
+/** A bitfield longer than any torrent within the metadata cap can need, while the piece count is unknown. */
+export function bitfieldTooLongError(bytes: number): CaptureError {
+  return new CaptureError('BITFIELD_LENGTH', `bitfield: ${bytes} bytes, longer than any torrent's`);
 }
 
 export function malformedMessageError(name: string): CaptureError {

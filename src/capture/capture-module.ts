@@ -11,6 +11,7 @@ import { CaptureOutcomes } from './capture-outcomes.js';
 import { PcapRetention } from './pcap-retention.js';
 import { captureWithEncryption } from './encrypted-capture.js';
 import { PeerValueTrust } from './peer-value-trust.js';
+import { CaptureMemoryBudget } from './memory-budget.js';
 import { capturePeer, makePeerId } from './peer-capture.js';
 import { ReverseDns } from './reverse-dns.js';
 
@@ -107,6 +108,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const trust = new PeerValueTrust();
   const viaOf = new Map<string, string>();
   const MAX_VIA = 100_000;
+  const memory = new CaptureMemoryBudget(cap.memoryBudgetBytes);
   const pipeline = new CapturePipeline(
     {
       filters: deps.filters,
@@ -147,9 +149,10 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       onMetadata: (ih) => log.info({ infoHash: ih }, 'metadata fetched from peers'),
       ...(deps.observe ? { onCaptureDone: deps.observe.capture } : {}),
       scheduler,
+      memory,
       logger: log,
     },
-    { recaptureIntervalMs: cap.recaptureIntervalMs },
+    { recaptureIntervalMs: cap.recaptureIntervalMs, maxRecordedBytes: pcap.maxBytesPerCapture },
   );
   let pcapPrune: NodeJS.Timeout | undefined;
 
@@ -176,6 +179,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
     stats: () => ({
       scheduler: scheduler.stats(),
       pipeline: pipeline.stats(),
+      memory: memory.stats(),
       reverseDns: reverseDns.stats(),
       store: writer.stats(),
       outcomes: outcomes.snapshot(),

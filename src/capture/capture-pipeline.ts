@@ -3,10 +3,13 @@ import type { EffectiveFilter } from '../filter/filter-registry.js';
 import { parseIpBytes } from '../filter/ip-bytes.js';
 import type { NewCapture, PeerGeo } from '../model/capture.js';
 import type { DiscoveredPeer } from '../model/peer.js';
-import { ConversationRecorder, holdsConversation, type Conversation } from '../pcap/conversation.js';
+import { ConversationRecorder, DEFAULT_MAX_RECORDED_BYTES, MAX_RECORDED_EVENTS, holdsConversation, type Conversation } from '../pcap/conversation.js';
+import { PCAP_WRITE_CHUNK } from '../pcap/pcap-file.js';
 import type { TorrentMetadata } from '../protocol/metainfo.js';
 import type { Logger } from '../util/logger.js';
 import type { CaptureScheduler } from './capture-scheduler.js';
+import { READER_BOUND_BYTES } from './frame-reader.js';
+import type { CaptureMemoryBudget, MemoryReservation } from './memory-budget.js';
 import type { PeerCaptureInput, PeerCaptureOutcome } from './peer-capture.js';
 import { KnownPeers } from './known-peers.js';
 import { RecentPeers } from './recent-peers.js';
@@ -22,6 +25,11 @@ export type OfferResult =
   | 'not-dialable'
   | 'queue-full'
   | 'store-paused';
+
+/** A note on a report whose pcap left bytes out. */
+export function pcapSkipNote(recorder: ConversationRecorder): string {
+  return `pcap: ${recorder.skippedBytes} bytes after the first ${recorder.keptBytes} not recorded`;
+}
 
 /** The ports the pipeline needs; main.ts passes the real adapters, tests pass fakes. */
 export interface CapturePipelineDeps {
@@ -47,6 +55,8 @@ export interface CapturePipelineDeps {
   /** Every finished capture attempt (metrics: result, failure words, duration); must not throw. */
   onCaptureDone?(done: { ok: boolean; error?: string; durationMs: number; metadataOnly: boolean }): void;
   scheduler: CaptureScheduler;
+  /** The daemon-wide memory budget of in-flight captures (none: unbounded, for tests). */
+  memory?: CaptureMemoryBudget;
   logger: Logger;
 }
 
@@ -54,6 +64,16 @@ export interface CapturePipelineOptions {
   recaptureIntervalMs: number;
   /** Concurrent metadata fetches per torrent whose metadata is still missing. */
   metadataFetchesPerTorrent?: number;
+  /** Bytes of a conversation kept for its pcap (`pcap.maxBytesPerCapture`). */
+  maxRecordedBytes?: number;
+}
+
+/** What one recorded event costs beyond its bytes (the event object and its array's header). */
+const EVENT_OVERHEAD_BYTES = 128;
+
+/** What a capture reserves from the memory budget before it connects: its reader, and with a pcap its recording and the writer's buffer. */
+export function captureReservation(recording: boolean, maxRecordedBytes: number): number {
+  return READER_BOUND_BYTES + (recording ? maxRecordedBytes + MAX_RECORDED_EVENTS * EVENT_OVERHEAD_BYTES + PCAP_WRITE_CHUNK : 0);
 }
 
 /**
@@ -71,7 +91,10 @@ export class CapturePipeline {
   private readonly known = new KnownPeers();
   /** Per torrent whose metadata is wanted: known peers already asked since it was wanted ("ip:port"). */
   private readonly metadataTried = new Map<string, Set<string>>();
-  readonly counters: Record<OfferResult | 'stored' | 'storeRefused' | 'captureOk' | 'captureFailed' | 'metadataFetched' | 'metadataFromKnownPeers' | 'pcapFailed', number> = {
+  readonly counters: Record<
+    OfferResult | 'stored' | 'storeRefused' | 'captureOk' | 'captureFailed' | 'metadataFetched' | 'metadataFromKnownPeers' | 'pcapFailed' | 'memoryRefused',
+    number
+  > = {
     queued: 0,
     'metadata-queued': 0,
     unwatched: 0,
@@ -88,6 +111,7 @@ export class CapturePipeline {
     metadataFetched: 0,
     metadataFromKnownPeers: 0,
     pcapFailed: 0,
+    memoryRefused: 0,
   };
 
   constructor(
@@ -142,16 +166,18 @@ export class CapturePipeline {
     if (!this.recent.admit(key, peer.foundAt)) return 'recent';
     const dial = this.deps.dialable(peer.ip, peer.port);
     if (!dial.ok) return 'not-dialable';
+    // Counted before submit: the scheduler may run (and end) the job synchronously.
+    if (matched.length === 0) this.metadataInFlight.set(peer.infohash, (this.metadataInFlight.get(peer.infohash) ?? 0) + 1);
     const accepted = this.deps.scheduler.submit({
       ip: peer.ip,
-      run: (signal) => this.capture(peer, geo, matched, signal),
+      run: (signal) => this.captureWithin(peer, geo, matched, signal, key),
     });
     if (!accepted) {
       this.recent.forget(key);
+      if (matched.length === 0) this.metadataVisitDone(peer.infohash);
       return 'queue-full';
     }
     if (matched.length === 0) {
-      this.metadataInFlight.set(peer.infohash, (this.metadataInFlight.get(peer.infohash) ?? 0) + 1);
       this.triedFor(peer.infohash).add(`${peer.ip}:${peer.port}`);
       return 'metadata-queued';
     }
@@ -173,8 +199,13 @@ export class CapturePipeline {
       if (this.metadataTried.get(infohash)?.has(key) || !this.deps.dialable(p.ip, p.port).ok) continue;
       const visit: DiscoveredPeer = { ip: p.ip, port: p.port, infohash, foundAt: Date.now(), source: 'manual' };
       const geo = this.deps.geo(p.ip);
-      if (!this.deps.scheduler.submit({ ip: p.ip, run: (signal) => this.capture(visit, geo, [], signal) })) return;
+      const recentKey = RecentPeers.key(p.ip, p.port, infohash);
+      // Counted before submit: the scheduler may run (and end) the job synchronously.
       this.metadataInFlight.set(infohash, (this.metadataInFlight.get(infohash) ?? 0) + 1);
+      if (!this.deps.scheduler.submit({ ip: p.ip, run: (signal) => this.captureWithin(visit, geo, [], signal, recentKey) })) {
+        this.metadataVisitDone(infohash);
+        return;
+      }
       this.triedFor(infohash).add(key);
       this.counters.metadataFromKnownPeers++;
     }
@@ -191,13 +222,49 @@ export class CapturePipeline {
     this.deps.onMetadata?.(infohash);
   }
 
-  private async capture(peer: DiscoveredPeer, geo: PeerGeo, matched: readonly string[], signal: AbortSignal): Promise<void> {
+  /**
+   * Runs the capture inside a reservation of the memory budget (held until its pcap is written and
+   * it is stored); a capture the budget cannot hold is not started: counted, and the peer may be
+   * offered again.
+   */
+  private async captureWithin(peer: DiscoveredPeer, geo: PeerGeo, matched: readonly string[], signal: AbortSignal, key: string): Promise<void> {
     const filters = matched.map((n) => this.deps.filters.get(n)).filter((f): f is EffectiveFilter => f !== undefined);
+    const recording = this.deps.pcap !== undefined && filters.some((f) => f.storeTCPDumpFile);
+    const maxRecorded = this.options.maxRecordedBytes ?? DEFAULT_MAX_RECORDED_BYTES;
+    let reservation: MemoryReservation | undefined;
+    if (this.deps.memory !== undefined) {
+      reservation = this.deps.memory.reserve(captureReservation(recording, maxRecorded));
+      if (reservation === undefined) {
+        this.counters.memoryRefused++;
+        this.recent.forget(key);
+        if (matched.length === 0) this.metadataVisitDone(peer.infohash);
+        return;
+      }
+    }
+    try {
+      await this.capture(peer, geo, matched, filters, recording ? maxRecorded : 0, reservation, signal);
+    } finally {
+      reservation?.release();
+    }
+  }
+
+  private metadataVisitDone(infohash: string): void {
+    const n = (this.metadataInFlight.get(infohash) ?? 1) - 1;
+    if (n <= 0) this.metadataInFlight.delete(infohash);
+    else this.metadataInFlight.set(infohash, n);
+  }
+
+  private async capture(
+    peer: DiscoveredPeer,
+    geo: PeerGeo,
+    matched: readonly string[],
+    filters: EffectiveFilter[],
+    maxRecorded: number,
+    reservation: MemoryReservation | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
     const torrent = this.deps.torrents.get(peer.infohash);
-    const wantsPcap = this.deps.pcap !== undefined && filters.some((f) => f.storeTCPDumpFile);
-    const recorder = wantsPcap
-      ? new ConversationRecorder({ ip: '0.0.0.0', port: 0 }, { ip: peer.ip, port: peer.port })
-      : undefined;
+    const recorder = maxRecorded > 0 ? new ConversationRecorder({ ip: '0.0.0.0', port: 0 }, { ip: peer.ip, port: peer.port }, maxRecorded) : undefined;
     let outcome: PeerCaptureOutcome;
     try {
       outcome = await this.deps.capture(
@@ -208,15 +275,12 @@ export class CapturePipeline {
           pieceCount: torrent.state === 'known' ? torrent.pieceCount : undefined,
           fetchMetadata: torrent.state !== 'known',
           recorder,
+          ...(reservation !== undefined ? { memory: reservation } : {}),
         },
         signal,
       );
     } finally {
-      if (matched.length === 0) {
-        const n = (this.metadataInFlight.get(peer.infohash) ?? 1) - 1;
-        if (n <= 0) this.metadataInFlight.delete(peer.infohash);
-        else this.metadataInFlight.set(peer.infohash, n);
-      }
+      if (matched.length === 0) this.metadataVisitDone(peer.infohash);
     }
 
     if (outcome.ok && outcome.metadata) this.storeMetadata(peer.infohash, outcome.metadata);
@@ -246,13 +310,17 @@ export class CapturePipeline {
     };
     if (outcome.ok) {
       const hostIdentifier = await this.deps.reverseDns(peer.ip, signal).catch(() => '');
+      const notes = [...(outcome.notes ?? [])];
+      if (recorder?.truncated === true && listed.some((f) => f.storeTCPDumpFile)) notes.push(pcapSkipNote(recorder));
       record.report = {
         date: outcome.date,
         totalPiecesInTorrent: outcome.pieceCount ?? 0,
         hasPieces: outcome.hasPieces,
-        hasTotal: outcome.hasTotal,
+        // Never the "seeder" of an unknown number of pieces.
+        hasTotal: outcome.hasTotal && (outcome.pieceCount ?? 0) > 0,
         clientName: outcome.clientName,
         hostIdentifier,
+        ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
       };
     } else {
       record.error = outcome.error;

@@ -36,6 +36,8 @@ export interface MetadataFetchOptions {
   onDone: (result: MetadataResult) => void;
   /** Requests in flight at once (default 8). */
   window?: number;
+  /** The daemon's capture memory budget: the fetch asks it for what the metadata will hold before requesting. */
+  memory?: { grow(bytes: number): boolean };
 }
 
 const MSG_REQUEST = 0;
@@ -84,6 +86,10 @@ export class MetadataFetch {
     if (size > this.options.maxBytes) {
       return this.fail(`metadata: size ${size} bytes exceeds the cap of ${this.options.maxBytes}`);
     }
+    // The pieces, then their concatenation while it is hashed and parsed.
+    if (this.options.memory !== undefined && !this.options.memory.grow(2 * size)) {
+      return this.fail('metadata: not fetched, the capture memory budget is full');
+    }
     this.size = size;
     this.pieceCount = Math.ceil(size / METADATA_PIECE_SIZE);
     this.fill();
@@ -123,6 +129,9 @@ export class MetadataFetch {
         this.options.send(bencode.encode({ msg_type: MSG_REJECT, piece }));
       }
       return;
+    }
+    if (this.state === 'fetching' && type === MSG_DATA && piece >= this.pieceCount) {
+      return this.fail(`metadata: piece ${piece} out of range (${this.pieceCount} pieces)`);
     }
     if (this.state !== 'fetching' || !this.outstanding.has(piece)) return; // unsolicited: ignore
     if (type === MSG_REJECT) return this.fail('metadata: peer rejected the request');

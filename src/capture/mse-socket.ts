@@ -19,6 +19,9 @@ export interface CaptureSocket {
   readonly localAddress?: string | undefined;
   readonly localPort?: number | undefined;
   write(chunk: Uint8Array): boolean;
+  /** Stops reading (the capture yields to the event loop; TCP flow control slows the peer). */
+  pause(): unknown;
+  resume(): unknown;
   destroy(): void;
 }
 
@@ -71,6 +74,16 @@ export class MseSocket extends EventEmitter implements CaptureSocket {
     if (this.failed || this.tcp.destroyed) return false;
     const out = this.mse.write(chunk);
     return out.length === 0 ? true : this.tcp.write(out);
+  }
+
+  pause(): this {
+    this.tcp.pause();
+    return this;
+  }
+
+  resume(): this {
+    this.tcp.resume();
+    return this;
   }
 
   destroy(): void {

@@ -1,25 +1,23 @@
 import net from 'node:net';
 import Wire from 'bittorrent-protocol';
-import type { ConversationRecorder } from '../pcap/conversation.js';
-import { clientName, sanitizeClientVersion } from '../protocol/client-name.js';
-import { MAX_INFO_BYTES, type TorrentMetadata } from '../protocol/metainfo.js';
-import { MAX_EXTENDED_HANDSHAKE, MAX_MESSAGE_LENGTH, MAX_METADATA_SIZE } from '../protocol/wire-limits.js';
+import { clientName } from '../protocol/client-name.js';
+import { MAX_INFO_BYTES } from '../protocol/metainfo.js';
+import { MAX_MESSAGE_LENGTH, MAX_METADATA_SIZE } from '../protocol/wire-limits.js';
 import { errorMessage } from '../util/app-error.js';
-import { decodeDictPrefix, own, type BencodeDict } from '../protocol/bencode-check.js';
-import {
-  CaptureError,
-  type CaptureErrorCode,
-  captureError,
-  extendedHandshakeError,
-  fastWithoutExtensionError,
-  invalidInputError,
-  socketError,
-} from './capture-errors.js';
-import { FrameReader, checkMessage, type Frame } from './frame-reader.js';
-import type { CaptureSocket, Dial } from './mse-socket.js';
+import { CaptureError, captureError, invalidInputError, socketError } from './capture-errors.js';
+import { captureReport, type Ending } from './capture-report.js';
+import { FrameReader, type Frame } from './frame-reader.js';
+import type { CaptureSocket } from './mse-socket.js';
 import { MetadataFetch, metadataExtension, peerUtMetadataId, type MetadataResult } from './metadata-fetch.js';
+import {
+  DEFAULT_FRAMES_PER_TURN,
+  DEFAULT_PIECE_STATE_WAIT_MS,
+  type PeerCaptureInput,
+  type PeerCaptureOptions,
+  type PeerCaptureOutcome,
+} from './peer-capture-types.js';
 import { EXTENDED_VERSION } from './peer-id.js';
-import { PeerPieces } from './peer-pieces.js';
+import { PeerMessages } from './peer-messages.js';
 
 /**
  * The capture of one peer: connect, BEP 3 handshake (advertising BEP 10 and BEP 6), read what
@@ -27,87 +25,20 @@ import { PeerPieces } from './peer-pieces.js';
  * optionally fetch the metadata (BEP 9), and report. Never throws; always closes the socket and
  * clears its timer.
  *
- * Layering: socket → FrameReader (caps message length, rejects non-BitTorrent streams) → checks
- * here (handshake infohash, message sizes, bitfield, extended handshake bencode) → Wire.
+ * Layering: socket → FrameReader (caps message length, drops what the capture cannot use unread,
+ * rejects non-BitTorrent streams) → PeerMessages (checks, piece state, flood limits) → Wire.
  * bittorrent-protocol's Wire builds what we send (handshake reserved bits, the extended
  * handshake with our `m`, ut_metadata messages, fast-extension rejects) and routes ut_metadata
- * messages to our BEP 9 extension; the peer's piece state is taken from the checked frames
- * directly, synchronously, so a report never misses a message the Wire has not processed yet
- * (it parses a microtask later).
+ * messages to our BEP 9 extension; it sees only the handshake, extended and control messages.
+ *
+ * Fairness: at most `framesPerTurn` messages are parsed per connection per turn of the event
+ * loop; then the socket is paused (TCP flow control slows the peer) until the next turn, so a
+ * flooding peer cannot starve the DHT socket, the API or the other captures.
  */
 
-export interface PeerCaptureOptions {
-  connectTimeoutMs: number;
-  handshakeTimeoutMs: number;
-  /** No byte received for this long: before the handshake an error, after it the end of the observation. */
-  idleTimeoutMs: number;
-  totalTimeoutMs: number;
-  /**
-   * How long to keep listening for HAVE messages, counted from the peer's first piece-state
-   * message (bitfield, have_all, have_none or HAVE): clients send it at their own pace, often
-   * after their extended handshake (Transmission: about 500 ms after the BitTorrent handshake).
-   */
-  haveWindowMs: number;
-  /**
-   * How long after the handshake to wait for that first piece-state message; a peer that sends
-   * none in this time is reported as having no pieces (BEP 3 lets a peer with no pieces skip the
-   * bitfield). Default 5,000 ms; bounded by the idle and total deadlines.
-   */
-  pieceStateWaitMs?: number;
-  /** Our 20-byte peer id (see `makePeerId`). */
-  peerId: Uint8Array;
-  localAddress?: string;
-  /** Largest metadata we fetch; default and ceiling MAX_METADATA_SIZE (10 MiB). */
-  maxMetadataBytes?: number;
-}
-
-export interface PeerCaptureInput {
-  ip: string;
-  port: number;
-  /** Infohash, hex. */
-  infohash: string;
-  /** Unknown when the torrent's metadata is missing. */
-  pieceCount?: number;
-  fetchMetadata: boolean;
-  recorder?: ConversationRecorder;
-  /** Opens the connection (default net.connect); an MseSocket for an encrypted attempt. */
-  dial?: Dial;
-}
-
-export type PeerCaptureOutcome =
-  | {
-      ok: true;
-      /** Milliseconds since the epoch when the report was made. */
-      date: number;
-      hasPieces: number;
-      pieceCount: number | undefined;
-      hasTotal: boolean;
-      clientName: string;
-      peerIdHex: string;
-      extendedVersion?: string;
-      metadata?: TorrentMetadata;
-      metadataError?: string;
-      /** HAVE messages with an index outside the torrent, ignored (present only when > 0). */
-      outOfRangeHaves?: number;
-      /** The peer sent no message at all after its handshake (present only when true). */
-      silent?: true;
-      durationMs: number;
-    }
-  | {
-      ok: false;
-      error: string;
-      code?: CaptureErrorCode;
-      /** Where it failed: before the TCP connect, before the peer's BitTorrent handshake, or after it. */
-      failedIn?: 'connecting' | 'handshaking' | 'observing';
-      /** The client's name, when its handshake came before the failure. */
-      clientName?: string;
-      durationMs: number;
-    };
-
+export type { PeerCaptureInput, PeerCaptureOptions, PeerCaptureOutcome } from './peer-capture-types.js';
+export { DEFAULT_PIECE_STATE_WAIT_MS } from './peer-capture-types.js';
 export { EXTENDED_VERSION, makePeerId } from './peer-id.js';
-
-/** How long after the handshake we wait for a peer's first bitfield / have_all / have_none / HAVE. */
-export const DEFAULT_PIECE_STATE_WAIT_MS = 5_000;
 
 type Phase = 'connecting' | 'handshaking' | 'observing' | 'done';
 
@@ -129,8 +60,11 @@ class PeerCapture {
   private socket: CaptureSocket | undefined;
   private wire: Wire | undefined;
   private readonly reader = new FrameReader(MAX_MESSAGE_LENGTH);
+  private messages: PeerMessages | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  /** Parsing yielded to the event loop (socket paused) and resumes on the next turn. */
+  private yielded = false;
 
   private readonly totalAt: number;
   private readonly connectAt: number;
@@ -140,24 +74,14 @@ class PeerCapture {
   private lastRxAt: number;
   private windowOver = false;
   private pieceStateSeen = false;
+  private peerExtended = false;
   private closedByPeer = false;
-  /** Messages (not keep-alives) received after the peer's handshake. */
-  private messagesSeen = 0;
 
   private infohashBytes: Buffer | undefined;
   private peerId: Uint8Array | undefined;
-  private peerFast = false;
-  private peerExtended = false;
-  private extendedSeen = false;
-  private extendedV: string | undefined;
-
-  /** What the peer told us it has. */
-  private readonly pieces: PeerPieces;
 
   private metadataFetch: MetadataFetch | undefined;
   private metadataResult: MetadataResult | undefined;
-  /** The peer's first extended handshake (checked), and its ut_metadata id. */
-  private peerHandshake: BencodeDict | undefined;
   private utMetadataId: number | undefined;
 
   constructor(
@@ -169,7 +93,6 @@ class PeerCapture {
     this.totalAt = this.t0 + options.totalTimeoutMs;
     this.connectAt = this.t0 + options.connectTimeoutMs;
     this.lastRxAt = this.t0;
-    this.pieces = new PeerPieces(input.pieceCount);
   }
 
   start(): void {
@@ -233,6 +156,7 @@ class PeerCapture {
       maxBytes: Math.min(this.options.maxMetadataBytes ?? MAX_METADATA_SIZE, MAX_METADATA_SIZE, MAX_INFO_BYTES),
       send: (payload) => this.sendMetadataMessage(payload),
       onDone: (result) => this.guard(() => this.onMetadataDone(result)),
+      ...(this.input.memory !== undefined ? { memory: this.input.memory } : {}),
     });
     this.metadataFetch = fetch;
     const wire = new Wire('tcpOutgoing');
@@ -258,10 +182,29 @@ class PeerCapture {
   private onData(chunk: Buffer): void {
     this.input.recorder?.data('in', chunk);
     this.lastRxAt = performance.now();
-    for (const frame of this.reader.push(chunk)) {
+    this.reader.append(chunk);
+    if (!this.yielded) this.drain();
+  }
+
+  /** Parses up to framesPerTurn frames; with more waiting, pauses the socket until the next turn. */
+  private drain(): void {
+    const budget = this.options.framesPerTurn ?? DEFAULT_FRAMES_PER_TURN;
+    for (let n = 0; n < budget; n++) {
       if (this.phase === 'done') return;
+      const frame = this.reader.next();
+      if (frame === undefined) return;
       this.onFrame(frame);
     }
+    if (this.phase === 'done' || this.reader.pending === 0) return;
+    this.yielded = true;
+    this.socket?.pause();
+    setImmediate(() =>
+      this.guard(() => {
+        this.yielded = false;
+        this.drain();
+        if (!this.yielded && this.phase !== 'done') this.socket?.resume();
+      }),
+    );
   }
 
   private onEnd(): void {
@@ -284,10 +227,16 @@ class PeerCapture {
    * already told us its pieces gets its report; otherwise the capture fails with `err`.
    */
   private onPeerGone(err: CaptureError): void {
-    if (this.phase === 'observing' && this.pieces.announced) {
+    if (this.phase === 'observing' && this.messages?.pieces.announced === true) {
+      // Frames already received (waiting for the next turn) still count.
+      while (this.phase === 'observing') {
+        const frame = this.reader.next();
+        if (frame === undefined) break;
+        this.onFrame(frame);
+      }
       const metadataWords = err.code === 'PEER_CLOSED' ? 'peer closed the connection' : err.message;
       this.metadataFetch?.fail(`metadata: ${metadataWords}`);
-      this.finishOk();
+      this.finishOk(this.windowOver ? 'window' : 'peer-closed');
       return;
     }
     this.fail(err);
@@ -302,50 +251,31 @@ class PeerCapture {
     if (frame.kind === 'handshake') {
       if (!(this.infohashBytes as Buffer).equals(frame.infohash)) throw captureError('WRONG_INFOHASH');
       this.peerId = new Uint8Array(frame.peerId);
-      this.peerExtended = ((frame.reserved[5] as number) & 0x10) !== 0;
-      this.peerFast = ((frame.reserved[7] as number) & 0x04) !== 0;
+      const extended = ((frame.reserved[5] as number) & 0x10) !== 0;
+      const fast = ((frame.reserved[7] as number) & 0x04) !== 0;
+      this.peerExtended = extended;
+      this.messages = new PeerMessages({ fast, extended }, this.input.pieceCount);
       const now = performance.now();
       this.phase = 'observing';
       // Until the peer's first piece-state message, the window is the wait for it.
-      this.windowAt = now + (this.options.pieceStateWaitMs ?? DEFAULT_PIECE_STATE_WAIT_MS);
+      this.windowAt = now + this.pieceStateWaitMs;
       this.metadataAt = this.totalAt - Math.min(250, this.options.totalTimeoutMs * 0.1);
-      if (this.input.fetchMetadata && !this.peerExtended) {
+      if (this.input.fetchMetadata && !extended) {
         this.metadataFetch?.fail('metadata: peer does not support the extension protocol');
       }
       wire.write(frame.raw);
       this.schedule();
       return;
     }
-    if (frame.id === -1) return; // keep-alive: nothing to learn, nothing for the Wire to do
-    this.messagesSeen++;
-    const spec = checkMessage(frame.id, frame.payload.length);
-    if (spec === undefined) return; // unknown message: ignored, as BEP 3 intends
-    if (spec.fast && !this.peerFast) {
-      // The Wire destroys itself on these (BEP 6: MUST close). Piece state without the
-      // extension is a violation we report; the rest we drop.
-      if (frame.id === 14 || frame.id === 15) throw fastWithoutExtensionError(spec.name);
-      return;
-    }
-    if (frame.id === 4 || frame.id === 5 || frame.id === 14 || frame.id === 15) this.onPieceState();
-    switch (frame.id) {
-      case 4:
-        this.pieces.onHave(Buffer.from(frame.payload).readUInt32BE(0));
-        break;
-      case 5:
-        this.pieces.onBitfield(frame.payload);
-        break;
-      case 14:
-        this.pieces.onHaveAll();
-        break;
-      case 15:
-        this.pieces.onHaveNone();
-        break;
-      case 20:
-        if (frame.payload[0] === 0) this.onExtendedHandshake(frame.payload.subarray(1));
-        break;
-    }
-    wire.write(frame.raw);
+    const messages = this.messages as PeerMessages;
+    const verdict = messages.onFrame(frame, this.knownPieceCount(), this.metadataPending);
+    if (verdict.pieceState) this.onPieceState();
+    if (verdict.toWire && frame.kind === 'message') wire.write(frame.raw);
     this.checkDone();
+  }
+
+  private get pieceStateWaitMs(): number {
+    return this.options.pieceStateWaitMs ?? DEFAULT_PIECE_STATE_WAIT_MS;
   }
 
   /** The first piece-state message starts the HAVE window. */
@@ -354,18 +284,6 @@ class PeerCapture {
     this.pieceStateSeen = true;
     this.windowAt = performance.now() + this.options.haveWindowMs;
     this.schedule();
-  }
-
-  private onExtendedHandshake(body: Uint8Array): void {
-    if (body.length > MAX_EXTENDED_HANDSHAKE) throw extendedHandshakeError('too long');
-    const decoded = decodeDictPrefix(body);
-    if (decoded === undefined) throw extendedHandshakeError('invalid');
-    const handshake = decoded.dict;
-    const v = own(handshake, 'v');
-    if (v instanceof Uint8Array) this.extendedV = Buffer.from(v).toString('utf8');
-    if (this.extendedSeen) return; // a later handshake may update `v`; the fetch starts once
-    this.extendedSeen = true;
-    this.peerHandshake = handshake;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -377,7 +295,7 @@ class PeerCapture {
    * event): by then it has sent ours, so our requests follow our `m` on the wire.
    */
   private onWireExtendedHandshake(): void {
-    const handshake = this.peerHandshake;
+    const handshake = this.messages?.extendedHandshake;
     if (handshake === undefined || !this.input.fetchMetadata || this.metadataFetch?.started !== false) return;
     this.utMetadataId = peerUtMetadataId(handshake);
     this.metadataFetch.start(handshake);
@@ -446,11 +364,11 @@ class PeerCapture {
     } else if (this.phase === 'observing') {
       if (now >= this.totalAt) {
         this.metadataFetch?.fail('metadata: timeout');
-        return this.finishOk();
+        return this.finishOk('total');
       }
       if (now >= idleAt) {
         this.metadataFetch?.fail('metadata: idle timeout');
-        return this.finishOk();
+        return this.finishOk(this.windowOver ? 'window' : 'idle');
       }
       if (this.metadataPending && now >= this.metadataAt) this.metadataFetch?.fail('metadata: timeout');
       if (!this.windowOver && now >= this.windowAt) this.windowOver = true;
@@ -462,12 +380,14 @@ class PeerCapture {
   /** After the window (or early, for a seeder we have heard everything from), report. */
   private checkDone(): void {
     if (this.phase !== 'observing') return;
-    if (this.windowOver && this.input.fetchMetadata && !this.extendedSeen) {
+    const messages = this.messages as PeerMessages;
+    if (this.windowOver && this.input.fetchMetadata && !messages.extendedSeen) {
       this.metadataFetch?.fail('metadata: no extended handshake from the peer');
     }
     if (this.metadataPending) return;
-    const seeder = this.pieces.isSeeder(this.knownPieceCount());
-    if (this.windowOver || (seeder && (this.extendedSeen || !this.peerExtended))) this.finishOk();
+    const seeder = messages.pieces.isSeeder(this.knownPieceCount());
+    if (this.windowOver) this.finishOk('window');
+    else if (seeder && (messages.extendedSeen || !this.peerExtended)) this.finishOk('complete');
   }
 
   private knownPieceCount(): number | undefined {
@@ -478,29 +398,21 @@ class PeerCapture {
   // The end
   // ---------------------------------------------------------------------------------------------
 
-  private finishOk(): void {
+  private finishOk(ending: Ending): void {
     if (this.phase !== 'observing') return;
-    const pieceCount = this.knownPieceCount();
-    const { hasPieces, hasTotal, outOfRangeHaves } = this.pieces.summary(pieceCount);
-    const peerId = this.peerId as Uint8Array;
-    const metadata = this.metadataResult?.ok === true ? this.metadataResult.metadata : undefined;
-    const metadataError = this.metadataResult?.ok === false ? this.metadataResult.error : undefined;
-    const extendedVersion = sanitizeClientVersion(this.extendedV);
-    this.end({
-      ok: true,
-      date: Date.now(),
-      hasPieces,
-      pieceCount,
-      hasTotal,
-      clientName: clientName(this.extendedV, peerId),
-      peerIdHex: Buffer.from(peerId).toString('hex'),
-      ...(extendedVersion !== undefined ? { extendedVersion } : {}),
-      ...(metadata !== undefined ? { metadata } : {}),
-      ...(metadataError !== undefined && this.input.fetchMetadata ? { metadataError } : {}),
-      ...(outOfRangeHaves > 0 ? { outOfRangeHaves } : {}),
-      ...(this.messagesSeen === 0 ? { silent: true as const } : {}),
-      durationMs: 0,
-    });
+    this.end(
+      captureReport({
+        messages: this.messages as PeerMessages,
+        pieceCount: this.knownPieceCount(),
+        peerId: this.peerId as Uint8Array,
+        fetchMetadata: this.input.fetchMetadata,
+        metadataResult: this.metadataResult,
+        ending,
+        idleTimeoutMs: this.options.idleTimeoutMs,
+        totalTimeoutMs: this.options.totalTimeoutMs,
+        pieceStateWaitMs: this.pieceStateWaitMs,
+      }),
+    );
   }
 
   fail(err: unknown): void {
@@ -508,7 +420,7 @@ class PeerCapture {
     const error = err instanceof CaptureError ? err.message : `internal error: ${errorMessage(err)}`;
     const code = err instanceof CaptureError ? err.code : 'INTERNAL';
     const failedIn = this.phase;
-    const named = this.peerId !== undefined ? { clientName: clientName(this.extendedV, this.peerId) } : {};
+    const named = this.peerId !== undefined ? { clientName: clientName(this.messages?.extendedV, this.peerId) } : {};
     this.end({ ok: false, error, code, failedIn, ...named, durationMs: 0 });
   }
 

@@ -36,6 +36,16 @@ export class PeerPieces {
     if (this.pieceCount !== undefined) this.check(this.pieceCount);
   }
 
+  /** Bits in the bitfield received (0 without one): an upper bound on the piece count while it is unknown. */
+  get bitfieldBits(): number {
+    return (this.bitfield?.length ?? 0) * 8;
+  }
+
+  /** True once the peer sent have_all. */
+  get saidHaveAll(): boolean {
+    return this.haveAll;
+  }
+
   onHaveAll(): void {
     this.announced = true;
     this.haveAll = true;
@@ -64,22 +74,37 @@ export class PeerPieces {
     this.checkedFor = pieceCount;
   }
 
-  /** Whether the peer has every piece, as far as we can tell with `pieceCount`. */
+  /**
+   * Whether the peer has every piece, as far as we can tell with `pieceCount` (have_all, or a full
+   * bitfield). Memoized per bitfield and piece count: the capture asks after every message, and a
+   * HAVE flood of a large torrent must not recount a 64 KiB bitfield each time.
+   */
   isSeeder(pieceCount: number | undefined): boolean {
     if (this.haveAll) return true;
     const bitfield = this.bitfield;
-    return pieceCount !== undefined && bitfield !== undefined && bitfield.length * 8 >= pieceCount && countBits(bitfield, pieceCount) === pieceCount;
+    if (pieceCount === undefined || bitfield === undefined || bitfield.length * 8 < pieceCount) return false;
+    if (this.seederMemo?.bitfield !== bitfield || this.seederMemo.pieceCount !== pieceCount) {
+      this.seederMemo = { bitfield, pieceCount, seeder: countBits(bitfield, pieceCount) === pieceCount };
+    }
+    return this.seederMemo.seeder;
   }
+
+  private seederMemo: { bitfield: Uint8Array; pieceCount: number; seeder: boolean } | undefined;
 
   /**
    * The counts for the report. With the piece count known: distinct pieces among the first
    * `pieceCount`, from the bitfield and HAVEs (throws if the bitfield does not fit it). Unknown:
-   * every bit set, and `hasTotal` only for have_all.
+   * every bit set, and never `hasTotal` (a peer is not reported as the seeder of 0 pieces; the
+   * capture's note says it sent have_all).
    */
   summary(pieceCount: number | undefined): PieceSummary {
     if (pieceCount !== undefined) this.check(pieceCount);
     let outOfRangeHaves = this.outOfRange;
-    if (this.haveAll) return { hasPieces: pieceCount ?? 0, hasTotal: true, outOfRangeHaves };
+    if (this.haveAll) {
+      return pieceCount !== undefined && pieceCount > 0
+        ? { hasPieces: pieceCount, hasTotal: true, outOfRangeHaves }
+        : { hasPieces: 0, hasTotal: false, outOfRangeHaves };
+    }
     const bits = Math.max(pieceCount ?? 0, (this.bitfield?.length ?? 0) * 8, (this.haves?.length ?? 0) * 8);
     const merged = new Uint8Array(Math.ceil(bits / 8));
     if (this.bitfield !== undefined) merged.set(this.bitfield);

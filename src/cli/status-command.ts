@@ -16,7 +16,10 @@ interface Status {
   notify?: NotifyStatus;
   queues: Record<string, number>;
   capturesLastHour: number;
-  capture?: { outcomes?: OutcomeSnapshot };
+  capture?: {
+    outcomes?: OutcomeSnapshot;
+    memory?: { limitBytes: number; reservedBytes: number; peakReservedBytes: number; refusedCaptures: number; refusedGrowths: number };
+  };
   filters: { total: number; enabled: number };
   apiKeys: number;
   database: { path: string; bytes: number };
@@ -64,6 +67,13 @@ function formatStorage(s: StorageState): string {
   return `FAILING: ${s.lastError ?? 'unknown error'}, ${s.consecutiveFailures} failed attempts${next}${waiting}`;
 }
 
+function formatCaptureMemory(m: NonNullable<NonNullable<Status['capture']>['memory']>): string {
+  return (
+    `memory     captures in flight reserve ${formatBytes(m.reservedBytes)} of ${formatBytes(m.limitBytes)} (peak ${formatBytes(m.peakReservedBytes)}); ` +
+    `refused: ${m.refusedCaptures} captures, ${m.refusedGrowths} metadata fetches`
+  );
+}
+
 export function registerStatus(program: Command): void {
   program
     .command('status')
@@ -88,6 +98,7 @@ export function registerStatus(program: Command): void {
         `dht        ${s.dht.enabled ? `${s.dht.nodes} nodes${s.dht.address ? ` on ${s.dht.address.address}:${s.dht.address.port}` : ''}` : 'off'}`,
         `queues     ${q}`,
         `captures   ${s.capturesLastHour} in the last hour`,
+        ...(s.capture?.memory ? [formatCaptureMemory(s.capture.memory)] : []),
         `database   ${s.database.path} (${formatBytes(s.database.bytes)})`,
         ...(s.storage ? [`storage    captures ${formatStorage(s.storage.captures)} · pcap ${formatStorage(s.storage.pcap)}`] : []),
         `filters    ${s.filters.total} (${s.filters.enabled} enabled) · api keys ${s.apiKeys}`,

@@ -242,6 +242,7 @@ export const configSchema = z
         totalTimeoutMs: z.number().int().min(100).default(30_000),
         haveWindowMs: z.number().int().min(0).default(2_000),
         pieceStateWaitMs: z.number().int().min(0).default(5_000),
+        memoryBudgetBytes: z.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
         recaptureIntervalMs: z.number().int().min(0).default(6 * 3_600_000),
         allowedPrivateRanges: z.array(cidr).default([]),
         localAddress: z.string().min(1).optional(),
@@ -260,6 +261,7 @@ export const configSchema = z
       .strictObject({
         dir: z.string().min(1).optional(),
         retentionDays: z.number().int().min(0).default(30),
+        maxBytesPerCapture: z.number().int().min(4096).default(512 * 1024),
       })
       .prefault({}),
     metrics: z

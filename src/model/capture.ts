@@ -13,6 +13,12 @@ export interface CaptureReport {
   hasTotal: boolean;
   clientName: string;
   hostIdentifier: string;
+  /**
+   * Extension: what the capture noticed that the fields above cannot say, in operator words
+   * (a metadata error, an unknown piece count, a peer silent after its handshake, bytes left out
+   * of the pcap). Absent when there is nothing to add.
+   */
+  note?: string;
 }
 
 /** One capture attempt of one peer: a report, or an error in words an operator understands. */

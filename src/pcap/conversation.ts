@@ -13,6 +13,8 @@ export type ConversationEvent =
   | { kind: 'connect'; timeUs: number }
   /** Bytes we sent ('out') or received ('in'). */
   | { kind: 'data'; dir: 'out' | 'in'; timeUs: number; data: Uint8Array }
+  /** Bytes sent or received past the recording bound: counted, not kept (the TCP sequence numbers skip them). */
+  | { kind: 'skip'; dir: 'out' | 'in'; timeUs: number; bytes: number }
   /** One side closed ('out' = we closed, 'in' = the peer closed). */
   | { kind: 'fin'; dir: 'out' | 'in'; timeUs: number }
   /** The connection was reset or the attempt failed before connecting (no frames for a failed connect). */
@@ -41,13 +43,30 @@ export function nowUs(): number {
   return Number(anchorUs + process.hrtime.bigint() / 1000n);
 }
 
-/** Collects a conversation's events; a capture passes one to its socket taps. Bounded by maxBytes. */
+/** Default bound on the bytes one capture keeps for its pcap (both directions): `pcap.maxBytesPerCapture`. */
+export const DEFAULT_MAX_RECORDED_BYTES = 512 * 1024;
+/** Bound on the data events kept (a peer sending one byte per segment cannot grow the event list). */
+export const MAX_RECORDED_EVENTS = 4096;
+
+/**
+ * Collects a conversation's events; a capture passes one to its socket taps. Holds at most
+ * `maxBytes` of data (and MAX_RECORDED_EVENTS events): later bytes are counted per direction, not
+ * kept, and become one `skip` event per direction before the connection's end, so the pcap's TCP
+ * sequence numbers account for them.
+ */
 export class ConversationRecorder {
   readonly conversation: Conversation;
   private bytes = 0;
-  truncated = false;
+  /** Bytes counted but not kept, per direction (not yet written as `skip` events). */
+  private readonly unwritten = { in: 0, out: 0 };
+  /** Bytes counted but not kept, both directions, in total. */
+  skippedBytes = 0;
 
-  constructor(local: Endpoint, remote: Endpoint, private readonly maxBytes = 4 * 1024 * 1024) {
+  constructor(
+    local: Endpoint,
+    remote: Endpoint,
+    readonly maxBytes = DEFAULT_MAX_RECORDED_BYTES,
+  ) {
     this.conversation = { local, remote, events: [] };
   }
 
@@ -57,7 +76,19 @@ export class ConversationRecorder {
     this.conversation.local = { ip: this.conversation.local.ip, port: 0 };
     delete this.conversation.note;
     this.bytes = 0;
-    this.truncated = false;
+    this.unwritten.in = 0;
+    this.unwritten.out = 0;
+    this.skippedBytes = 0;
+  }
+
+  /** True once bytes were skipped. */
+  get truncated(): boolean {
+    return this.skippedBytes > 0;
+  }
+
+  /** Data bytes kept. */
+  get keptBytes(): number {
+    return this.bytes;
   }
 
   /** Our side's address, known once the socket is connected. */
@@ -70,8 +101,10 @@ export class ConversationRecorder {
   }
 
   data(dir: 'out' | 'in', chunk: Uint8Array): void {
-    if (this.bytes + chunk.length > this.maxBytes) {
-      this.truncated = true;
+    if (this.skippedBytes > 0 || this.bytes + chunk.length > this.maxBytes || this.conversation.events.length >= MAX_RECORDED_EVENTS) {
+      // Once one chunk is skipped, every later one is too: the kept bytes stay a prefix of the stream.
+      this.unwritten[dir] += chunk.length;
+      this.skippedBytes += chunk.length;
       return;
     }
     this.bytes += chunk.length;
@@ -79,10 +112,23 @@ export class ConversationRecorder {
   }
 
   fin(dir: 'out' | 'in'): void {
+    this.writeSkips();
     this.conversation.events.push({ kind: 'fin', dir, timeUs: nowUs() });
   }
 
   reset(dir: 'out' | 'in'): void {
+    this.writeSkips();
     this.conversation.events.push({ kind: 'reset', dir, timeUs: nowUs() });
+  }
+
+  /** Turns the bytes skipped so far into `skip` events (called before a FIN or RST, and by the pcap writer's caller). */
+  writeSkips(): void {
+    const timeUs = nowUs();
+    for (const dir of ['out', 'in'] as const) {
+      const bytes = this.unwritten[dir];
+      if (bytes === 0) continue;
+      this.unwritten[dir] = 0;
+      this.conversation.events.push({ kind: 'skip', dir, timeUs, bytes });
+    }
   }
 }

@@ -34,11 +34,12 @@ function seeds(conv: Conversation, generation: number): { isnOut: number; isnIn:
 
 /** True if `ev` will make `sender` emit a segment that acknowledges what the other side just sent. */
 function piggybacksAck(ev: ConversationEvent | undefined, sender: Dir, state: Record<Dir, SideState>): boolean {
-  if (!ev || ev.kind === 'connect' || ev.kind === 'reset' || ev.dir !== sender || state[sender].finSent) return false;
+  if (!ev || ev.kind === 'connect' || ev.kind === 'reset' || ev.kind === 'skip' || ev.dir !== sender || state[sender].finSent) return false;
   return ev.kind === 'fin' || ev.data.length > 0;
 }
 
-export function conversationFrames(conv: Conversation): Frame[] {
+/** The frames of `conv`, one at a time (a pcap is written in pieces, never built whole in memory). */
+export function* conversationFrames(conv: Conversation): Generator<Frame> {
   const frames: Frame[] = [];
   let writer: SegmentWriter | undefined;
   let phase: 'idle' | 'open' | 'closed' = 'idle';
@@ -69,11 +70,23 @@ export function conversationFrames(conv: Conversation): Frame[] {
     phase = 'open';
   };
 
-  conv.events.forEach((ev, i) => {
+  for (let i = 0; i < conv.events.length; i++) {
+    const ev = conv.events[i] as ConversationEvent;
     const t = ev.timeUs;
+    handle(ev, i, t);
+    yield* frames;
+    frames.length = 0;
+  }
+
+  function handle(ev: ConversationEvent, i: number, t: number): void {
     switch (ev.kind) {
       case 'connect':
         if (phase !== 'open') open(t);
+        return;
+      case 'skip':
+        // Bytes the recorder counted but did not keep: the sequence numbers jump over them, so a
+        // dissector shows "previous segment not captured" where they were.
+        if (phase === 'open' && !side[ev.dir].finSent) side[ev.dir].next = (side[ev.dir].next + ev.bytes) >>> 0;
         return;
       case 'data': {
         if (ev.data.length === 0 || phase === 'closed') return;
@@ -108,6 +121,5 @@ export function conversationFrames(conv: Conversation): Frame[] {
         phase = 'closed';
         return;
     }
-  });
-  return frames;
+  }
 }

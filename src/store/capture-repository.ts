@@ -32,6 +32,7 @@ export type CaptureRow = [
   hostIdentifier: string | null,
   error: string | null,
   pcapPath: string | null,
+  note: string | null,
 ];
 
 export interface PeerPage {
@@ -45,9 +46,9 @@ export interface PeerPage {
 
 /** Column list in CaptureRow order; `f` is the listing, `c` the capture. */
 const ROW_COLUMNS = `f.capture_id, f.found_at, c.ip, c.port, c.infohash, c.country_code, c.city, c.isp, c.report_at,
-  c.total_pieces, c.has_pieces, c.has_total, c.client_name, c.host_identifier, c.error, c.pcap_path`;
+  c.total_pieces, c.has_pieces, c.has_total, c.client_name, c.host_identifier, c.error, c.pcap_path, c.note`;
 const BY_ID_COLUMNS = `id, found_at, ip, port, infohash, country_code, city, isp, report_at,
-  total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path`;
+  total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note`;
 
 /** The CaptureRecord of a row (absent values left out). */
 export function captureRowToRecord(r: CaptureRow): CaptureRecord {
@@ -64,6 +65,7 @@ export function captureRowToRecord(r: CaptureRow): CaptureRecord {
       clientName: r[12] ?? '',
       hostIdentifier: r[13] ?? '',
     };
+    if (r[16] !== null) rec.report.note = r[16];
   }
   if (r[14] !== null) rec.error = r[14];
   if (r[15] !== null) rec.pcapPath = r[15];
@@ -71,7 +73,7 @@ export function captureRowToRecord(r: CaptureRow): CaptureRecord {
 }
 
 /** Values per captures row in the INSERT below; rows per multi-row INSERT statement. */
-const CAPTURE_VALUES = 16;
+const CAPTURE_VALUES = 17;
 const LISTING_VALUES = 4;
 const ROWS_PER_INSERT = 64;
 
@@ -140,7 +142,7 @@ export class SqliteCaptureRepository {
     this.insertCaptures = new MultiRowInsert(
       db,
       `INSERT INTO captures (id, found_at, ip, port, infohash, country_code, city, isp,
-      report_at, total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path)`,
+      report_at, total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note)`,
       CAPTURE_VALUES,
     );
     // OR IGNORE: a filter named twice in one capture's list is listed once.
@@ -239,6 +241,7 @@ export class SqliteCaptureRepository {
           v[p++] = c.error ?? 'unknown error';
         }
         v[p++] = c.pcapPath ?? null;
+        v[p++] = r?.note ?? null;
         const success = r ? 1 : 0;
         for (const f of c.filters) listings.push(this.filterId(f, true), success, c.foundAt, id);
         if (c.notify !== undefined && c.notify.length > 0) notify = true;

@@ -352,6 +352,11 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO btn_counts (name, n) SELECT 'swarm', count(*) FROM btn_swarm;
   INSERT INTO btn_counts (name, n) SELECT 'bans', count(*) FROM btn_bans;
   `,
+  // 8: a report's note: what the capture noticed that the report's numbers cannot say (a metadata
+  // error, an unknown piece count, a peer silent after its handshake, bytes left out of the pcap).
+  `
+  ALTER TABLE captures ADD COLUMN note TEXT;
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

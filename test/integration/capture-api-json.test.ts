@@ -96,6 +96,7 @@ describe('rowToPeerJson', () => {
         report ? maybe() : null,
         report ? null : maybe(),
         rnd() < 0.2 ? pick(NASTY) : null,
+        report && rnd() < 0.3 ? pick(NASTY) : null,
       ];
       const want = JSON.stringify(toPeerJson(captureRowToRecord(row)));
       const got = JSON.stringify(rowToPeerJson(row));
@@ -121,6 +122,7 @@ describe('GET /capture/peers/all/ body text', () => {
       if (i % 5 !== 0) c.isp = pick();
       if (i % 2 === 0) c.report = { date: T + 5000 + i, totalPiecesInTorrent: 100 + i, hasPieces: i, hasTotal: i % 4 === 0, clientName: pick(), hostIdentifier: pick() };
       else c.error = pick();
+      if (c.report !== undefined && i % 3 === 0) c.report.note = pick();
       if (i % 7 === 0) c.pcapPath = `/tmp/${i}.pcap`;
       captures.push(c);
     }

@@ -418,7 +418,7 @@ describe('capturePeer: hostile extended handshakes and BEP 9 messages', () => {
     expect(failed(await capture(s, t))).toBe('protocol: extended handshake too long');
   });
 
-  it('a metadata piece with an out-of-range index is ignored; the fetch times out within the total deadline', async () => {
+  it('a metadata piece with an out-of-range index ends the fetch with its index; the rest is reported', async () => {
     const t = makeTorrent();
     const s = await rawPeer('127.0.5.4', (socket, hs) => {
       const ext = Buffer.from(bencode.encode({ m: { ut_metadata: 3 }, metadata_size: t.info.length, v: 'evil/1.0' }));
@@ -430,7 +430,8 @@ describe('capturePeer: hostile extended handshakes and BEP 9 messages', () => {
       });
     });
     const r = ok(await capture(s, t, { fetchMetadata: true, pieceCount: null }, { totalTimeoutMs: 800, haveWindowMs: 100 }));
-    expect(r.metadataError).toBe('metadata: timeout');
+    expect(r.metadataError).toBe('metadata: piece 999 out of range (1 pieces)');
+    expect(r.notes?.[0]).toBe('metadata: piece 999 out of range (1 pieces)');
     expect(r.hasPieces).toBe(4);
     expect(r.durationMs).toBeLessThan(1500);
   });

@@ -58,11 +58,36 @@ describe('MetadataFetch', () => {
     expect(results).toEqual([{ ok: false, error }]);
   });
 
-  it('ignores unsolicited or out-of-range pieces, fails on the wrong length', () => {
+  it('fails on an out-of-range piece, with its index in the words', () => {
     const t = makeTorrent({ pieceCount: 100 });
     const { fetch, results } = setup(t.infohash);
     fetch.start({ m: { ut_metadata: 2 }, metadata_size: t.info.length });
     fetch.onMessage(data(999, Buffer.alloc(100), t.info.length));
+    expect(results).toEqual([{ ok: false, error: 'metadata: piece 999 out of range (1 pieces)' }]);
+  });
+
+  it('asks the memory budget for twice the metadata before requesting it', () => {
+    const t = makeTorrent({ pieceCount: 100 });
+    const asked: number[] = [];
+    const results: unknown[] = [];
+    const sent: Uint8Array[] = [];
+    const fetch = new MetadataFetch({
+      infohash: t.infohash,
+      maxBytes: 1 << 20,
+      send: (p) => sent.push(p),
+      onDone: (r) => results.push(r),
+      memory: { grow: (n) => (asked.push(n), false) },
+    });
+    fetch.start({ m: { ut_metadata: 2 }, metadata_size: t.info.length });
+    expect(asked).toEqual([2 * t.info.length]);
+    expect(sent).toHaveLength(0);
+    expect(results).toEqual([{ ok: false, error: 'metadata: not fetched, the capture memory budget is full' }]);
+  });
+
+  it('ignores unsolicited or invalid pieces, fails on the wrong length', () => {
+    const t = makeTorrent({ pieceCount: 100 });
+    const { fetch, results } = setup(t.infohash);
+    fetch.start({ m: { ut_metadata: 2 }, metadata_size: t.info.length });
     fetch.onMessage(data(-1, Buffer.alloc(100), t.info.length));
     fetch.onMessage(Buffer.from('garbage'));
     expect(results).toHaveLength(1); // garbage while fetching ends it

@@ -36,11 +36,11 @@ describe('PeerPieces', () => {
     expect(q.summary(12)).toEqual({ hasPieces: 12, hasTotal: true, outOfRangeHaves: 1 });
   });
 
-  it('have_all makes a seeder, even with the count unknown', () => {
+  it('have_all makes a seeder; with the count unknown, never a seeder of 0 pieces', () => {
     const p = new PeerPieces(undefined);
     p.onHaveAll();
     expect(p.isSeeder(undefined)).toBe(true);
-    expect(p.summary(undefined)).toEqual({ hasPieces: 0, hasTotal: true, outOfRangeHaves: 0 });
+    expect(p.summary(undefined)).toEqual({ hasPieces: 0, hasTotal: false, outOfRangeHaves: 0 });
     expect(p.summary(7)).toEqual({ hasPieces: 7, hasTotal: true, outOfRangeHaves: 0 });
   });
 

@@ -168,7 +168,8 @@ describe('migration 3: capture listings keyed (filter, success, found_at, captur
     const names = db.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'capture_filters%' ORDER BY name").pluck().all();
     expect(names).toEqual(['capture_filters']);
     // Captures and outbox untouched.
-    expect(db.prepare('SELECT * FROM captures ORDER BY id').all()).toEqual(capturesBefore);
+    // Migration 4 adds the report's note, empty for every existing row.
+    expect(db.prepare('SELECT * FROM captures ORDER BY id').all()).toEqual(capturesBefore.map((c) => ({ ...(c as object), note: null })));
     expect(db.prepare('SELECT * FROM outbox ORDER BY id').all()).toEqual(outboxBefore);
 
     const repo = new SqliteCaptureRepository(db);
