@@ -4,6 +4,7 @@ import { mergeReloaded } from './config/config-reload.js';
 import { loadConfig, type LoadedConfig, type ResolvedConfig } from './config/load-config.js';
 import { createAdminModule } from './daemon/admin-server.js';
 import { daemonStatus } from './daemon/daemon-status.js';
+import { acquireInstanceLock } from './daemon/instance-lock.js';
 import { Lifecycle } from './daemon/lifecycle.js';
 import { createSdNotifier } from './daemon/sd-notify.js';
 import { createDht } from './dht/dht-module.js';
@@ -64,7 +65,10 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
   };
   warnConfig(config);
 
+  // Before anything is opened or bound: a usable data dir, and no other instance on it.
+  const releaseLock = acquireInstanceLock(config.dataDir);
   const life = new Lifecycle(log);
+  life.onStop(releaseLock);
   try {
     // Shared collaborators, built once.
     const store = openSqliteStore(config.database);

@@ -1,5 +1,22 @@
 import type { Command } from 'commander';
-import { configFile, type GlobalOptions } from './cli-context.js';
+import { AppError } from '../util/app-error.js';
+import { storageFault } from '../util/storage-fault.js';
+import { CliError, configFile, type GlobalOptions } from './cli-context.js';
+
+const ERRNO_WORDS: Record<string, string> = {
+  EADDRINUSE: 'address already in use (another capture-daemon instance or another program listens there)',
+  EADDRNOTAVAIL: 'no such local address on this host',
+  EACCES: 'permission denied',
+};
+
+/** A start-up failure as one line: what failed, on what, and why in words (no stack trace). */
+export function startupMessage(err: unknown): string {
+  if (err instanceof AppError) return err.message;
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  const where = e.address !== undefined ? ` ${e.address}${e.port !== undefined ? `:${e.port}` : ''}` : e.path !== undefined ? ` ${e.path}` : '';
+  const words = (e.code !== undefined ? ERRNO_WORDS[e.code] : undefined) ?? storageFault(err)?.reason ?? e.message;
+  return `cannot start: ${e.syscall ?? 'start-up'}${where}: ${words}`;
+}
 
 export function registerStart(program: Command): void {
   program
@@ -9,7 +26,14 @@ export function registerStart(program: Command): void {
     .action(async (opts: GlobalOptions) => {
       // Loaded on demand: the other commands start fast without the daemon's modules.
       const { startDaemon } = await import('../main.js');
-      const daemon = await startDaemon({ configFile: configFile(opts), handleSignals: true });
+      let daemon;
+      try {
+        daemon = await startDaemon({ configFile: configFile(opts), handleSignals: true });
+      } catch (err) {
+        // AppError and ConfigError print as one line already; system errors (listen, bind, open) get words.
+        if (!(err instanceof AppError) && ((err as NodeJS.ErrnoException).syscall !== undefined || storageFault(err))) throw new CliError(startupMessage(err));
+        throw err;
+      }
       await daemon.stopped;
       // Everything is closed and flushed: the process should end now. If a handle still holds the
       // event loop after 2 s, name it (a leak to fix) and exit anyway; the timer itself holds nothing.

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AppError } from '../util/app-error.js';
+import { storageFault } from '../util/storage-fault.js';
 import { migrate } from './migrations.js';
 
 export type Db = Database.Database;
@@ -13,6 +14,13 @@ export interface OpenDatabaseOptions {
   readonly?: boolean;
 }
 
+/** "disk full (database or disk is full)": the storage fault in words first, when it is one. */
+function reasonOf(err: unknown): string {
+  const fault = storageFault(err);
+  const message = (err as Error).message;
+  return fault ? `${fault.reason} (${message})` : message;
+}
+
 /** Opens the SQLite file deliberately: each pragma says why it is set. */
 export function openDatabase(file: string, options: OpenDatabaseOptions = {}): Db {
   if (file !== ':memory:' && !options.readonly) mkdirSync(path.dirname(file), { recursive: true });
@@ -20,7 +28,7 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
   try {
     db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   } catch (err) {
-    throw new AppError('DB_OPEN_FAILED', `cannot open database ${file}: ${(err as Error).message}`, { cause: err });
+    throw new AppError('DB_OPEN_FAILED', `cannot open database ${file}: ${reasonOf(err)}`, { cause: err });
   }
   try {
     // Wait instead of failing with SQLITE_BUSY when the CLI (db migrate, status) touches the file.
@@ -48,7 +56,7 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
   } catch (err) {
     db.close();
     if (err instanceof AppError) throw err;
-    throw new AppError('DB_OPEN_FAILED', `cannot prepare database ${file}: ${(err as Error).message}`, { cause: err });
+    throw new AppError('DB_OPEN_FAILED', `cannot prepare database ${file}: ${reasonOf(err)}`, { cause: err });
   }
   return db;
 }
