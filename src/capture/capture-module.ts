@@ -9,7 +9,7 @@ import { CapturePipeline, type CapturePipelineDeps, type OfferResult } from './c
 import { CaptureScheduler, type CaptureSchedulerStats } from './capture-scheduler.js';
 import { CaptureOutcomes } from './capture-outcomes.js';
 import { PcapRetention } from './pcap-retention.js';
-import { captureWithEncryption } from './encrypted-capture.js';
+import { EncryptionMemory, captureWithEncryption } from './encrypted-capture.js';
 import { PeerValueTrust } from './peer-value-trust.js';
 import { CaptureMemoryBudget } from './memory-budget.js';
 import { capturePeer, makePeerId } from './peer-capture.js';
@@ -103,6 +103,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const retention = new PcapRetention({ captures: deps.captures, files: pcapStore }, { retentionDays: pcap.retentionDays });
   const peerId = makePeerId();
   const outcomes = new CaptureOutcomes();
+  const encryptionMemory = new EncryptionMemory();
   // Suspicious DHT values (byte-swapped ports, nodes whose every value fails): checked before the
   // filters; each queued value's node learns how its capture went.
   const trust = new PeerValueTrust();
@@ -129,7 +130,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
             ...(cap.localAddress ? { localAddress: cap.localAddress } : {}),
           },
           s,
-        ), signal);
+        ), signal, encryptionMemory);
         outcomes.add(outcome);
         const key = `${input.infohash}|${input.ip}|${input.port}`;
         const via = viaOf.get(key);
@@ -182,7 +183,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       memory: memory.stats(),
       reverseDns: reverseDns.stats(),
       store: writer.stats(),
-      outcomes: outcomes.snapshot(),
+      outcomes: { ...outcomes.snapshot(), peersRequiringEncryption: encryptionMemory.size },
       peerValueTrust: trust.stats(),
     }),
     storage: () => ({ captures: writer.stats(), pcap: pcapStore.stats() }),

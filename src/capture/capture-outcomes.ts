@@ -90,6 +90,8 @@ export interface OutcomeSnapshot {
   byClient: Record<string, Partial<Record<OutcomeReason, number>>>;
   /** Plain handshakes dropped that the encrypted retry got past (a subset of encryption-required). */
   encryptedRetries: { tried: number; captured: number };
+  /** Peers remembered as requiring encryption (captured encrypted first next time). */
+  peersRequiringEncryption?: number;
 }
 
 export class CaptureOutcomes {

@@ -37,7 +37,66 @@ function droppedAtHandshake(o: PeerCaptureOutcome): boolean {
   return !o.ok && o.failedIn === 'handshaking' && o.code !== undefined && DROPPED.has(o.code);
 }
 
+/**
+ * Peers (ip:port) that dropped a plain handshake and took an encrypted one: with `prefer-plain`
+ * their next captures (other torrents, recaptures) go encrypted first, sparing the dropped
+ * attempt. Bounded (oldest first) and forgotten after `ttlMs`, or when a plain retry is what worked.
+ */
+export class EncryptionMemory {
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly maxEntries = 50_000,
+    private readonly ttlMs = 24 * 3_600_000,
+  ) {}
+
+  requires(ip: string, port: number, now = Date.now()): boolean {
+    const at = this.seen.get(`${ip}|${port}`);
+    if (at === undefined) return false;
+    if (now - at > this.ttlMs) {
+      this.seen.delete(`${ip}|${port}`);
+      return false;
+    }
+    return true;
+  }
+
+  remember(ip: string, port: number, now = Date.now()): void {
+    const key = `${ip}|${port}`;
+    this.seen.delete(key);
+    if (this.seen.size >= this.maxEntries) this.seen.delete(this.seen.keys().next().value as string);
+    this.seen.set(key, now);
+  }
+
+  forget(ip: string, port: number): void {
+    this.seen.delete(`${ip}|${port}`);
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+}
+
 export async function captureWithEncryption(
+  input: PeerCaptureInput,
+  mode: EncryptionMode,
+  capture: CaptureFn,
+  signal: AbortSignal,
+  memory?: EncryptionMemory,
+): Promise<EncryptedCaptureOutcome> {
+  if (mode === 'prefer-plain' && memory?.requires(input.ip, input.port)) {
+    // Known to require encryption: encrypted first; a drop means it changed its mind.
+    const o = await captureWithEncryption(input, 'prefer-encrypted', capture, signal);
+    if (o.ok && o.encryption === 'none') memory.forget(input.ip, input.port);
+    return o;
+  }
+  const outcome = await captureOnce(input, mode, capture, signal);
+  if (memory !== undefined && outcome.ok && outcome.encryption !== 'none' && outcome.retried?.encryption === 'none') {
+    memory.remember(input.ip, input.port);
+  }
+  return outcome;
+}
+
+async function captureOnce(
   input: PeerCaptureInput,
   mode: EncryptionMode,
   capture: CaptureFn,

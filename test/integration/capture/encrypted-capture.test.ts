@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CaptureOutcomes } from '../../../src/capture/capture-outcomes.js';
-import { captureWithEncryption, type EncryptedCaptureOutcome, type EncryptionMode } from '../../../src/capture/encrypted-capture.js';
+import { EncryptionMemory, captureWithEncryption, type EncryptedCaptureOutcome, type EncryptionMode } from '../../../src/capture/encrypted-capture.js';
 import { capturePeer, makePeerId, type PeerCaptureOptions } from '../../../src/capture/peer-capture.js';
 import { ConversationRecorder } from '../../../src/pcap/conversation.js';
 import { writePcapFile } from '../../../src/pcap/pcap-file.js';
@@ -219,5 +219,54 @@ describe('failure reasons of real connections (capture-outcomes)', () => {
     const snap = stats.snapshot();
     expect(snap.byClient.Transmission).toEqual({ 'reset-after-handshake': 1, 'encryption-required': 1, 'choked-and-silent': 1 });
     expect(snap.byTransport['tcp+mse']).toEqual({ attempts: 1, captured: 1 });
+  });
+});
+
+describe('peers remembered as requiring encryption', () => {
+  it('prefer-plain: the second capture of a peer that required encryption goes encrypted first (one connection, not two)', async () => {
+    const t = makeTorrent();
+    const server = await peer('127.41.2.1', t, { encryption: 'required' });
+    const memory = new EncryptionMemory();
+    const run = (): Promise<EncryptedCaptureOutcome> =>
+      captureWithEncryption(
+        { ip: server.host, port: server.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
+        'prefer-plain',
+        (input, signal) => capturePeer(input, OPTIONS, signal),
+        new AbortController().signal,
+        memory,
+      );
+    const first = await run();
+    expect(first.ok && first.encryption).toBe('mse-rc4');
+    expect(server.accepted).toBe(2);
+    expect(memory.requires(server.host, server.port)).toBe(true);
+    const second = await run();
+    expect(second.ok && second.encryption).toBe('mse-rc4');
+    expect(second.retried).toBeUndefined();
+    expect(server.accepted).toBe(3);
+  });
+
+  it('a remembered peer that now drops encryption is captured plain and forgotten', async () => {
+    const t = makeTorrent();
+    const server = await peer('127.41.2.2', t, { encryption: 'refused' });
+    const memory = new EncryptionMemory();
+    memory.remember(server.host, server.port);
+    const o = await captureWithEncryption(
+      { ip: server.host, port: server.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
+      'prefer-plain',
+      (input, signal) => capturePeer(input, OPTIONS, signal),
+      new AbortController().signal,
+      memory,
+    );
+    expect(o.ok && o.encryption).toBe('none');
+    expect(memory.requires(server.host, server.port)).toBe(false);
+  });
+
+  it('is bounded and forgets after its TTL', () => {
+    const m = new EncryptionMemory(3, 1000);
+    for (let i = 0; i < 5; i++) m.remember(`192.0.2.${i}`, 6881, 0);
+    expect(m.size).toBe(3);
+    expect(m.requires('192.0.2.0', 6881, 10)).toBe(false);
+    expect(m.requires('192.0.2.4', 6881, 10)).toBe(true);
+    expect(m.requires('192.0.2.4', 6881, 2000)).toBe(false);
   });
 });
