@@ -12,6 +12,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CapturePipeline } from '../src/capture/capture-pipeline.js';
 import { CaptureScheduler } from '../src/capture/capture-scheduler.js';
+import { CaptureMemoryBudget } from '../src/capture/memory-budget.js';
 import { capturePeer, makePeerId } from '../src/capture/peer-capture.js';
 import { configSchema } from '../src/config/config-schema.js';
 import type { NewCapture } from '../src/model/capture.js';
@@ -76,6 +77,8 @@ async function run(job: CapturerJob): Promise<CapturerResult> {
   const pcapDir = path.join(job.dir, 'pcap');
   const pcap = new PcapStore({ dir: pcapDir, retentionDays: 30 });
   const peerId = makePeerId();
+  // The daemon's defaults: capture.memoryBudgetBytes, pcap.maxBytesPerCapture.
+  const memory = new CaptureMemoryBudget(cap.memoryBudgetBytes);
   const errors: Record<string, number> = {};
   const notes: Record<string, number> = {};
   const running = new Set<string>();
@@ -119,15 +122,16 @@ async function run(job: CapturerJob): Promise<CapturerResult> {
       reverseDns: async () => '',
       pcap,
       store: (c) => {
-        const note = (c.report as { note?: string } | undefined)?.note ?? (c as { note?: string }).note;
+        const note = c.report?.note?.replace(/\d+ bytes/g, 'N bytes');
         if (note !== undefined) notes[note] = (notes[note] ?? 0) + 1;
         return writer.add(c);
       },
       notifyTargets: () => [],
       scheduler,
+      memory,
       logger: silentLogger(),
     },
-    { recaptureIntervalMs: 0 },
+    { recaptureIntervalMs: 0, maxRecordedBytes: config.pcap.maxBytesPerCapture },
   );
 
   const offer = (p: BenchPeer): void => {
@@ -189,6 +193,7 @@ async function run(job: CapturerJob): Promise<CapturerResult> {
     pcapBytes: disk.bytes,
     pcapFiles: disk.files,
     pipeline: pipeline.stats(),
+    memory: memory.stats() as unknown as Record<string, number>,
   };
 }
 

@@ -47,4 +47,6 @@ export interface CapturerResult {
   pcapBytes: number;
   pcapFiles: number;
   pipeline: Record<string, number>;
+  /** The capture memory budget's counters (reserved, peak, refused). */
+  memory?: Record<string, number>;
 }

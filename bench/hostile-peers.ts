@@ -154,7 +154,8 @@ async function main(): Promise<void> {
         `\n[${r.label}] ${r.captures} captures in ${(r.wallMs / 1000).toFixed(1)} s; peak RSS ${fmtBytes(r.peakRss)} (baseline ${fmtBytes(r.baselineRss)}); ` +
           `event-loop delay max ${r.eventLoopMaxMs.toFixed(0)} ms, p99 ${r.eventLoopP99Ms.toFixed(0)} ms; pcap ${r.pcapFiles} files, ${fmtBytes(r.pcapBytes)}` +
           (api ? `\n  API: worst ${api.worstMs.toFixed(0)} ms over ${api.requests} requests (${api.failures} failed); honest seeders captured within 30 s: ${r.honestWithin30s}/${r.honestOffered} (p50 ${r.honestP50Ms.toFixed(0)} ms)` : '') +
-          `\n  errors: ${errors || '(none)'}${notes ? `\n  notes: ${notes}` : ''}`,
+          `\n  errors: ${errors || '(none)'}${notes ? `\n  notes: ${notes}` : ''}` +
+          (r.memory ? `\n  capture memory budget: peak reserved ${fmtBytes(r.memory.peakReservedBytes ?? 0)} of ${fmtBytes(r.memory.limitBytes ?? 0)}, refused ${r.memory.refusedCaptures} captures` : ''),
       );
     } catch (err) {
       console.error(`${scenario.label}: ${(err as Error).message}`);
