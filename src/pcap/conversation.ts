@@ -46,7 +46,7 @@ export function nowUs(): number {
 /** Default bound on the bytes one capture keeps for its pcap (both directions): `pcap.maxBytesPerCapture`. */
 export const DEFAULT_MAX_RECORDED_BYTES = 512 * 1024;
 /** Bound on the data events kept (a peer sending one byte per segment cannot grow the event list). */
-export const MAX_RECORDED_EVENTS = 4096;
+export const MAX_RECORDED_EVENTS = 2048;
 
 /**
  * Collects a conversation's events; a capture passes one to its socket taps. Holds at most
