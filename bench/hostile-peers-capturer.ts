@@ -153,10 +153,20 @@ async function run(job: CapturerJob): Promise<CapturerResult> {
   for (const p of scenario.hostile) offer(p);
   let feeder: NodeJS.Timeout | undefined;
   if (scenario.floodMs > 0) {
-    // Keep every flooder under capture: re-offer each one whose capture ended.
+    // Keep every flooder coming back: re-offer each one whose capture ended, at most once per 2 s
+    // (the HAVE window: before the fix each flood capture lasted that long; after it a flood ends
+    // in milliseconds, and re-dialling at once would measure a reconnect storm the daemon never
+    // makes, its recapture interval being 6 h).
+    const lastOffer = new Map<string, number>();
     feeder = setInterval(() => {
-      if (performance.now() - t0 > scenario.floodMs) return;
-      for (const p of scenario.hostile) if (!running.has(`${p.ip}:${p.port}`)) offer(p);
+      const now = performance.now();
+      if (now - t0 > scenario.floodMs) return;
+      for (const p of scenario.hostile) {
+        const key = `${p.ip}:${p.port}`;
+        if (running.has(key) || now - (lastOffer.get(key) ?? -Infinity) < 2_000) continue;
+        lastOffer.set(key, now);
+        offer(p);
+      }
     }, 100);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     for (const p of scenario.honest) {

@@ -11,8 +11,8 @@
  * - one per hostile mode (test/helpers/hostile-peer.ts): 200 peers of that kind offered at once
  *   (capture.concurrency 200: all connect together); runs until every capture ended. Printed: peak
  *   RSS of the capturing process, worst event-loop delay, errors, pcap bytes written.
- * - mix-have, mix-piece: 50 HAVE (or 1 MiB piece) flooders kept under capture for 31 s (each
- *   re-offered as soon as its capture ends), 50 honest seeders offered 1 s in. Printed: worst API
+ * - mix-have, mix-piece: 50 HAVE (or 1 MiB piece) flooders kept coming back for 31 s (each
+ *   re-offered when its capture ended, at most once per 2 s), 50 honest seeders offered 1 s in. Printed: worst API
  *   latency (GET /capture/peers/all/ every 100 ms from this process, another process than the
  *   capturer), % of honest seeders captured within 30 s, peak RSS, worst event-loop delay.
  *
