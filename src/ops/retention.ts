@@ -11,7 +11,11 @@ export interface RetentionOptions {
   intervalMs: number;
   /** Age limits in days per table (0: keep forever). Keys other than the built-in ones name registered targets. */
   maxAgeDays: Record<string, number>;
-  /** Cap on the bytes in use (0: none): beyond it the oldest captures go first, down to 95% of the cap. */
+  /**
+   * Cap on the bytes in use (0: none): beyond it (or when the growth since the last pass would take it
+   * beyond before the next), the oldest captures go first, down to 95% of the cap less room for one
+   * more interval's growth.
+   */
   maxDatabaseBytes: number;
   /** Rows per delete transaction. */
   batchSize: number;
@@ -27,7 +31,10 @@ export interface RetentionRun {
   startedAt: string;
   durationMs: number;
   deleted: Record<string, number>;
-  /** Size cap: whether it was exceeded at the start of the run, and the bytes in use before and after. */
+  /**
+   * Size cap: whether it was exceeded at the start of the run (or would be before the next run, at the
+   * growth since the last one), and the bytes in use before and after.
+   */
   overCap: boolean;
   usedBytesBefore: number;
   usedBytesAfter: number;
@@ -54,6 +61,8 @@ export class Retention {
   private readonly targets = new Map<string, RetentionTarget>();
   private readonly totals: Record<string, number> = {};
   private lastRun: RetentionRun | null = null;
+  /** Bytes in use added between recent passes (for the size cap's room until the next pass). */
+  private readonly growths: number[] = [];
   private running: Promise<RetentionRun> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private nextRunAt: number | undefined;
@@ -130,11 +139,16 @@ export class Retention {
     const o = this.options;
     const deleted: Record<string, number> = {};
     const usedBytesBefore = store.space().usedBytes;
+    // Growth since the last pass: the cap must also hold until the next one, so room for it is kept.
+    // The largest of the last few intervals' growth, with a margin (growth varies as freed pages are reused).
+    if (this.lastRun) this.growths.push(Math.max(0, usedBytesBefore - this.lastRun.usedBytesAfter));
+    if (this.growths.length > 6) this.growths.shift();
+    const growth = 1.5 * Math.max(0, ...this.growths);
     const run: RetentionRun = {
       startedAt: new Date(now).toISOString(),
       durationMs: 0,
       deleted,
-      overCap: o.maxDatabaseBytes > 0 && usedBytesBefore > o.maxDatabaseBytes,
+      overCap: o.maxDatabaseBytes > 0 && usedBytesBefore + growth > o.maxDatabaseBytes,
       usedBytesBefore,
       usedBytesAfter: usedBytesBefore,
       vacuumedPages: 0,
@@ -147,9 +161,10 @@ export class Retention {
       // 1. Captures past their age (with their listings, outbox rows and pcap files).
       const capturesBefore = cutoff('captures');
       if (capturesBefore !== undefined) await this.deleteCaptures(capturesBefore, deleted, () => true);
-      // 2. The size cap: oldest captures first, down to 95% of the cap (hysteresis: not one batch per tick).
+      // 2. The size cap (over it now, or would be by the next pass at the last interval's growth):
+      // oldest captures first, down to 95% of the cap less that growth (at least half the cap).
       if (run.overCap) {
-        const target = o.maxDatabaseBytes * 0.95;
+        const target = Math.max(o.maxDatabaseBytes * 0.5, Math.min(o.maxDatabaseBytes * 0.95, o.maxDatabaseBytes - growth));
         await this.deleteCaptures(Number.MAX_SAFE_INTEGER, deleted, () => store.space().usedBytes > target);
       }
       // 3. Other tables by age.

@@ -128,6 +128,29 @@ describe('retention', () => {
     expect(left).toEqual(keptFoundAt);
   });
 
+  it('keeps room for the next interval: deletes before the cap is reached when the last growth would cross it', async () => {
+    const { dir, captures: repo, ops } = setup();
+    repo.insertMany(captures(2_000, NOW - 3 * DAY, NOW - 2 * DAY, undefined, 1));
+    const first = ops.space().usedBytes;
+    repo.insertMany(captures(2_000, NOW - 2 * DAY, NOW - DAY, undefined, 2));
+    const grown = ops.space().usedBytes;
+    const growth = grown - first;
+    // Room for 2.2 more intervals' growth now; after one more interval, room for 1.2 only.
+    const cap = Math.round(grown + 2.2 * growth);
+    const retention = new Retention({ store: ops, logger: silentLogger(), now: () => NOW }, options({ pcapDir: dir, maxDatabaseBytes: cap }));
+    // The first pass has seen no growth yet: under the cap, nothing to do.
+    const r1 = await retention.runOnce();
+    expect(r1.overCap).toBe(false);
+    // One interval later the database grew by about `growth` again: still under the cap, but the next
+    // interval (with the 1.5× margin) would cross it.
+    repo.insertMany(captures(2_000, NOW - DAY, NOW, undefined, 3));
+    const r2 = await retention.runOnce();
+    expect(r2.usedBytesBefore).toBeLessThan(cap);
+    expect(r2.overCap).toBe(true);
+    expect(r2.deleted.captures).toBeGreaterThan(0);
+    expect(r2.usedBytesAfter + growth).toBeLessThanOrEqual(cap);
+  });
+
   it('ages registered tables of other modules (BTN submissions, spam reports) by their own limit', async () => {
     const { dir, ops } = setup();
     const calls: Array<[number, number]> = [];

@@ -1,0 +1,192 @@
+/**
+ * Retention, two figures:
+ *
+ * 1. Deleting ROWS old captures (default 10,000,000; 90% of the database past the 30-day age limit)
+ *    while GET /capture/peers/all/ is called over the real HTTP server in the same process (as in
+ *    the daemon): the API's p50/p99 before and during the retention pass, the pass's duration and
+ *    deletion rate, and the database's bytes in use before and after.
+ * 2. A month at 1,000 captures/s under a size cap, simulated: captures are written as the daemon
+ *    writes them (insertMany, 500 per batch, found_at advancing 1,000 per simulated second) and a
+ *    retention pass runs every simulated interval; it prints the largest size in use seen against
+ *    the cap. The cap and the interval are scaled down together (SIM_CAP_MIB, SIM_INTERVAL_S), so
+ *    that the simulation reaches the cap and then repeats the steady-state cycle many times: every
+ *    later day of the month is that same cycle.
+ *
+ *   node --import tsx bench/retention.ts      ROWS=1000000 for a smaller database, REQUESTS=…,
+ *                                             SIM_SECONDS=3600 SIM_CAP_MIB=64 SIM_INTERVAL_S=10
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FilterConfig } from '../src/config/config-schema.js';
+import { FilterRegistry } from '../src/filter/filter-registry.js';
+import { ApiKeyRing } from '../src/http/api-keys.js';
+import { createApiServer } from '../src/http/api-server.js';
+import type { NewCapture } from '../src/model/capture.js';
+import { Retention } from '../src/ops/retention.js';
+import { SqliteCaptureRepository } from '../src/store/capture-repository.js';
+import { SqliteFilterOverlayRepository } from '../src/store/filter-overlay-repository.js';
+import { openDatabase } from '../src/store/open-database.js';
+import { SqliteOpsRepository } from '../src/store/ops-repository.js';
+import { SqliteTorrentRepository } from '../src/store/torrent-repository.js';
+import { silentLogger } from '../src/util/logger.js';
+import { fmtBytes, fmtInt, fmtMs, header, percentile, Rng } from './lib.js';
+
+const ROWS = Number(process.env.ROWS ?? 10_000_000);
+const REQUESTS = Number(process.env.REQUESTS ?? 1_000);
+const SIM_SECONDS = Number(process.env.SIM_SECONDS ?? 3_600);
+const SIM_CAP_MIB = Number(process.env.SIM_CAP_MIB ?? 64);
+const SIM_INTERVAL_S = Number(process.env.SIM_INTERVAL_S ?? 10);
+const DAY = 86_400_000;
+const NOW = Date.UTC(2026, 10, 22);
+const KEY = 'bench-key-0123456789';
+const DATA = path.join(path.dirname(fileURLToPath(import.meta.url)), '.data');
+
+function filterConfig(name: string): FilterConfig {
+  return { name, description: '', infohashes: [], subnets: [], countryCodes: [], storeTCPDumpFile: false, storeTCPDumpAttempt: false, enabled: true, notify: { amqp: false, email: [] } };
+}
+
+/** A capture like the daemon stores: about half with a report, listed under 1–2 filters. */
+function makeCapture(r: Rng, foundAt: number, i: number): NewCapture {
+  const c: NewCapture = {
+    foundAt,
+    ip: `${1 + r.int(0, 222)}.${r.int(0, 255)}.${r.int(0, 255)}.${r.int(1, 254)}`,
+    port: r.int(1024, 65535),
+    infohash: (i % 5_000).toString(16).padStart(40, '0'),
+    countryCode: 'DE',
+    filters: r.chance(0.5) ? ['alpha'] : ['alpha', 'beta'],
+  };
+  if (r.chance(0.5)) c.report = { date: foundAt + 2_000, totalPiecesInTorrent: 1_000, hasPieces: r.int(0, 1_000), hasTotal: false, clientName: 'qBittorrent 4.6.2', hostIdentifier: `host-${i % 977}.example.net` };
+  else c.error = 'connect timeout';
+  return c;
+}
+
+async function deleteDuringApi(): Promise<void> {
+  header(`retention: delete ${fmtInt(Math.round(ROWS * 0.9))} old captures of ${fmtInt(ROWS)} while GET /capture/peers/all/ runs`);
+  mkdirSync(DATA, { recursive: true });
+  const file = path.join(DATA, `retention-${ROWS}.sqlite`);
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+  const db = openDatabase(file);
+  const captures = new SqliteCaptureRepository(db);
+  const ops = new SqliteOpsRepository(db);
+  const r = new Rng(7);
+  const old = Math.round(ROWS * 0.9);
+  const t0 = performance.now();
+  // 90% from 120 to 31 days ago (past a 30-day limit), 10% in the last 10 days.
+  for (let i = 0; i < ROWS; i += 10_000) {
+    const batch: NewCapture[] = [];
+    for (let k = i; k < Math.min(ROWS, i + 10_000); k++) {
+      const foundAt = k < old ? NOW - 120 * DAY + Math.floor((k / old) * 89 * DAY) : NOW - 10 * DAY + Math.floor(((k - old) / (ROWS - old)) * 10 * DAY);
+      batch.push(makeCapture(r, foundAt, k));
+    }
+    captures.insertMany(batch);
+  }
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  console.log(`  generated in ${((performance.now() - t0) / 1000).toFixed(0)} s; in use ${fmtBytes(ops.space().usedBytes)}`);
+
+  const registry = new FilterRegistry({ overlay: new SqliteFilterOverlayRepository(db), torrents: new SqliteTorrentRepository(db) }, ['alpha', 'beta'].map(filterConfig));
+  const keys = new ApiKeyRing([{ name: 'bench', key: KEY, state: 'active', methods: ['*'], filters: ['*'] }]);
+  const app = await createApiServer(
+    { keys: () => keys, pageSize: () => 1_000, filters: registry, captures, torrents: new SqliteTorrentRepository(db), logger: silentLogger() },
+    { bodyLimitBytes: 1e7, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, trustProxy: false },
+  );
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  // Pages of the recent data at random points (what clients read while old data is deleted).
+  const q = new Rng(11);
+  const get = async (): Promise<number> => {
+    const from = NOW - 10 * DAY + q.int(0, 9 * DAY);
+    const s0 = performance.now();
+    const res = await fetch(`${base}/capture/peers/all/?key=${KEY}&filter=${q.chance(0.5) ? 'alpha' : 'beta'}&from=${from}&to=${NOW + 1}`);
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    return performance.now() - s0;
+  };
+  for (let i = 0; i < 50; i++) await get();
+  const before: number[] = [];
+  for (let i = 0; i < REQUESTS; i++) before.push(await get());
+
+  const usedBefore = ops.space().usedBytes;
+  const retention = new Retention(
+    { store: ops, logger: silentLogger(), now: () => NOW },
+    { enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA },
+  );
+  const pass = retention.runOnce();
+  let done = false;
+  void pass.then(() => (done = true));
+  const during: number[] = [];
+  while (!done) during.push(await get());
+  const run = await pass;
+  await app.close();
+  const sb = [...before].sort((a, b) => a - b);
+  const sd = [...during].sort((a, b) => a - b);
+  console.log(`  API before: ${fmtInt(before.length)} requests, p50 ${fmtMs(percentile(sb, 50))}, p99 ${fmtMs(percentile(sb, 99))}`);
+  console.log(`  API during: ${fmtInt(during.length)} requests, p50 ${fmtMs(percentile(sd, 50))}, p99 ${fmtMs(percentile(sd, 99))}, max ${fmtMs(sd[sd.length - 1] ?? 0)}`);
+  const deleted = run.deleted.captures ?? 0;
+  console.log(
+    `  retention pass: ${fmtInt(deleted)} captures (+ ${fmtInt(run.deleted.capture_listings ?? 0)} listings) in ${(run.durationMs / 1000).toFixed(1)} s ` +
+      `= ${fmtInt(Math.round(deleted / (run.durationMs / 1000)))} captures/s; ${fmtInt(run.vacuumedPages)} pages given back; ` +
+      `in use ${fmtBytes(usedBefore)} -> ${fmtBytes(run.usedBytesAfter)}`,
+  );
+  if (deleted !== old) throw new Error(`deleted ${deleted}, expected ${old}`);
+  db.close();
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+}
+
+async function monthUnderCap(): Promise<void> {
+  const cap = SIM_CAP_MIB * 2 ** 20;
+  header(`retention: 1,000 captures/s for ${fmtInt(SIM_SECONDS)} simulated s under a ${SIM_CAP_MIB} MiB cap, a pass every ${SIM_INTERVAL_S} simulated s`);
+  mkdirSync(DATA, { recursive: true });
+  const file = path.join(DATA, 'retention-sim.sqlite');
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+  const db = openDatabase(file);
+  const captures = new SqliteCaptureRepository(db);
+  const ops = new SqliteOpsRepository(db);
+  let simNow = NOW;
+  const retention = new Retention(
+    { store: ops, logger: silentLogger(), now: () => simNow },
+    { enabled: true, intervalMs: SIM_INTERVAL_S * 1000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: cap, batchSize: 500, pauseMs: 0, vacuumPagesPerStep: 1024, pcapDir: DATA },
+  );
+  const r = new Rng(3);
+  let maxUsed = 0;
+  let passes = 0;
+  let deleted = 0;
+  let passMs = 0;
+  let firstCapAt: number | undefined;
+  const t0 = performance.now();
+  for (let s = 0; s < SIM_SECONDS; s++) {
+    for (let h = 0; h < 2; h++) {
+      const batch: NewCapture[] = [];
+      for (let k = 0; k < 500; k++) batch.push(makeCapture(r, simNow + h * 500 + k, s * 1000 + h * 500 + k));
+      captures.insertMany(batch);
+    }
+    simNow += 1000;
+    maxUsed = Math.max(maxUsed, ops.space().usedBytes);
+    if ((s + 1) % SIM_INTERVAL_S === 0) {
+      const run = await retention.runOnce();
+      passes++;
+      passMs += run.durationMs;
+      deleted += run.deleted.captures ?? 0;
+      if (run.overCap && firstCapAt === undefined) firstCapAt = s + 1;
+      if (process.env.DEBUG_SIM) console.log(`  pass at ${s + 1}: before ${fmtBytes(run.usedBytesBefore)} after ${fmtBytes(run.usedBytesAfter)} over ${run.overCap} deleted ${run.deleted.captures ?? 0} max ${fmtBytes(maxUsed)}`);
+    }
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const bytesPerCapture = ops.space().usedBytes / (SIM_SECONDS * 1000 - deleted);
+  console.log(`  written ${fmtInt(SIM_SECONDS * 1000)} captures (${wall.toFixed(0)} s wall); cap first reached at simulated second ${firstCapAt ?? 'never'}`);
+  console.log(`  largest size in use ${fmtBytes(maxUsed)} of a ${fmtBytes(cap)} cap (${((maxUsed / cap) * 100).toFixed(1)}%); ${passes} passes deleted ${fmtInt(deleted)} captures; ${bytesPerCapture.toFixed(0)} B per capture kept`);
+  console.log(`  retention time: ${fmtMs(passMs / passes)} per pass on average = ${((passMs / 1000 / SIM_SECONDS) * 100).toFixed(2)}% of the simulated time`);
+  const perInterval = 1000 * SIM_INTERVAL_S * bytesPerCapture;
+  console.log(
+    `  month at full scale: a pass every 10 min deletes ~600,000 captures (~${fmtBytes(600_000 * bytesPerCapture)}); ` +
+      `keep maxDatabaseBytes ≥ 20 × that (≈ ${fmtBytes(20 * 600_000 * bytesPerCapture)}) so one interval fits in the 5% headroom; ` +
+      `here one interval is ${fmtBytes(perInterval)} = ${((perInterval / cap) * 100).toFixed(1)}% of the cap`,
+  );
+  db.close();
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+  if (maxUsed > cap) throw new Error('the database went over its cap');
+}
+
+if (ROWS > 0) await deleteDuringApi();
+await monthUnderCap();
