@@ -48,6 +48,10 @@ async function ourNode(host: string, maxPacketsPerSecond: number, maxPendingQuer
   return n;
 }
 
+/** The stock library's own k-rpc (a private field), read here only to compare against it. */
+type StockRpc = { query(node: { host: string; port: number }, m: { q: string; a: Record<string, unknown> }, cb: () => void): void; pending: unknown[] };
+const stockRpc = (d: DHT): StockRpc => (d as unknown as { _rpc: StockRpc })._rpc;
+
 const stop = (d: DHT): Promise<void> => new Promise((r) => d.destroy(() => r()));
 
 // ------------------------------------------------------------------------------------- 1
@@ -59,9 +63,9 @@ async function pendingQueue(): Promise<void> {
 
   const stock = await stockNode('127.0.62.1');
   let h0 = heap();
-  for (let i = 0; i < N; i++) stock._rpc.query(target, { q: 'ping', a: {} }, () => {});
+  for (let i = 0; i < N; i++) stockRpc(stock).query(target, { q: 'ping', a: {} }, () => {});
   let h1 = heap();
-  console.log(`   stock:  pending ${fmtInt(stock._rpc.pending.length)}, heap +${fmtBytes(h1 - h0)} (and each waits its turn: 16 per 2 s timeout)`);
+  console.log(`   stock:  pending ${fmtInt(stockRpc(stock).pending.length)}, heap +${fmtBytes(h1 - h0)} (and each waits its turn: 16 per 2 s timeout)`);
   await stop(stock);
 
   const ours = await ourNode('127.0.62.3', 250, 1024);
@@ -95,7 +99,7 @@ async function outboundRate(): Promise<void> {
   const stock = await stockNode('127.0.62.4');
   await new Promise<void>((resolve) => {
     let left = 3000;
-    for (let i = 0; i < 3000; i++) stock._rpc.query(target, { q: 'ping', a: {} }, () => { if (--left === 0) resolve(); });
+    for (let i = 0; i < 3000; i++) stockRpc(stock).query(target, { q: 'ping', a: {} }, () => { if (--left === 0) resolve(); });
   });
   console.log(`   stock:  ${measure()} (no budget)`);
   await stop(stock);

@@ -89,7 +89,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       config,
     );
 
-    // Modules, in start order: notifications, capture, DHT, BTN, API, ops, admin.
+    // Modules, in start order: notifications, capture, BTN, API, ops, admin, DHT.
     const notify = await life.start(
       createNotifications({ outbox: store.outbox, captures: store.captures, filters: () => filters.list(), logger }, config.notify),
     );
@@ -102,17 +102,16 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
         { capture: config.capture, pcap: config.pcap, drainTimeoutMs: config.shutdown.drainTimeoutMs },
       ),
     );
-    const dht = await life.start(
-      createDht(
-        {
-          logger, nodes: store.dhtNodes, onPeer: (p) => void capture.offer(p),
-          watched: () => [...filters.compiled.watchedInfohashes(), ...capture.metadataWanted()],
-          watchAll: () => filters.compiled.watchesAllTorrents,
-          allowDestination: (ip, port) => policy.isDialable(ip, port).ok,
-          newlyWatched: (listener) => onNewlyWatched(filters, listener),
-        },
-        config.dht,
-      ),
+    // Started last (below): its first lookups then run without the API's start-up in their way.
+    const dht = createDht(
+      {
+        logger, nodes: store.dhtNodes, onPeer: (p) => void capture.offer(p),
+        watched: () => [...filters.compiled.watchedInfohashes(), ...capture.metadataWanted()],
+        watchAll: () => filters.compiled.watchesAllTorrents,
+        allowDestination: (ip, port) => policy.isDialable(ip, port).ok,
+        newlyWatched: (listener) => onNewlyWatched(filters, listener),
+      },
+      config.dht,
     );
     const metadataWanted = (ih: string): void => {
       capture.wantMetadata(ih);
@@ -160,6 +159,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
         dht, capture, notify, outbox: store.outbox, filters, btn, ops,
       });
     await life.start(createAdminModule({ handlers: { status, reload, metadataWanted }, logger }, config.admin));
+    await life.start(dht);
 
     life.onStop(notifier.startWatchdog(() => ops.watchdogOk()));
     notifier.ready(`API on ${api.url()}`);

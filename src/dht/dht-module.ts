@@ -5,6 +5,7 @@ import type { BudgetedSocketStats } from './budgeted-socket.js';
 import { DhtNode } from './dht-node.js';
 import { InfohashSampler, type InfohashSamplerOptions, type SamplerStats } from './infohash-sampler.js';
 import type { ResponderStats } from './krpc-responder.js';
+import type { NodeHealthOptions, NodeHealthStats } from './node-health.js';
 import { LookupScheduler, type LookupSchedulerOptions, type LookupStats } from './lookup-scheduler.js';
 import { PeerDedupe } from './peer-dedupe.js';
 import { RoutingTableStore, type DhtNodeStore, type RoutingTableStats, type RoutingTableStoreOptions } from './routing-table-store.js';
@@ -50,6 +51,10 @@ export interface DhtTuning {
   table?: RoutingTableStoreOptions;
   /** De-duplication window of found peers (default 10 min). */
   dedupeWindowMs?: number;
+  /** The find_node walk at start waits for the first lookup, at most this long (default 10 s). */
+  populateAfterMs?: number;
+  /** When a node that does not answer goes bad (BEP 5), and for how long. */
+  health?: NodeHealthOptions;
 }
 
 export type DhtOptions = DhtConfig & { tuning?: DhtTuning };
@@ -63,6 +68,8 @@ export interface DhtStats {
   krpcPending: number;
   krpcPendingHighWater: number;
   droppedKrpcPending: number;
+  /** BEP 5 node health: nodes gone bad (no answer to several queries in a row), queries not sent to them. */
+  health: NodeHealthStats | null;
   responder: ResponderStats | null;
   lookups: LookupStats | null;
   samples: SamplerStats | null;
@@ -86,7 +93,7 @@ export interface DhtService {
 function emptyStats(enabled: boolean): DhtStats {
   return {
     enabled, nodes: 0, packetsIn: 0, packetsOut: 0, socket: null, krpcPending: 0, krpcPendingHighWater: 0,
-    droppedKrpcPending: 0, responder: null, lookups: null, samples: null, table: null,
+    droppedKrpcPending: 0, health: null, responder: null, lookups: null, samples: null, table: null,
     peersFound: { get_peers: 0, announce: 0, sample: 0, manual: 0 }, peersDuplicate: 0, onPeerErrors: 0,
   };
 }
@@ -141,20 +148,48 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
         maxQueueWaitMs: tuning.maxQueueWaitMs,
         sampleIntervalSec: tuning.sampleIntervalSec,
         allowDestination,
+        ...(tuning.health ? { health: tuning.health } : {}),
       },
     );
     const table = new RoutingTableStore({ store: deps.nodes, source: () => node.routingNodes(), logger: deps.logger }, tuning.table);
     const restored = table.load();
     node.on('peer', emit);
     try {
-      await node.start(restored);
+      // No find_node walk yet: the first lookups of watched infohashes bootstrap the table (below).
+      await node.start(restored, { populate: false });
     } catch (err) {
       await node.stop();
       throw err; // cannot bind: fatal for the daemon
     }
     table.start();
+    // The find_node walk towards our own id (fills the buckets near us, so others find us) runs once
+    // the first lookup has finished, or at once when nothing is watched: a get_peers is the first
+    // query each node gets, so with the per-IP interval the first lookup is not delayed by it.
+    // Lookups that started on an empty table went only as far as the bootstrap nodes' replies led
+    // (a node that has peers may answer without nodes): they run again once the table is filled.
+    let populated = false;
+    const cold = new Set<string>();
+    const populate = (): void => {
+      if (populated || stopped) return;
+      populated = true;
+      clearTimeout(populateTimer);
+      node.populate(() => {
+        for (const ih of cold) lookups.wantNow(ih);
+        cold.clear();
+      });
+    };
+    const populateTimer = setTimeout(populate, tuning.populateAfterMs ?? 10_000);
+    populateTimer.unref();
     const lookups = new LookupScheduler(
-      { getPeers: (ih, onPeer, o) => node.getPeers(ih, onPeer, o), watched: deps.watched, onPeer: emit, logger: deps.logger },
+      {
+        getPeers: (ih, onPeer, o) => {
+          if (!populated && node.nodeCount() === 0) cold.add(ih);
+          return node.getPeers(ih, onPeer, o).finally(populate);
+        },
+        watched: deps.watched,
+        onPeer: emit,
+        logger: deps.logger,
+      },
       { intervalMs: options.lookupIntervalMs, ...tuning.lookup },
     );
     const sampler = new InfohashSampler(
@@ -167,6 +202,7 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
       tuning.sampler,
     );
     lookups.start();
+    if (lookups.stats().running === 0) populate(); // nothing watched
     sampler.start();
     const unsubscribe = deps.newlyWatched?.((ih) => lookups.wantNow(ih)) ?? (() => {});
     running = { node, table, lookups, sampler, unsubscribe };
@@ -190,6 +226,7 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
         krpcPending: n.krpcPending,
         krpcPendingHighWater: n.krpcPendingHighWater,
         droppedKrpcPending: n.droppedKrpcPending,
+        health: n.health,
         responder: n.responder,
         lookups: lookups.stats(),
         samples: sampler.stats(),

@@ -1,22 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import DHT, { type DhtContact, type KRPC, type KrpcCallback, type KrpcMessage, type KrpcPeer } from 'bittorrent-dht';
+import DHT, { type DhtContact, type KrpcMessage, type KrpcPeer } from 'bittorrent-dht';
 import type { DiscoveredPeer } from '../model/peer.js';
 import { decodeCompactPeers } from '../protocol/compact.js';
 import type { Logger } from '../util/logger.js';
 import { BudgetedSocket, type BudgetedSocketStats } from './budgeted-socket.js';
+import { KrpcClient } from './krpc-client.js';
 import { KrpcResponder, type AnnounceHarvest, type ResponderStats } from './krpc-responder.js';
+import type { NodeHealthOptions, NodeHealthStats } from './node-health.js';
 
 /**
- * One DHT node: bittorrent-dht for the routing table (k-bucket, ping-and-swap, bucket refresh,
- * bootstrap), with two of its layers replaced through its seams:
- * - transport: `BudgetedSocket` as k-rpc's `krpcSocket` (global packets/s, per-IP query interval,
- *   bounded queue, O(1) transaction matching);
- * - responder: `KrpcResponder` instead of bittorrent-dht's query handler (BEP 51, BEP 5 errors,
- *   bounded get_peers values, announce harvest with the announced port).
- * k-rpc's own `pending` queue (queries waiting for an in-flight slot) is unbounded in the library;
- * `query` is wrapped here so it never holds more than `maxPendingQueries` (excess fails at once,
- * counted).
+ * One DHT node, in layers that each take the one below as an option:
+ * - transport: `BudgetedSocket` (global packets/s, per-IP query interval, bounded queue, O(1)
+ *   transaction matching);
+ * - KRPC: our `KrpcClient` (routing table, bounded pending queue, iterative lookups, BEP 5 node
+ *   health: a node that never answers goes bad and is not queried again), handed to bittorrent-dht
+ *   through its own seam (`opts.krpc`), which keeps its routing-table upkeep (ping-and-swap of full
+ *   buckets, bucket refresh); nothing reaches into the library's private fields;
+ * - responder: `KrpcResponder` answers incoming queries (BEP 51, BEP 5 errors, bounded get_peers
+ *   values, announce harvest with the announced port); bittorrent-dht's query handler never runs.
  * Emits 'peer' (DiscoveredPeer, source 'announce') for every valid announce_peer received.
  */
 export interface DhtNodeOptions {
@@ -37,6 +39,8 @@ export interface DhtNodeOptions {
   sampleIntervalSec?: number;
   /** Guard on every query destination (address policy); tests pass loopback-only. */
   allowDestination?: (ip: string, port: number) => boolean;
+  /** When a node that does not answer goes bad (BEP 5), and for how long. */
+  health?: NodeHealthOptions;
 }
 
 export interface DhtNodeStats {
@@ -45,6 +49,7 @@ export interface DhtNodeStats {
   krpcPending: number;
   krpcPendingHighWater: number;
   droppedKrpcPending: number;
+  health: NodeHealthStats;
   nodes: number;
 }
 
@@ -71,11 +76,9 @@ function parseHostPort(s: string): { host: string; port: number } {
 export class DhtNode extends EventEmitter {
   readonly socket: BudgetedSocket;
   readonly dht: DHT;
-  readonly rpc: KRPC;
+  readonly rpc: KrpcClient;
   readonly responder: KrpcResponder;
   private readonly log: Logger;
-  private krpcPendingHighWater = 0;
-  private droppedKrpcPending = 0;
   private stopped = false;
 
   constructor(deps: { logger: Logger }, readonly options: DhtNodeOptions) {
@@ -89,31 +92,31 @@ export class DhtNode extends EventEmitter {
       maxQueueWaitMs: options.maxQueueWaitMs,
       allowDestination: options.allowDestination,
     });
-    this.dht = new DHT({
-      // `bootstrap: false`: no populate at construction (the socket is not bound yet); start() does it.
-      bootstrap: false,
-      // k-rpc's bootstrap list. Always an explicit array: undefined would mean the public routers.
-      nodes: options.bootstrap.map(parseHostPort),
-      nodeId: options.nodeId ?? randomBytes(NODE_ID_LENGTH),
-      krpcSocket: this.socket,
+    this.rpc = new KrpcClient(this.socket, {
+      id: Buffer.from(options.nodeId ?? randomBytes(NODE_ID_LENGTH)),
+      // Always an explicit list: never the library's public routers.
+      bootstrap: options.bootstrap.map(parseHostPort),
       concurrency: options.concurrency ?? 64,
+      maxPendingQueries: options.maxPendingQueries,
+      ...(options.health ? { health: options.health } : {}),
+      onQuery: (query, peer) => this.responder.handle(query, peer),
     });
-    // bittorrent-dht exposes its k-rpc only as `_rpc`; the seam it offers (`opts.krpc`) would need
-    // k-rpc imported directly, which is not our dependency.
-    this.rpc = this.dht._rpc;
-    this.boundKrpcPending();
     this.responder = new KrpcResponder(this.rpc, (a) => this.onAnnounce(a), {
       sampleIntervalSec: options.sampleIntervalSec,
     });
-    // Replace the library's query handler (its only 'query' listener) with ours.
-    this.rpc.removeAllListeners('query');
-    this.rpc.on('query', (query: KrpcMessage, peer: KrpcPeer) => this.responder.handle(query, peer));
+    this.rpc.on('bad-node', (n: KrpcPeer) => this.log.debug({ node: `${n.host ?? n.address}:${n.port}` }, 'dht node went bad (no answer to several queries in a row)'));
+    // bittorrent-dht on our KRPC client (its `opts.krpc` seam); `bootstrap: false`: no populate at
+    // construction (the socket is not bound yet), start() decides when.
+    this.dht = new DHT({ krpc: this.rpc, bootstrap: false });
     this.dht.on('warning', (err: Error) => this.log.debug({ err }, 'dht warning'));
     this.dht.on('error', (err: Error) => this.log.error({ err }, 'dht error'));
   }
 
-  /** Binds the socket, then adds `restored` nodes and populates the table from them and the bootstrap list. */
-  async start(restored: ReadonlyArray<{ host: string; port: number; id?: Uint8Array | null }> = []): Promise<void> {
+  /**
+   * Binds the socket and adds `restored` nodes; unless `populate: false`, populates the table from
+   * them and the bootstrap list (a find_node walk towards our id).
+   */
+  async start(restored: ReadonlyArray<{ host: string; port: number; id?: Uint8Array | null }> = [], options: { populate?: boolean } = {}): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       this.dht.once('error', onError);
@@ -124,15 +127,17 @@ export class DhtNode extends EventEmitter {
       this.dht.listen(this.options.port, this.options.host);
     });
     this.addNodes(restored);
-    this.populate();
+    if (options.populate !== false) this.populate();
     this.log.info({ address: this.address(), restored: restored.length, bootstrap: this.options.bootstrap.length }, 'dht listening');
   }
 
   /** A find_node walk towards our own id (fills the table); completes on its own, bounded by k-rpc. */
-  populate(): void {
+  populate(onDone?: () => void): void {
     const id = this.rpc.id;
     this.rpc.populate(id, { q: 'find_node', a: { id, target: id } }, (err, n) => {
-      if (!this.stopped) this.log.debug({ err, responded: n, nodes: this.nodeCount() }, 'dht populate done');
+      if (this.stopped) return;
+      this.log.debug({ err, responded: n, nodes: this.nodeCount() }, 'dht populate done');
+      onDone?.();
     });
   }
 
@@ -220,12 +225,14 @@ export class DhtNode extends EventEmitter {
   }
 
   stats(): DhtNodeStats {
+    const k = this.rpc.stats();
     return {
       socket: this.socket.stats(),
       responder: this.responder.stats(),
-      krpcPending: this.rpc.pending.length,
-      krpcPendingHighWater: this.krpcPendingHighWater,
-      droppedKrpcPending: this.droppedKrpcPending,
+      krpcPending: k.pending,
+      krpcPendingHighWater: k.pendingHighWater,
+      droppedKrpcPending: k.droppedPending,
+      health: k.health,
       nodes: this.nodeCount(),
     };
   }
@@ -240,24 +247,5 @@ export class DhtNode extends EventEmitter {
   private onAnnounce(a: AnnounceHarvest): void {
     const peer: DiscoveredPeer = { ip: a.ip, port: a.port, infohash: a.infohash, foundAt: Date.now(), source: 'announce' };
     this.emit('peer', peer);
-  }
-
-  /** Caps k-rpc's pending queue: past `maxPendingQueries` a query fails at once with EQUEUEFULL. */
-  private boundKrpcPending(): void {
-    const rpc = this.rpc;
-    const max = this.options.maxPendingQueries;
-    const original = rpc.query.bind(rpc);
-    const full = Object.assign(new Error('k-rpc pending queue is full'), { code: 'EQUEUEFULL' });
-    rpc.query = (node: KrpcPeer, message: KrpcMessage, cb?: KrpcCallback): void => {
-      if (this.socket.inflight >= rpc.concurrency) {
-        if (rpc.pending.length >= max) {
-          this.droppedKrpcPending++;
-          if (cb) process.nextTick(cb, full, null, node);
-          return;
-        }
-        if (rpc.pending.length + 1 > this.krpcPendingHighWater) this.krpcPendingHighWater = rpc.pending.length + 1;
-      }
-      original(node, message, cb);
-    };
   }
 }

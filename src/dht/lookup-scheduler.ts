@@ -5,8 +5,9 @@ import { MinHeap } from './min-heap.js';
 /**
  * Schedules get_peers lookups:
  * - watched infohashes (re-read from `watched()` every `refreshMs`) are each looked up every
- *   `intervalMs` ± `jitter`; at start (and when many appear at once) their first lookups are spread
- *   evenly, `spacingMs` apart but over at most one interval; a few new ones are looked up at once;
+ *   `intervalMs` ± `jitter`; at start the first `maxConcurrent` are looked up at once (they are the
+ *   DHT's bootstrap) and the rest spread evenly, `spacingMs` apart but over at most one interval;
+ *   later, a few new ones are looked up at once, many are spread the same way;
  * - `wantNow(infohash)` puts one at the front (an urgent FIFO, bounded);
  * - `enqueueSampled(infohash)` (BEP 51 samples) waits in a bounded FIFO, served only when no
  *   watched lookup is due; its peers carry source 'sample'.
@@ -178,10 +179,18 @@ export class LookupScheduler {
     const fresh: string[] = [];
     for (const ih of current) if (!this.due.has(ih)) fresh.push(ih);
     if (fresh.length > 0) {
-      const spreadAll = this.firstRefresh || fresh.length > this.o.immediateNew;
-      const span = spreadAll ? Math.min(this.o.intervalMs, fresh.length * this.o.spacingMs) : 0;
+      // At start the first `maxConcurrent` are looked up at once: their get_peers double as the
+      // bootstrap (the replies carry nodes too), so the first query to each node is already useful.
+      const immediate = this.firstRefresh
+        ? Math.min(fresh.length, this.o.maxConcurrent)
+        : fresh.length > this.o.immediateNew
+          ? 0
+          : fresh.length;
+      const rest = fresh.length - immediate;
+      const span = Math.min(this.o.intervalMs, rest * this.o.spacingMs);
       fresh.forEach((ih, i) => {
-        const slot = span === 0 ? 0 : (i / fresh.length) * span + Math.random() * (span / fresh.length);
+        const j = i - immediate;
+        const slot = j < 0 || span === 0 ? 0 : (j / rest) * span + Math.random() * (span / rest);
         this.setDue(ih, now + slot);
       });
     }

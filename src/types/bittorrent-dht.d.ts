@@ -57,17 +57,23 @@ declare module 'bittorrent-dht' {
     metadata: { lastChange?: number };
   }
 
-  /** k-rpc: the KRPC layer between the socket and the DHT (routing table, lookups, pending queue). */
+  /**
+   * The KRPC layer bittorrent-dht drives (its `opts.krpc` seam; k-rpc's shape): exactly what
+   * bittorrent-dht 11 calls on it (`grep -o '_rpc\.[a-zA-Z_]*' node_modules/bittorrent-dht/client.js`),
+   * plus the events it listens to: 'node', 'ping' (oldest contacts of a full bucket, the new one, and
+   * a swap(dead) callback), 'warning', 'error', 'listening'. Our KrpcClient implements it.
+   */
   export interface KRPC extends EventEmitter {
     id: Buffer;
-    nodes: KBucket;
-    /** Queries waiting for an in-flight slot: unbounded in the library. */
-    pending: Array<[KrpcPeer, KrpcMessage, KrpcCallback]>;
-    concurrency: number;
     k: number;
-    bootstrap: Array<{ host: string; port: number }>;
-    destroyed: boolean;
+    nodes: KBucket;
     query(node: KrpcPeer, message: KrpcMessage, cb?: KrpcCallback): void;
+    queryAll(
+      nodes: KrpcPeer[],
+      message: KrpcMessage,
+      visit: ((res: KrpcMessage, peer: KrpcPeer) => boolean | void) | null,
+      cb: (err: Error | null, hits: number) => void,
+    ): void;
     closest(
       target: Uint8Array,
       message: KrpcMessage,
@@ -77,6 +83,8 @@ declare module 'bittorrent-dht' {
     populate(target: Uint8Array, message: KrpcMessage, cb?: (err: Error | null, count: number) => void): void;
     response(node: KrpcPeer, query: KrpcMessage, response: Record<string, unknown>, nodes?: DhtContact[] | null, cb?: () => void): void;
     error(node: KrpcPeer, query: KrpcMessage, error: [number, string], cb?: () => void): void;
+    bind(...args: unknown[]): void;
+    address(): { address: string; family: string; port: number };
     destroy(cb?: () => void): void;
   }
 
@@ -86,6 +94,7 @@ declare module 'bittorrent-dht' {
     /** Bootstrap list handed to k-rpc (takes precedence over `bootstrap` there). */
     nodes?: Array<{ host: string; port: number }>;
     nodeId?: Uint8Array | string;
+    /** The KRPC layer to use instead of a k-rpc of its own (our KrpcClient). */
     krpc?: KRPC;
     /** Replacement for k-rpc-socket (k-rpc's `opts.krpcSocket`). */
     krpcSocket?: EventEmitter;
@@ -105,8 +114,6 @@ declare module 'bittorrent-dht' {
     nodes: KBucket;
     listening: boolean;
     destroyed: boolean;
-    /** The k-rpc instance (library-internal field; see src/dht/dht-node.ts for why it is used). */
-    _rpc: KRPC;
     addNode(node: { host: string; port: number; id?: Uint8Array | string }): void;
     removeNode(id: Uint8Array | string): void;
     listen(port?: number, host?: string, cb?: () => void): void;

@@ -50,6 +50,8 @@ interface ScenarioResult {
     discovery?: Record<string, { visibleAfterDaemonReadyMs: number | null; foundAfterDaemonReadyMs: number | null; reportAfterFoundMs: number | null }>;
     probeMs?: Record<string, number>;
     libtorrentLookup?: { found: Record<string, number | null>; firstDhtNodeMs: number | null; complete: boolean; elapsedMs: number };
+    /** The daemon's first lookup of the settled swarm: ms from its DHT start to each peer found. */
+    firstLookup?: { found: Record<string, number | null>; allFoundMs: number | null };
   };
   upload?: { status: number; body: { state?: string; pieceCount?: number } };
   addInfohash?: { status: number; body: { state?: string } };
@@ -135,6 +137,14 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
       }
       const lt = r.timings.libtorrentLookup;
       if (lt) lines.push(`libtorrent get_peers from a fresh node: all found ${lt.complete ? `after ${Math.max(...Object.values(lt.found).map(Number))} ms` : 'NOT all'} (first DHT node after ${lt.firstDhtNodeMs} ms)`);
+      const fl = r.timings.firstLookup;
+      if (fl) {
+        lines.push(
+          `settled swarm, first lookup from a fresh node: daemon all found ${fl.allFoundMs ?? 'NOT all'} ms after its DHT start ` +
+            `(${Object.entries(fl.found).map(([n, ms]) => `${n} ${String(ms)}`).join(', ')}), ` +
+            `libtorrent ${lt?.complete ? Math.max(...Object.values(lt.found).map(Number)) : 'NOT all'} ms after its session start`,
+        );
+      }
       if (r.bench) lines.push(`bench announce -> capture visible in the API: n=${r.bench.visible.n} median ${r.bench.visible.median} ms, p95 ${r.bench.visible.p95} ms (min ${r.bench.visible.min}, max ${r.bench.visible.max}); announce -> found: median ${r.bench.found.median} ms, p95 ${r.bench.found.p95} ms`);
       if (r.benchViaLookup) lines.push(`bench, announce not sent to the daemon (found by its own lookups): n=${r.benchViaLookup.visible.n} median ${r.benchViaLookup.visible.median} ms, p95 ${r.benchViaLookup.visible.p95} ms`);
       if (r.restart) lines.push(`restart: stop ${r.restart.stop?.ms} ms, dht nodes ${r.restart.statusAfter?.dht?.nodes} after ${r.restart.nodesAfterReadyMs} ms, restored ${r.restart.dhtListening?.restored}, found again: ${JSON.stringify(r.restart.refound)}`);

@@ -237,6 +237,20 @@ async function main(): Promise<void> {
       ];
     }),
   );
+  // The settled swarm's first lookup, beside libtorrent's: from the daemon's DHT start ('dht
+  // listening', logged when its socket is bound, right before the first lookups) to each peer found.
+  const dhtListening = d1.lines.find((l) => l.json?.msg === 'dht listening')?.json?.time;
+  const dhtStart = typeof dhtListening === 'string' ? Date.parse(dhtListening) : NaN;
+  if (Number.isFinite(dhtStart)) {
+    const found = Object.fromEntries(
+      m.clients.map((c) => {
+        const dates = (result.captures[c.name] ?? []).map((r) => apiTime(r.date));
+        return [c.name, dates.length > 0 ? Math.min(...dates) - dhtStart : null];
+      }),
+    );
+    const all = Object.values(found);
+    result.timings.firstLookup = { found, allFoundMs: all.every((x) => x !== null) ? Math.max(...(all as number[])) : null };
+  }
   const allSeen = Object.values(firstSeen);
   result.timings.allCapturedAfterDaemonReadyMs = allSeen.length === m.clients.length ? Math.max(...allSeen) - d1.readyAt : null;
 

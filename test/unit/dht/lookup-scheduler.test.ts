@@ -37,16 +37,18 @@ afterEach(() => {
 });
 
 describe('LookupScheduler', () => {
-  it('spreads the first lookups of the watched set evenly, then repeats each every interval ± jitter', async () => {
+  it('looks the first maxConcurrent up at once (they bootstrap the DHT), spreads the rest, then repeats each every interval ± jitter', async () => {
     const set = Array.from({ length: 10 }, (_, i) => ih(i + 1));
-    const { s, calls } = harness(() => set, { spacingMs: 200, jitter: 0.1 });
+    const { s, calls } = harness(() => set, { spacingMs: 200, jitter: 0.1, maxConcurrent: 2 });
     s.start();
+    // At once, in the start call itself: no timer tick in between.
+    expect(calls.map((c) => c.at - 1_000_000)).toEqual([0, 0]);
     await vi.advanceTimersByTimeAsync(2_500);
     expect(calls.map((c) => c.infohash).sort()).toEqual([...set].sort());
     const starts = calls.map((c) => c.at - 1_000_000).sort((a, b) => a - b);
-    // 10 infohashes × 200 ms: one slot each over 2 s, not all at once.
-    expect(starts[9]!).toBeLessThanOrEqual(2_000 + 100);
-    expect(starts[9]! - starts[0]!).toBeGreaterThan(1_000);
+    // The other 8 × 200 ms: one slot each over 1.6 s, not all at once.
+    expect(starts[9]!).toBeLessThanOrEqual(1_600 + 100);
+    expect(starts[9]! - starts[2]!).toBeGreaterThan(800);
 
     await vi.advanceTimersByTimeAsync(10 * 60_000);
     const per = new Map<string, number[]>();
