@@ -28,7 +28,7 @@ function sources(): OpsSources {
     },
     responder: { answered: { ping: 100, find_node: 100, get_peers: 80, announce_peer: 10, sample_infohashes: 5 }, errors: { protocol: 1, badToken: 0, unknownMethod: 2 }, announcesHarvested: 10, seenInfohashes: 3, storedPeers: 4 },
     lookups: { watched: 5, running: 2, urgentQueued: 1, sampledQueued: 13, started: 50, completed: 40, timedOut: 6, failed: 1, peersFound: 77, droppedUrgent: 0, droppedSampled: 3, watchedRefreshErrors: 0, invalid: 0 },
-    samples: null, table: null,
+    samples: null, table: null, health: { bad: 1, wentBad: 2, refused: 3 },
     peersFound: { get_peers: 70, announce: 5, sample: 2, manual: 0 }, peersDuplicate: 9, onPeerErrors: 0,
   } as DhtStats;
   const notify: NotifyStatus = {
