@@ -95,7 +95,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
     const e = toHttpError(err);
     if (e.status === 500) req.log.error({ err }, 'request failed');
     else if (e.status === 503) req.log.warn({ url: req.url.split('?')[0], reason: e.body.message }, 'storage unavailable');
-    else req.log.debug({ code: e.body.error, url: req.url }, 'client error');
+    else req.log.debug({ code: e.body.error, url: req.url.split('?')[0] }, 'client error'); // never the query: it holds the key
     if (e.status === 413) {
       await discardRequestBody(req.raw, discardLimits);
       void reply.header('connection', 'close');
