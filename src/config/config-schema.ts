@@ -333,7 +333,7 @@ export const configSchema = z
         evidence: z
           .strictObject({
             scanIntervalMs: z.number().int().min(1000).default(60_000),
-            batchSize: z.number().int().min(1).max(100_000).default(5000),
+            batchSize: z.number().int().min(1).max(100_000).default(1000),
             disguisedExecutable: z.strictObject({ enabled: z.boolean().default(true), weight: z.number().int().min(1).default(11) }).prefault({}),
             noSeeder: z
               .strictObject({

@@ -13,8 +13,8 @@ export interface EvidenceStats {
   errors: number;
 }
 
-/** Batches read per rule and scan: a scan does a bounded amount of work however far behind it is. */
-const MAX_BATCHES_PER_SCAN = 20;
+/** Scans one tick runs back to back while the scanner is behind (each yields to the event loop first). */
+const MAX_SCANS_PER_TICK = 1000;
 
 /**
  * Turns what the daemon captured into automatic reports, each with its reason:
@@ -55,29 +55,30 @@ export class EvidenceScanner {
     this.deps.logger.info({ infoHash: infohash, rule: code, detail }, 'spam evidence: torrent reported');
   }
 
-  /** One pass of every enabled rule. */
-  scanOnce(): void {
+  /**
+   * One pass of every enabled rule, reading at most one batch of changed torrents and one of
+   * captures (the daemon shares one SQLite connection: a pass blocks the event loop only that
+   * long). Returns true when a batch was full, i.e. more is waiting.
+   */
+  scanOnce(): boolean {
+    let behind = false;
     const o = this.options();
     const now = this.now();
     this.stats.scans++;
     if (o.disguisedExecutable.enabled) {
-      for (let b = 0; b < MAX_BATCHES_PER_SCAN; b++) {
-        const batch = this.deps.evidence.nextChangedTorrents(o.batchSize);
-        for (const t of batch) {
-          this.stats.torrentsChecked++;
-          const why = disguisedExecutable(t.name, t.files);
-          if (why !== undefined) this.fire(t.infohash, t.name, RULES.disguisedExecutable, why, o.disguisedExecutable.weight);
-        }
-        if (batch.length < o.batchSize) break;
+      const batch = this.deps.evidence.nextChangedTorrents(o.batchSize);
+      for (const t of batch) {
+        this.stats.torrentsChecked++;
+        const why = disguisedExecutable(t.name, t.files);
+        if (why !== undefined) this.fire(t.infohash, t.name, RULES.disguisedExecutable, why, o.disguisedExecutable.weight);
       }
+      if (batch.length >= o.batchSize) behind = true;
     }
     if (o.noSeeder.enabled || o.metadataUnobtainable.enabled) {
       const cap = Math.max(o.noSeeder.minPeers, o.metadataUnobtainable.minPeers);
-      for (let b = 0; b < MAX_BATCHES_PER_SCAN; b++) {
-        const n = this.deps.evidence.tallyCaptures(o.batchSize, cap);
-        this.stats.capturesRead += n;
-        if (n < o.batchSize) break;
-      }
+      const n = this.deps.evidence.tallyCaptures(o.batchSize, cap);
+      this.stats.capturesRead += n;
+      if (n >= o.batchSize) behind = true;
     }
     if (o.noSeeder.enabled) {
       const r = o.noSeeder;
@@ -95,20 +96,30 @@ export class EvidenceScanner {
         this.fire(m.infohash, '', RULES.metadataUnobtainable, detail, r.weight);
       }
     }
+    return behind;
   }
 
   start(): void {
-    const tick = (): void => {
+    let running = false;
+    const tick = async (): Promise<void> => {
+      if (running) return;
+      running = true;
       try {
-        this.scanOnce();
+        // Catch up batch by batch, letting requests and captures in between.
+        for (let i = 0; i < MAX_SCANS_PER_TICK && this.timer !== undefined; i++) {
+          if (!this.scanOnce()) break;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
       } catch (err) {
         this.stats.errors++;
         this.deps.logger.warn({ err }, 'spam evidence scan failed');
+      } finally {
+        running = false;
       }
     };
-    this.timer = setInterval(tick, this.options().scanIntervalMs);
+    this.timer = setInterval(() => void tick(), this.options().scanIntervalMs);
     this.timer.unref();
-    setImmediate(tick).unref();
+    setImmediate(() => void tick()).unref();
   }
 
   stop(): void {

@@ -130,4 +130,23 @@ describe('evidence from captures', () => {
     expect(api.spam.scanner.stats.fired).toEqual({ 'no-seeder': 1 });
     expect(api.spam.verdicts.verdict(t.seederless)?.reasons.map((r) => r.code)).toEqual(['no-seeder']);
   });
+
+  it('reads in bounded batches and says when it is behind; start() catches up on its own', async () => {
+    const now = T0 + 48 * H;
+    api = await startApi({ now: () => now, spam: { evidence: { batchSize: 10, scanIntervalMs: 60_000 } } });
+    const t = seedCaptures(api);
+    const scanner = api.spam.scanner;
+    expect(scanner.scanOnce()).toBe(true);
+    expect(scanner.stats.capturesRead).toBe(10);
+    scanner.start();
+    try {
+      const deadline = Date.now() + 10_000;
+      while (scanner.stats.capturesRead < 79 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      scanner.stop();
+    }
+    expect(scanner.stats.capturesRead).toBe(79);
+    expect(api.spam.verdicts.verdict(t.seederless)?.reasons.map((r) => r.code)).toEqual(['no-seeder']);
+    expect(api.spam.verdicts.verdict(t.fake)?.reasons.map((r) => r.code)).toEqual(['disguised-executable']);
+  });
 });
