@@ -19,8 +19,10 @@ export interface PcapStoreOptions {
   retentionDays: number;
   /** At most this many files are examined per prune() call (default 5000); call again for the rest. */
   maxFilesPerPrune?: number;
-  /** After a failed write, no write is tried for this long (ms, doubling per failure up to 5 min). */
+  /** After a failed write, no write is tried for this long (ms, doubling per failure up to maxRetryDelayMs). */
   retryDelayMs?: number;
+  /** Longest wait between write attempts while failing (ms, default 5 min). */
+  maxRetryDelayMs?: number;
   /** Logs the first failure and the recovery (once each). */
   logger?: Logger;
 }
@@ -84,7 +86,7 @@ export class PcapStore {
     this.dir = path.resolve(options.dir);
     this.retentionMs = options.retentionDays * DAY_MS;
     this.maxFilesPerPrune = options.maxFilesPerPrune ?? 5000;
-    this.gate = new FaultGate({ name: `pcap writer (${this.dir})`, retryDelayMs: options.retryDelayMs ?? 5000, maxRetryDelayMs: 300_000 }, options.logger);
+    this.gate = new FaultGate({ name: `pcap writer (${this.dir})`, retryDelayMs: options.retryDelayMs ?? 5000, maxRetryDelayMs: options.maxRetryDelayMs ?? 300_000 }, options.logger);
   }
 
   /**
