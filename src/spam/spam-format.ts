@@ -1,4 +1,3 @@
-import { XMLBuilder } from 'fast-xml-parser';
 import type { SpamEntry } from './ports.js';
 
 /** Separator of the plain-text lines, as the original: `Torrent Name --- Hash Value --- Count`. */
@@ -63,49 +62,37 @@ export function textList(entries: readonly SpamEntry[]): string {
 // eslint-disable-next-line no-control-regex
 const XML_INVALID = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
-/** Text XML 1.0 can carry; the builder then escapes `&`, `<`, `>`, quotes. */
+/** Text XML 1.0 can carry (xmlText then escapes markup characters and quotes). */
 export function xmlSafe(text: string): string {
   return text.replace(XML_INVALID, '\ufffd');
 }
 
+const XML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;', '\r': '&#13;' };
+
 /**
- * The builder's entity list (its own five, `&` first) plus the carriage return, which an XML parser
- * would otherwise turn into a line feed (end-of-line normalisation): `&#13;` keeps it. The option is
- * passed through to fast-xml-builder's defaults; the escaping tests fail if an upgrade ignores it.
+ * Text for an XML element or attribute: characters XML cannot carry become U+FFFD (xmlSafe), the
+ * markup characters and quotes become entities, and a carriage return `&#13;` (a parser would turn
+ * a literal one into a line feed).
  */
-const ENTITIES = [
-  { regex: /&/g, val: '&amp;' },
-  { regex: />/g, val: '&gt;' },
-  { regex: /</g, val: '&lt;' },
-  { regex: /'/g, val: '&apos;' },
-  { regex: /"/g, val: '&quot;' },
-  { regex: /\r/g, val: '&#13;' },
-];
+export function xmlText(text: string): string {
+  return xmlSafe(text).replace(/[&<>"'\r]/g, (c) => XML_ESCAPES[c] as string);
+}
 
-const builder = new XMLBuilder({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  textNodeName: '#text',
-  format: true,
-  indentBy: '  ',
-  suppressEmptyNode: true,
-  processEntities: true,
-  entities: ENTITIES,
-} as ConstructorParameters<typeof XMLBuilder>[0]);
+function element(name: string, text: string): string {
+  return text === '' ? `<${name}/>` : `<${name}>${text}</${name}>`;
+}
 
-function entryNode(e: SpamEntry): Record<string, unknown> {
-  const node: Record<string, unknown> = {
-    name: xmlSafe(e.name),
-    hash: e.infohash,
-    count: e.count,
-    category: xmlSafe(e.category),
-    firstReported: e.firstReported,
-    lastReported: e.lastReported,
-  };
+function entryXml(e: SpamEntry): string {
+  let out =
+    `  <torrent>\n    ${element('name', xmlText(e.name))}\n    <hash>${e.infohash}</hash>\n    <count>${e.count}</count>\n` +
+    `    ${element('category', xmlText(e.category))}\n    <firstReported>${e.firstReported}</firstReported>\n` +
+    `    <lastReported>${e.lastReported}</lastReported>\n`;
   if (e.reasons.length > 0) {
-    node.reasons = { reason: e.reasons.map((r) => ({ '@code': xmlSafe(r.code), '@at': r.at, '#text': xmlSafe(r.detail) })) };
+    out += '    <reasons>\n';
+    for (const r of e.reasons) out += `      <reason code="${xmlText(r.code)}" at="${r.at}">${xmlText(r.detail)}</reason>\n`;
+    out += '    </reasons>\n';
   }
-  return node;
+  return `${out}  </torrent>\n`;
 }
 
 /**
@@ -114,7 +101,11 @@ function entryNode(e: SpamEntry): Record<string, unknown> {
  * in `<nextPage>` with the next page's URL when one follows.
  */
 export function xmlList(entries: readonly SpamEntry[], nextPage?: string): string {
-  const list: Record<string, unknown> = { '@count': entries.length, torrent: entries.map(entryNode) };
-  if (nextPage !== undefined) list.nextPage = xmlSafe(nextPage);
-  return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ spamList: list }) as string}`;
+  // Written directly rather than through an XML builder object model: a 5,000-torrent page is
+  // one string concatenation pass (fast-xml-builder took ~8× as long per page, over the 50 ms p99
+  // target at a million listed torrents). Every text goes through xmlText.
+  let out = `<?xml version="1.0" encoding="UTF-8"?>\n<spamList count="${entries.length}">\n`;
+  for (const e of entries) out += entryXml(e);
+  if (nextPage !== undefined) out += `  <nextPage>${xmlText(nextPage)}</nextPage>\n`;
+  return `${out}</spamList>\n`;
 }
