@@ -31,7 +31,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 header(`btn-ingest: ${fmtInt(BATCHES)} submit_swarm batches × ${fmtInt(ROWS)} rows, gzip + chunked, ${CONCURRENCY} at a time`);
 
-const child = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'btn-ingest-server.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, [...(process.env.CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CPU_PROF}`] : []), '--import', 'tsx', path.join(HERE, 'btn-ingest-server.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
 const lines = createInterface({ input: child.stdout });
 let peakRss = 0;
 let lastHeap = 0;
