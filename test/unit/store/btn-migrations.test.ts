@@ -10,7 +10,7 @@ afterEach(() => {
 });
 
 describe('BTN migrations', () => {
-  it('migration 8 re-keys btn_swarm, keeps its rows and ids, and torrent lookups use the key', () => {
+  it('the btn_swarm re-key migration, keeps its rows and ids, and torrent lookups use the key', () => {
     const t = tempDir('btn-mig-');
     cleanups.push(t.cleanup);
     const db = openDatabase(path.join(t.dir, 'x.db'), { migrate: false });
