@@ -55,7 +55,9 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', op
       }),
     );
   }
-  return options.destination ? pino(base, options.destination) : pino(base);
+  // Levels as names (`"level":"warn"`), not pino's numbers: `jq 'select(.level == "error")'` reads as it says.
+  const json = { ...base, formatters: { level: (label: string) => ({ level: label }) } };
+  return options.destination ? pino(json, options.destination) : pino(json);
 }
 
 /** A logger that drops everything: for tests and CLI commands that must stay quiet. */

@@ -165,9 +165,9 @@ export class DaemonProcess {
       .join('\n');
   }
 
-  /** Log lines at warn level or above (pino: 40 warn, 50 error, 60 fatal). */
+  /** Log lines at warn level or above (levels print as names). */
   problems(): string[] {
-    return this.lines.filter((l) => typeof l.json?.level === 'number' && (l.json.level as number) >= 40).map((l) => l.line);
+    return this.lines.filter((l) => ['warn', 'error', 'fatal'].includes(String(l.json?.level))).map((l) => l.line);
   }
 }
 

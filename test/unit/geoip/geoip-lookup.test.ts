@@ -1,7 +1,8 @@
+import { Writable } from 'node:stream';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createLogger } from '../../../src/util/logger.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeIp, openGeoIp } from '../../../src/geoip/geoip-lookup.js';
 import { writeMmdb } from '../../helpers/mmdb-writer.js';
@@ -9,7 +10,7 @@ import { writeMmdb } from '../../helpers/mmdb-writer.js';
 /** A pino logger whose JSON lines at warn level and above are collected in `lines`. */
 function captureLogger() {
   const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'warn' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const logger = createLogger('warn', { pretty: false, destination: new Writable({ write: (chunk: Buffer, _enc, cb) => { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); cb(); } }) });
   return { logger, lines };
 }
 
@@ -123,8 +124,8 @@ describe('openGeoIp with test databases', () => {
     expect(lines).toHaveLength(2);
     expect(lines).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ level: 40, db: 'city', path: missing, reason: expect.stringMatching(/ENOENT/) }),
-        expect.objectContaining({ level: 40, db: 'asn', path: p('corrupt.mmdb'), reason: expect.any(String) }),
+        expect.objectContaining({ level: 'warn', db: 'city', path: missing, reason: expect.stringMatching(/ENOENT/) }),
+        expect.objectContaining({ level: 'warn', db: 'asn', path: p('corrupt.mmdb'), reason: expect.any(String) }),
       ]),
     );
     for (let i = 0; i < 5; i++) expect(geo.lookup('127.1.2.3')).toEqual({ countryCode: 'DE' });

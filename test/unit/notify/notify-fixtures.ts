@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import type { NewCapture } from '../../../src/model/capture.js';
 import { createNotifications } from '../../../src/notify/notifier.js';
 import type { DeliveryOutcome, NotificationSink, OutboxItem } from '../../../src/notify/types.js';
 import { SqliteCaptureRepository } from '../../../src/store/capture-repository.js';
 import { openDatabase, type Db } from '../../../src/store/open-database.js';
 import { SqliteOutboxRepository } from '../../../src/store/outbox-repository.js';
-import type { Logger } from '../../../src/util/logger.js';
+import { createLogger, type Logger } from '../../../src/util/logger.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 export interface TestStore {
@@ -95,7 +94,7 @@ export function storeCaptures(
 }
 
 export interface LogLine {
-  level: number;
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   msg: string;
   [k: string]: unknown;
 }
@@ -109,8 +108,8 @@ export function memoryLogger(): { logger: Logger; lines: LogLine[]; warnings: ()
       cb();
     },
   });
-  const logger = pino({ level: 'debug' }, stream);
-  return { logger, lines, warnings: () => lines.filter((l) => l.level === 40) };
+  const logger = createLogger('debug', { pretty: false, destination: stream });
+  return { logger, lines, warnings: () => lines.filter((l) => l.level === 'warn') };
 }
 
 export async function waitFor(cond: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {

@@ -36,4 +36,23 @@ describe('createLogger', () => {
     expect(text).toMatch(/component: "dht"/);
     expect(text).not.toMatch(/p-secret/);
   });
+
+  it('prints JSON levels as names, with an ISO time and the pid', () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const out = sink();
+    const logger = createLogger('debug', { pretty: false, destination: out.stream });
+    logger.info('one');
+    logger.child({ component: 'x' }).warn({ peer: '1.2.3.4:5' }, 'two');
+    logger.debug('three');
+    logger.trace('not at debug');
+    for (const l of out.text().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([
+      ['info', 'one'],
+      ['warn', 'two'],
+      ['debug', 'three'],
+    ]);
+    expect(lines[0]?.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(lines[0]?.pid).toBe(process.pid);
+    expect(lines[1]).toMatchObject({ component: 'x', peer: '1.2.3.4:5' });
+  });
 });
