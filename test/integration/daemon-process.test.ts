@@ -242,7 +242,8 @@ describe('the daemon process', () => {
   });
 });
 
-describe('the CLI without a daemon', () => {
+// Each CLI call is a fresh node + tsx process (1-4 s on a busy 2-core machine), and these tests make several in a row.
+describe('the CLI without a daemon', { timeout: 90_000 }, () => {
   it('`config check` exits non-zero listing every problem with its path', async () => {
     const bad = path.join(dir, 'bad.yaml');
     writeFileSync(bad, 'http:\n  listen: { port: -1 }\nfilters:\n  - name: x\n    subnets: [300.1.1.1/8]\n');
