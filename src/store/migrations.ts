@@ -392,6 +392,34 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE btn_swarm_v2 RENAME TO btn_swarm;
   CREATE INDEX btn_swarm_by_ip ON btn_swarm (peer_ip);
   `,
+  // 10: cluster roles (src/cluster/). On a central store: the stable id (uid) of every item a crawler
+  // forwarded, so a redelivery is recognised and skipped. On a crawler: the forward outbox, one row
+  // per capture or sighting still to be confirmed by RabbitMQ (written with the capture, deleted
+  // after the broker's confirm), and small named values (the last shared-config snapshot).
+  `
+  CREATE TABLE ingested_uids (
+    uid         TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('capture', 'sighting')),
+    ref_id      INTEGER,           -- captures.id of a capture
+    crawler_id  TEXT NOT NULL,
+    ingested_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX ingested_uids_by_time ON ingested_uids (ingested_at);
+  CREATE TABLE forward_outbox (
+    id         INTEGER PRIMARY KEY, -- send order; the uid is the identity
+    kind       TEXT NOT NULL CHECK (kind IN ('capture', 'sighting')),
+    uid        TEXT NOT NULL UNIQUE,
+    body       TEXT NOT NULL,      -- the JSON message, complete: forwarding never reads the capture again
+    created_at INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+  );
+  CREATE TABLE cluster_state (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {
