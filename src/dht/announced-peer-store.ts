@@ -1,3 +1,5 @@
+import { encodeCompactPeer } from '../protocol/compact.js';
+
 /**
  * Peers announced to our node (announce_peer), served back in get_peers `values`. Bounded in total
  * and per infohash, entries expire after `ttlMs` (BEP 5 nodes forget peers; the library keeps them
@@ -37,6 +39,12 @@ export class AnnouncedPeerStore {
   }
 
   add(infohash: string, ip: string, port: number, now = Date.now()): void {
+    let compact: Buffer;
+    try {
+      compact = encodeCompactPeer(ip, port); // 6 bytes (IPv4) or 18 (IPv6)
+    } catch {
+      return; // not an address: nothing to serve back
+    }
     const key = `${infohash}|${ip}:${port}`;
     const old = this.entries.get(key);
     if (old) this.remove(old);
@@ -50,10 +58,6 @@ export class AnnouncedPeerStore {
       if (!oldest.done) this.remove(oldest.value);
       if (!this.byInfohash.has(infohash)) this.byInfohash.set(infohash, set);
     }
-    const compact = Buffer.alloc(6);
-    const parts = ip.split('.');
-    for (let i = 0; i < 4; i++) compact[i] = Number(parts[i]) & 0xff;
-    compact.writeUInt16BE(port, 4);
     const entry: Entry = { infohash, key, compact, at: now };
     this.entries.set(key, entry);
     set.set(key, entry);
@@ -64,7 +68,7 @@ export class AnnouncedPeerStore {
     }
   }
 
-  /** Up to `n` live peers of an infohash (6-byte compact form), chosen at random. */
+  /** Up to `n` live peers of an infohash (compact form: 6 bytes IPv4, 18 bytes IPv6), chosen at random. */
   get(infohash: string, n: number, now = Date.now()): Buffer[] {
     const set = this.byInfohash.get(infohash);
     if (!set) return [];

@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import type { KrpcCallback, KrpcError, KrpcMessage, KrpcPeer } from 'bittorrent-dht';
 import { decodeKrpc, encodeKrpc } from './krpc-codec.js';
 import { PerIpQueue } from './per-ip-queue.js';
@@ -42,8 +43,10 @@ export interface BudgetedSocketOptions {
    * queries fail at once with `EDESTINATION`, counted. Replies go to the sender of the query.
    */
   allowDestination?: (ip: string, port: number) => boolean;
-  /** An existing udp4 socket (default: a new one). */
+  /** An existing socket of `family` (default: a new one). */
   socket?: dgram.Socket;
+  /** 4 (udp4, default) or 6 (udp6, IPv6 only): destinations of the other family are refused (`EFAMILY`). */
+  family?: 4 | 6;
 }
 
 export interface BudgetedSocketStats {
@@ -67,7 +70,8 @@ export interface BudgetedSocketStats {
   droppedQueueTimeout: number;
   droppedReplyBudget: number;
   droppedDestination: number;
-  droppedIpv6: number;
+  /** Queries to an address of the other family (an IPv6 node on the IPv4 socket, or the reverse). */
+  droppedOtherFamily: number;
   resolveFailures: number;
   /** ms epoch of the last reply to one of our queries (0: none yet): for the health check. */
   lastReplyAt: number;
@@ -101,9 +105,17 @@ const EUNEXPECTEDNODE = codedError('EUNEXPECTEDNODE', 'Unexpected node id');
 const EQUEUEFULL = codedError('EQUEUEFULL', 'Outbound query queue is full');
 const EQUEUETIMEOUT = codedError('EQUEUETIMEOUT', 'Query waited too long for outbound budget');
 const EDESTROYED = codedError('EDESTROYED', 'Socket is destroyed');
-const EIPV6 = codedError('EIPV6', 'IPv6 destinations are not supported');
+const EFAMILY = codedError('EFAMILY', 'Destination is of the other address family than this socket');
 const EDESTINATION = codedError('EDESTINATION', 'Destination refused by the address policy');
 const ERESOLVE = codedError('ERESOLVE', 'Could not resolve host');
+
+function canonicalV6(ip: string): string {
+  try {
+    return ipaddr.IPv6.parse(ip).toString();
+  } catch {
+    return ip;
+  }
+}
 
 function isDict(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
@@ -111,6 +123,7 @@ function isDict(v: unknown): v is Record<string, unknown> {
 
 export class BudgetedSocket extends EventEmitter {
   readonly socket: dgram.Socket;
+  readonly family: 4 | 6;
   destroyed = false;
 
   private readonly bucket: TokenBucket;
@@ -148,10 +161,11 @@ export class BudgetedSocket extends EventEmitter {
       packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, queriesReceived: 0, responsesReceived: 0,
       errorsReceived: 0, queriesSent: 0, repliesSent: 0, timeouts: 0, unexpectedReplies: 0, decodeErrors: 0,
       handlerErrors: 0, sendErrors: 0, droppedQueueFull: 0, droppedQueueTimeout: 0,
-      droppedReplyBudget: 0, droppedDestination: 0, droppedIpv6: 0, resolveFailures: 0, queueHighWater: 0, lastReplyAt: 0,
+      droppedReplyBudget: 0, droppedDestination: 0, droppedOtherFamily: 0, resolveFailures: 0, queueHighWater: 0, lastReplyAt: 0,
     };
 
-    this.socket = options.socket ?? dgram.createSocket('udp4');
+    this.family = options.family ?? 4;
+    this.socket = options.socket ?? dgram.createSocket(this.family === 6 ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
     this.socket.on('message', (buf, rinfo) => this.onMessage(buf, rinfo));
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EACCES' || err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL') this.emit('error', err);
@@ -215,13 +229,15 @@ export class BudgetedSocket extends EventEmitter {
       process.nextTick(callback, EDESTROYED, null, peer);
       return 0;
     }
-    const host = peer.host ?? peer.address ?? '';
+    let host = peer.host ?? peer.address ?? '';
     const family = isIP(host);
-    if (family === 6) {
-      this.counters.droppedIpv6++;
-      process.nextTick(callback, EIPV6, null, peer);
+    if (family !== 0 && family !== this.family) {
+      this.counters.droppedOtherFamily++;
+      process.nextTick(callback, EFAMILY, null, peer);
       return 0;
     }
+    // One spelling per address (replies are matched against dgram's, RFC 5952): "FD00:0::1" → "fd00::1".
+    if (family === 6) host = canonicalV6(host);
     if (family === 0) {
       this.resolveAndQuery(host, peer, query, callback);
       return 0;
@@ -297,7 +313,7 @@ export class BudgetedSocket extends EventEmitter {
       this.query({ ...peer, host: ip }, query, cb);
     };
     const timer = setTimeout(() => finish(null), this.resolveTimeoutMs);
-    dns.lookup(host, { family: 4 }, (err, address) => finish(err ? null : address));
+    dns.lookup(host, { family: this.family }, (err, address) => finish(err ? null : address));
   }
 
   private pump(): void {

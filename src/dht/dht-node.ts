@@ -20,6 +20,9 @@ import type { NodeHealthOptions, NodeHealthStats } from './node-health.js';
  * - responder: `KrpcResponder` answers incoming queries (BEP 51, BEP 5 errors, bounded get_peers
  *   values, announce harvest with the announced port); bittorrent-dht's query handler never runs.
  * Emits 'peer' (DiscoveredPeer, source 'announce') for every valid announce_peer received.
+ * BEP 32: a node is of one family (`family`: its UDP socket and routing table); an IPv4 and an IPv6
+ * node linked with `pair()` ask each other's family with `want`, hand each other the nodes of its
+ * family found in replies, and answer `want` from both tables.
  */
 export interface DhtNodeOptions {
   host: string;
@@ -41,6 +44,8 @@ export interface DhtNodeOptions {
   allowDestination?: (ip: string, port: number) => boolean;
   /** When a node that does not answer goes bad (BEP 5), and for how long. */
   health?: NodeHealthOptions;
+  /** 4 (default) or 6: the socket's and the routing table's address family. */
+  family?: 4 | 6;
 }
 
 export interface DhtNodeStats {
@@ -78,12 +83,15 @@ export class DhtNode extends EventEmitter {
   readonly dht: DHT;
   readonly rpc: KrpcClient;
   readonly responder: KrpcResponder;
+  readonly family: 4 | 6;
   private readonly log: Logger;
   private stopped = false;
+  private sibling: DhtNode | undefined;
 
   constructor(deps: { logger: Logger }, readonly options: DhtNodeOptions) {
     super();
-    this.log = deps.logger.child({ component: 'dht' });
+    this.family = options.family ?? 4;
+    this.log = deps.logger.child({ component: this.family === 4 ? 'dht' : 'dht6' });
     this.socket = new BudgetedSocket({
       maxPacketsPerSecond: options.maxPacketsPerSecond,
       minQueryIntervalPerIpMs: options.minQueryIntervalPerIpMs,
@@ -91,6 +99,7 @@ export class DhtNode extends EventEmitter {
       queryTimeoutMs: options.queryTimeoutMs,
       maxQueueWaitMs: options.maxQueueWaitMs,
       allowDestination: options.allowDestination,
+      family: this.family,
     });
     this.rpc = new KrpcClient(this.socket, {
       id: Buffer.from(options.nodeId ?? randomBytes(NODE_ID_LENGTH)),
@@ -100,9 +109,18 @@ export class DhtNode extends EventEmitter {
       maxPendingQueries: options.maxPendingQueries,
       ...(options.health ? { health: options.health } : {}),
       onQuery: (query, peer) => this.responder.handle(query, peer),
+      family: this.family,
+      wantOtherFamily: () => this.sibling !== undefined && !this.sibling.stopped,
+      otherFamilyNodes: (nodes) => this.sibling?.addNodes(nodes),
     });
     this.responder = new KrpcResponder(this.rpc, (a) => this.onAnnounce(a), {
       sampleIntervalSec: options.sampleIntervalSec,
+      family: this.family,
+      sibling: () => {
+        const other = this.sibling;
+        if (!other || other.stopped) return undefined;
+        return { closest: (target, k) => other.rpc.nodes.closest(target, k), values: (ih, max) => other.responder.peers.get(ih, max) };
+      },
     });
     this.rpc.on('bad-node', (n: KrpcPeer) => this.log.debug({ node: `${n.host ?? n.address}:${n.port}` }, 'dht node went bad (no answer to several queries in a row)'));
     // bittorrent-dht on our KRPC client (its `opts.krpc` seam); `bootstrap: false`: no populate at
@@ -142,12 +160,21 @@ export class DhtNode extends EventEmitter {
   }
 
   addNodes(nodes: ReadonlyArray<{ host: string; port: number; id?: Uint8Array | null }>): void {
+    if (this.stopped) return;
     for (const n of nodes) {
+      if (n.host.includes(':') !== (this.family === 6)) continue; // the other family's table
       if (n.id && n.id.length === NODE_ID_LENGTH) {
         const id = Buffer.from(n.id);
         if (!id.equals(this.rpc.id)) this.rpc.nodes.add({ id, host: n.host, port: n.port, distance: 0, seen: 0 });
       } else this.dht.addNode({ host: n.host, port: n.port });
     }
+  }
+
+  /** Links an IPv4 and an IPv6 node (BEP 32): `want` both families, share the other family's nodes. */
+  static pair(a: DhtNode, b: DhtNode): void {
+    if (a.family === b.family) throw new RangeError('pair() links an IPv4 and an IPv6 node');
+    a.sibling = b;
+    b.sibling = a;
   }
 
   address(): { address: string; port: number } {
@@ -212,9 +239,10 @@ export class DhtNode extends EventEmitter {
       const visit = (res: KrpcMessage, from: KrpcPeer): boolean => {
         if (stopped) return false;
         responded++;
-        const values = res.r?.values;
-        if (Array.isArray(values)) {
-          for (const p of decodeCompactPeers(values).peers) onPeer(p.ip, p.port, from);
+        // `values` (peers of the transport's family) and `values6` (IPv6 peers, Transmission's DHT).
+        for (const key of ['values', 'values6']) {
+          const values = res.r?.[key];
+          if (Array.isArray(values)) for (const p of decodeCompactPeers(values).peers) onPeer(p.ip, p.port, from);
         }
         return true;
       };

@@ -8,10 +8,13 @@ import { BoundedSet } from './bounded-set.js';
  * `sample_infohashes` queries towards random targets, never asking one node again before the
  * `interval` it gave (floored at `minNodeIntervalMs`); nodes that do not support BEP 51 (error 204,
  * or no answer) are left alone for a long while. Every infohash not seen before (bounded set) goes
- * to `onInfohash`. Runs only while `active()` (some filter watches all torrents).
+ * to `onInfohash`. Runs only while `active()` (some filter watches all torrents). One sampler per
+ * node: the IPv6 node's sampler walks the IPv6 DHT (`nodes6`).
  */
 export interface SamplerNode {
   readonly nodeId: Buffer;
+  /** The node's address family (default 4): only nodes of it become candidates. */
+  readonly family?: 4 | 6;
   routingNodes(): Array<{ host: string; port: number; id: Buffer }>;
   query(peer: { host: string; port: number; id?: Buffer }, message: { q: string; a?: Record<string, unknown> }): Promise<{ r: Record<string, unknown> }>;
 }
@@ -201,7 +204,7 @@ export class InfohashSampler {
       }
     }
     for (const n of v.nodes) {
-      if (n.ip.includes(':')) continue; // IPv4 node only
+      if (n.ip.includes(':') !== (this.deps.node.family === 6)) continue; // nodes of our family only
       const before = this.candidates.size;
       this.addCandidate({ host: n.ip, port: n.port, id: Buffer.from(n.id) }, now);
       if (this.candidates.size > before) this.counters.nodesLearned++;

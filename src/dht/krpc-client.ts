@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { DhtContact, KrpcCallback, KrpcError, KrpcMessage, KrpcPeer } from 'bittorrent-dht';
 import KBucket from 'k-bucket';
 import type { BudgetedSocket } from './budgeted-socket.js';
+import { type Family, encodeNodes, nodesKey, otherFamily, parseNodes, wantList } from './krpc-nodes.js';
 import { NodeHealth, type NodeHealthOptions, type NodeHealthStats } from './node-health.js';
 
 /**
@@ -31,6 +32,15 @@ export interface KrpcClientOptions {
   k?: number;
   health?: NodeHealthOptions;
   onQuery?: (query: KrpcMessage, peer: KrpcPeer) => void;
+  /** Address family of the socket and the table (default 4). BEP 32: one table per family. */
+  family?: Family;
+  /**
+   * BEP 32: while this says true (a node of the other family runs), our find_node / get_peers /
+   * sample_infohashes queries ask `want: n4, n6`, and the other family's nodes in replies go to
+   * `otherFamilyNodes` (that node).
+   */
+  wantOtherFamily?: () => boolean;
+  otherFamilyNodes?: (nodes: DhtContact[]) => void;
 }
 
 export interface KrpcClientStats {
@@ -61,34 +71,16 @@ function hostOf(peer: KrpcPeer): string {
   return peer.host ?? peer.address ?? '';
 }
 
-/** Compact node info (BEP 5): 26 bytes each; malformed tails and port 0 are skipped. */
-function parseNodes(buf: unknown): DhtContact[] {
-  if (!Buffer.isBuffer(buf)) return [];
-  const out: DhtContact[] = [];
-  for (let i = 0; i + 26 <= buf.length; i += 26) {
-    const port = buf.readUInt16BE(i + 24);
-    if (port === 0) continue;
-    out.push({ id: buf.subarray(i, i + 20), host: `${buf[i + 20]}.${buf[i + 21]}.${buf[i + 22]}.${buf[i + 23]}`, port, distance: 0, token: null });
-  }
-  return out;
-}
+/** Queries whose replies carry nodes, so `want` applies (BEP 32; BEP 51 follows find_node). */
+const WANT_QUERIES = new Set(['find_node', 'get_peers', 'sample_infohashes']);
 
-function encodeNodes(nodes: readonly DhtContact[]): Buffer {
-  const buf = Buffer.alloc(nodes.length * 26);
-  let at = 0;
-  for (const n of nodes) {
-    const parts = n.host.split('.').map(Number);
-    if (!isNodeId(n.id) || parts.length !== 4) continue;
-    n.id.copy(buf, at);
-    for (let j = 0; j < 4; j++) buf[at + 20 + j] = parts[j] as number;
-    buf.writeUInt16BE(n.port, at + 24);
-    at += 26;
-  }
-  return buf.subarray(0, at);
+function queryName(q: unknown): string {
+  return Buffer.isBuffer(q) ? q.toString('latin1') : typeof q === 'string' ? q : '';
 }
 
 export class KrpcClient extends EventEmitter {
   readonly id: Buffer;
+  readonly family: Family;
   readonly k: number;
   readonly nodes: KBucket;
   readonly bootstrap: Array<{ host: string; port: number }>;
@@ -106,6 +98,7 @@ export class KrpcClient extends EventEmitter {
   ) {
     super();
     this.id = options.id;
+    this.family = options.family ?? 4;
     this.k = options.k ?? 20;
     this.bootstrap = options.bootstrap;
     this.concurrency = options.concurrency;
@@ -192,7 +185,7 @@ export class KrpcClient extends EventEmitter {
       nodes = null;
     }
     if (!response.id) response.id = this.id;
-    if (nodes) response.nodes = encodeNodes(nodes);
+    if (nodes) response[nodesKey(this.family)] = encodeNodes(nodes, this.family);
     this.socket.response(node, query, response, cb);
   }
 
@@ -230,6 +223,7 @@ export class KrpcClient extends EventEmitter {
     const a = (message.a ??= {});
     a.id ??= this.id;
     if (node.token) a.token = node.token;
+    if (a.want === undefined && WANT_QUERIES.has(queryName(message.q))) a.want = wantList(this.family, this.options.wantOtherFamily?.() ?? false);
     const key = `${hostOf(node)}:${node.port}`;
     this.socket.query(node, message, (err, res, peer, req) => {
       if (!err || typeof err.code === 'number') this.health.answered(key);
@@ -287,7 +281,12 @@ export class KrpcClient extends EventEmitter {
         count++;
         add({ id: r.id, port: peer.port, host: hostOf(peer), distance: 0 });
       }
-      for (const n of parseNodes(r.nodes)) add(n);
+      for (const n of parseNodes(r[nodesKey(this.family)], this.family)) add(n);
+      const other = this.options.otherFamilyNodes;
+      if (other) {
+        const theirs = parseNodes(r[nodesKey(otherFamily(this.family))], otherFamily(this.family));
+        if (theirs.length > 0) other(theirs);
+      }
       if (visit && visit(res, peer) === false) stop = true;
       kick();
     };

@@ -3,6 +3,7 @@ import type { DhtContact, KRPC, KrpcMessage, KrpcPeer } from 'bittorrent-dht';
 import { encodeSamplesResponse } from '../protocol/bep51-samples.js';
 import { AnnouncedPeerStore } from './announced-peer-store.js';
 import { BoundedSet } from './bounded-set.js';
+import { type Family, encodeNodes, nodesKey, otherFamily, parseWant } from './krpc-nodes.js';
 
 /**
  * Our answers to incoming KRPC queries, replacing bittorrent-dht's query handler (which has no BEP 51,
@@ -12,6 +13,9 @@ import { BoundedSet } from './bounded-set.js';
  *   peers plus the closest nodes), announce_peer (token checked; `port`, or the UDP source port when
  *   `implied_port` is non-zero), sample_infohashes (BEP 51: a random sample of the infohashes we have
  *   seen, refreshed every `sampleIntervalSec`, with `num` and `interval`);
+ * - BEP 32: `nodes` / `nodes6` as the query's `want` asks (n4, n6; default: the family of the node,
+ *   i.e. of the transport), the other family's nodes from the sibling node; `values` are peers of the
+ *   node's family, plus `values6` (IPv6 peers, Transmission's extension) to an IPv4 query wanting n6;
  * - error 203 for a malformed query or bad token, 204 for any other method (BEP 5);
  * - valid announces are reported through `onAnnounce` (the harvest).
  */
@@ -27,6 +31,15 @@ export interface KrpcResponderOptions {
   /** Token secret rotation (default 5 min; a token stays valid for two rotations). */
   tokenRotateMs?: number;
   peerStore?: AnnouncedPeerStore;
+  /** Family of our socket and table (default 4). */
+  family?: Family;
+  /** The node of the other family (BEP 32), when there is one: its table and announced peers. */
+  sibling?: () => ResponderSibling | undefined;
+}
+
+export interface ResponderSibling {
+  closest(target: Buffer, k: number): DhtContact[];
+  values(infohash: string, max: number): Buffer[];
 }
 
 export interface AnnounceHarvest {
@@ -70,6 +83,8 @@ export class KrpcResponder {
   private readonly sampleIntervalSec: number;
   private readonly maxSamples: number;
   private readonly maxValues: number;
+  private readonly family: Family;
+  private readonly sibling: () => ResponderSibling | undefined;
   private sample: { infohashes: Buffer[]; builtAt: number } = { infohashes: [], builtAt: 0 };
   private readonly counters: Omit<ResponderStats, 'seenInfohashes' | 'storedPeers'> = {
     answered: { ping: 0, find_node: 0, get_peers: 0, announce_peer: 0, sample_infohashes: 0 },
@@ -85,6 +100,8 @@ export class KrpcResponder {
     this.sampleIntervalSec = Math.min(21_600, Math.max(0, options.sampleIntervalSec ?? 600));
     this.maxSamples = options.maxSamples ?? 20;
     this.maxValues = options.maxValues ?? 50;
+    this.family = options.family ?? 4;
+    this.sibling = options.sibling ?? (() => undefined);
     this.seen = new BoundedSet(options.maxSeenInfohashes ?? 10_000);
     this.peers = options.peerStore ?? new AnnouncedPeerStore();
     this.rotateTimer = setInterval(() => {
@@ -150,14 +167,30 @@ export class KrpcResponder {
     this.rpc.error(peer, query, [code, message]);
   }
 
-  private closest(target: Buffer): DhtContact[] {
-    return this.rpc.nodes.closest(target, K_REPLY_NODES);
+  /** The closest nodes of each family the query wants (BEP 32), own family when it says nothing. */
+  private closest(target: Buffer, want: unknown): Map<Family, DhtContact[]> {
+    const families = parseWant(want) ?? new Set([this.family]);
+    const out = new Map<Family, DhtContact[]>();
+    for (const f of families) {
+      if (f === this.family) out.set(f, this.rpc.nodes.closest(target, K_REPLY_NODES));
+      else {
+        const sibling = this.sibling();
+        if (sibling) out.set(f, sibling.closest(target, K_REPLY_NODES));
+      }
+    }
+    return out;
+  }
+
+  /** Sets `nodes` / `nodes6` on a reply, as the query's `want` asks. */
+  private withNodes(r: Record<string, unknown>, target: Buffer, want: unknown): Record<string, unknown> {
+    for (const [f, nodes] of this.closest(target, want)) r[nodesKey(f)] = encodeNodes(nodes, f);
+    return r;
   }
 
   private findNode(query: KrpcMessage, a: Record<string, unknown>, peer: KrpcPeer): void {
     if (!bytes20(a.target)) return this.fail(peer, query, 203, 'missing or invalid a.target');
     this.counters.answered.find_node++;
-    this.rpc.response(peer, query, { id: this.rpc.id }, this.closest(a.target));
+    this.rpc.response(peer, query, this.withNodes({ id: this.rpc.id }, a.target, a.want));
   }
 
   private getPeers(query: KrpcMessage, a: Record<string, unknown>, peer: KrpcPeer): void {
@@ -168,7 +201,11 @@ export class KrpcResponder {
     const r: Record<string, unknown> = { id: this.rpc.id, token: this.token(peer.address ?? peer.host ?? '') };
     const values = this.peers.get(infohash, this.maxValues);
     if (values.length > 0) r.values = values;
-    this.rpc.response(peer, query, r, this.closest(a.info_hash));
+    if (this.family === 4 && parseWant(a.want)?.has(otherFamily(this.family))) {
+      const values6 = this.sibling()?.values(infohash, this.maxValues) ?? [];
+      if (values6.length > 0) r.values6 = values6;
+    }
+    this.rpc.response(peer, query, this.withNodes(r, a.info_hash, a.want));
   }
 
   private announcePeer(query: KrpcMessage, a: Record<string, unknown>, peer: KrpcPeer): void {
@@ -197,7 +234,7 @@ export class KrpcResponder {
     if (now - this.sample.builtAt >= this.sampleIntervalSec * 1000 || (this.sample.infohashes.length === 0 && this.seen.size > 0)) {
       this.sample = { infohashes: this.seen.sample(this.maxSamples).map((h) => Buffer.from(h, 'hex')), builtAt: now };
     }
-    const nodes = this.closest(a.target).map((n) => ({ id: n.id, ip: n.host, port: n.port }));
+    const nodes = [...this.closest(a.target, a.want).values()].flat().map((n) => ({ id: n.id, ip: n.host, port: n.port }));
     const r = encodeSamplesResponse(this.rpc.id, this.sample.infohashes, this.seen.size, this.sampleIntervalSec, nodes);
     this.counters.answered.sample_infohashes++;
     this.rpc.response(peer, query, r as unknown as Record<string, unknown>);

@@ -156,7 +156,7 @@ export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'
     return [
       [{ kind: 'reply_budget' }, s?.droppedReplyBudget ?? 0],
       [{ kind: 'destination_policy' }, s?.droppedDestination ?? 0],
-      [{ kind: 'ipv6' }, s?.droppedIpv6 ?? 0],
+      [{ kind: 'other_family' }, s?.droppedOtherFamily ?? 0],
       [{ kind: 'per_ip_delayed' }, s?.perIpDelayed ?? 0],
     ];
   });

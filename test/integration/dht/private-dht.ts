@@ -22,8 +22,8 @@ export interface StockNode {
   port: number;
 }
 
-/** Only loopback destinations: the safety net every node of ours gets in the tests. */
-export const loopbackOnly = (ip: string): boolean => ip.startsWith('127.');
+/** Only loopback destinations (127/8 and ::1): the safety net every node of ours gets in the tests. */
+export const loopbackOnly = (ip: string): boolean => ip.startsWith('127.') || ip === '::1';
 
 function listen(dht: DHT, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -76,16 +76,21 @@ export interface RawMessage {
 
 /** A raw KRPC endpoint on loopback: send queries, see every packet, optionally answer queries. */
 export class RawKrpc {
-  readonly socket = dgram.createSocket('udp4');
+  readonly socket: dgram.Socket;
   readonly received: RawMessage[] = [];
   private tid = 0;
   private waiters = new Map<number, (m: RawMessage) => void>();
   onQuery: ((m: RawMessage, reply: (r: Record<string, unknown>) => void, error: (e: [number, string]) => void) => void) | null = null;
 
+  /** family 6: a udp6 socket, for ::1 only. */
+  constructor(family: 4 | 6 = 4) {
+    this.socket = dgram.createSocket(family === 6 ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
+  }
+
   async bind(host: string): Promise<{ host: string; port: number }> {
     await new Promise<void>((r) => this.socket.bind(0, host, () => r()));
     this.socket.on('message', (raw, from) => {
-      if (!from.address.startsWith('127.')) return;
+      if (!loopbackOnly(from.address)) return;
       let msg: Record<string, unknown>;
       try {
         msg = toBuffers(bencode.decode(raw)) as Record<string, unknown>;
@@ -111,7 +116,7 @@ export class RawKrpc {
   }
 
   send(message: Record<string, unknown>, host: string, port: number): void {
-    if (!host.startsWith('127.')) throw new Error('loopback only');
+    if (!loopbackOnly(host)) throw new Error('loopback only');
     this.socket.send(bencode.encode(message), port, host);
   }
 

@@ -23,7 +23,7 @@ function sources(): OpsSources {
       packetsIn: 1000, packetsOut: 900, bytesIn: 50_000, bytesOut: 40_000, queriesReceived: 300, responsesReceived: 500,
       errorsReceived: 5, queriesSent: 600, repliesSent: 290, timeouts: 95, unexpectedReplies: 1, decodeErrors: 0, handlerErrors: 0,
       sendErrors: 0, perIpDelayed: 12, droppedQueueFull: 6, droppedQueueTimeout: 7, droppedReplyBudget: 8, droppedDestination: 2,
-      droppedIpv6: 0, resolveFailures: 0, lastReplyAt: Date.now() - 3000, queued: 11, awaitingReply: 20, queueHighWater: 30,
+      droppedOtherFamily: 0, resolveFailures: 0, lastReplyAt: Date.now() - 3000, queued: 11, awaitingReply: 20, queueHighWater: 30,
       queriesSentByType: { ping: 10, find_node: 100, get_peers: 480, announce_peer: 0, sample_infohashes: 10, other: 0 },
     },
     responder: { answered: { ping: 100, find_node: 100, get_peers: 80, announce_peer: 10, sample_infohashes: 5 }, errors: { protocol: 1, badToken: 0, unknownMethod: 2 }, announcesHarvested: 10, seenInfohashes: 3, storedPeers: 4 },

@@ -109,11 +109,12 @@ describe('BudgetedSocket', () => {
     expect(client.got.length).toBe(st.repliesSent);
   });
 
-  it('refuses destinations outside the policy and IPv6, resolves host names, survives garbage', async () => {
+  it('refuses destinations outside the policy and of the other family, resolves host names, survives garbage', async () => {
     const p = await peer('127.0.0.1', (m, send) => send({ t: m.t, y: 'r', r: { id: Buffer.alloc(20, 1) } }));
     const s = await ours({ allowDestination: (ip) => ip !== '127.0.50.99' && ip.startsWith('127.') });
     expect((await query(s, { host: '127.0.50.99', port: 9 })).err!.code).toBe('EDESTINATION');
-    expect((await query(s, { host: '::1', port: 9 })).err!.code).toBe('EIPV6');
+    expect((await query(s, { host: '::1', port: 9 })).err!.code).toBe('EFAMILY');
+    expect(s.stats().droppedOtherFamily).toBe(1);
     expect((await query(s, { host: 'localhost', port: p.port })).err).toBeNull();
     for (const junk of ['', 'i5e', 'd1:y1:ze', 'd1:y1:r1:t1:xe', 'l'.repeat(100)]) p.sock.send(Buffer.from(junk), s.address().port, '127.0.50.1');
     await new Promise((r) => setTimeout(r, 100));
