@@ -19,7 +19,7 @@ import { AddressPolicy } from './protocol/address-policy.js';
 import { openBtnStore } from './store/btn-store.js';
 import { createSpamModule } from './spam/module.js';
 import { openSqliteStore } from './store/sqlite-store.js';
-import { errorMessage } from './util/app-error.js';
+import { AppError, errorMessage } from './util/app-error.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { VERSION } from './util/version.js';
 
@@ -64,6 +64,12 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     }
   };
   warnConfig(config);
+
+  if (config.store.location.kind === 'postgres') {
+    // The all-in-one daemon keeps everything in one SQLite file; PostgreSQL is the central store of
+    // the cluster's ingest and api roles (README, "Storage").
+    throw new AppError('CONFIG_INVALID', 'store.url is a postgres:// URL: the all-in-one daemon stores in SQLite (a file path or sqlite:PATH); PostgreSQL is for the ingest and api roles');
+  }
 
   // Before anything is opened or bound: a usable data dir, and no other instance on it.
   const releaseLock = acquireInstanceLock(config.dataDir);

@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from './load-config.js';
 
 /** Config keys whose change needs a restart (reload keeps the running value and says so). */
-export const RESTART_KEYS = ['dataDir', 'database', 'http.listen', 'admin', 'dht', 'geoip', 'pcap', 'capture', 'notify', 'btn.enabled', 'spam.enabled', 'spam.rateLimit', 'spam.evidence'] as const;
+export const RESTART_KEYS = ['dataDir', 'database', 'store', 'http.listen', 'admin', 'dht', 'geoip', 'pcap', 'capture', 'notify', 'btn.enabled', 'spam.enabled', 'spam.rateLimit', 'spam.evidence'] as const;
 
 function get(obj: unknown, dotted: string): unknown {
   return dotted.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);

@@ -1,3 +1,4 @@
+import { parseStoreUrl, type StoreLocation } from '../store/store-url.js';
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
 import { isInfoHash } from '../model/infohash.js';
@@ -200,6 +201,24 @@ export const configSchema = z
         busyTimeoutMs: z.number().int().min(0).max(60_000).default(50),
       })
       .prefault({}),
+    store: z
+      .strictObject({
+        // A file path or sqlite:PATH (SQLite, relative to dataDir), or postgres://… (PostgreSQL).
+        // Unset: SQLite at database.path. See README, "Storage".
+        url: z
+          .string()
+          .min(1)
+          .superRefine((url, ctx) => {
+            const parsed = parseStoreUrl(url);
+            if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+          })
+          .optional(),
+        // PostgreSQL: the schema holding the tables (default: the server's search_path, i.e. public).
+        schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').optional(),
+        // PostgreSQL: connections in this process's pool.
+        poolSize: z.number().int().min(1).max(200).default(10),
+      })
+      .prefault({}),
     log: z
       .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .prefault({}),
@@ -399,6 +418,9 @@ export const configSchema = z
     btn,
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.store.url !== undefined && cfg.database.path !== undefined && typeof parseStoreUrl(cfg.store.url) === 'object' && (parseStoreUrl(cfg.store.url) as StoreLocation).kind === 'sqlite') {
+      ctx.addIssue({ code: 'custom', path: ['store', 'url'], message: 'names a SQLite file and so does database.path: set only one of them' });
+    }
     if (cfg.btn.enabled && cfg.btn.publicUrl === null) {
       ctx.addIssue({ code: 'custom', path: ['btn', 'publicUrl'], message: 'is required when btn.enabled is true (the URL clients reach the daemon at)' });
     }

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { AppError } from '../util/app-error.js';
 import { configIssueMessage } from './config-messages.js';
 import { configSchema, type Config } from './config-schema.js';
+import { parseStoreUrl, type StoreLocation } from '../store/store-url.js';
 
 /** Environment variables that override the file: `CAPTURE_DAEMON_<SEG>__<SEG>…` (UPPER_SNAKE segments, camelCased). */
 export const ENV_PREFIX = 'CAPTURE_DAEMON_';
@@ -33,6 +34,8 @@ export class ConfigError extends AppError {
 export type ResolvedConfig = Config & {
   dataDir: string;
   database: Config['database'] & { path: string };
+  /** Where captures, torrents and filter changes live (SQLite: the same file as database.path). */
+  store: Config['store'] & { location: StoreLocation };
   admin: { socket: string };
   pcap: Config['pcap'] & { dir: string };
 };
@@ -172,10 +175,15 @@ function hasPath(raw: Obj, dotted: string): boolean {
 export function resolveConfig(config: Config, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
   const dataDir = path.resolve(config.dataDir ?? env.STATE_DIRECTORY?.split(':')[0] ?? './data');
   const runtimeDir = env.RUNTIME_DIRECTORY?.split(':')[0];
+  const parsed = config.store.url === undefined ? undefined : parseStoreUrl(config.store.url);
+  const located: StoreLocation | undefined = typeof parsed === 'object' ? parsed : undefined;
+  const sqlitePath = path.resolve(dataDir, located?.kind === 'sqlite' ? located.path : (config.database.path ?? 'capture.db'));
+  const location: StoreLocation = located?.kind === 'postgres' ? located : { kind: 'sqlite', path: sqlitePath };
   return {
     ...config,
     dataDir,
-    database: { ...config.database, path: path.resolve(dataDir, config.database.path ?? 'capture.db') },
+    database: { ...config.database, path: sqlitePath },
+    store: { ...config.store, location },
     admin: { socket: path.resolve(dataDir, config.admin.socket ?? (runtimeDir ? path.join(runtimeDir, 'admin.sock') : 'admin.sock')) },
     pcap: { ...config.pcap, dir: path.resolve(dataDir, config.pcap.dir ?? 'pcap') },
   };

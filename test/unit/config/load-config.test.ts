@@ -111,6 +111,33 @@ apiKeys:
     expect(p.find((x) => x.path === 'http')?.message).toMatch(/bogus/);
   });
 
+  it('store.url: unset is the SQLite file at database.path; a path or sqlite:PATH is SQLite; postgres:// is PostgreSQL', () => {
+    const at = (yaml: string): ReturnType<typeof loadConfig>['config'] => loadConfig({ file: tmpFile(yaml), env: {} }).config;
+    const dflt = loadConfig({ env: { STATE_DIRECTORY: '/var/lib/cd' } }).config;
+    expect(dflt.store.location).toEqual({ kind: 'sqlite', path: '/var/lib/cd/capture.db' });
+    expect(at('dataDir: /srv/cd\nstore: { url: other.db }').store.location).toEqual({ kind: 'sqlite', path: '/srv/cd/other.db' });
+    const viaScheme = at('dataDir: /srv/cd\nstore: { url: "sqlite:/data/x.db" }');
+    expect(viaScheme.store.location).toEqual({ kind: 'sqlite', path: '/data/x.db' });
+    // Everything that uses the SQLite file (backup, status, retention) uses the same one.
+    expect(viaScheme.database.path).toBe('/data/x.db');
+    const pg = at('dataDir: /srv/cd\nstore: { url: "postgres://capture@db.example.net:5432/capture", schema: capture, poolSize: 20 }');
+    expect(pg.store).toMatchObject({ location: { kind: 'postgres', url: 'postgres://capture@db.example.net:5432/capture' }, schema: 'capture', poolSize: 20 });
+    expect(pg.database.path).toBe('/srv/cd/capture.db');
+    const env = loadConfig({ env: { CAPTURE_DAEMON_STORE__URL: 'postgresql://u@127.0.0.1/test' } }).config;
+    expect(env.store.location).toEqual({ kind: 'postgres', url: 'postgresql://u@127.0.0.1/test' });
+  });
+
+  it('store.url: an unknown scheme, a URL without database, a bad schema or two SQLite files are refused', () => {
+    const p = (yaml: string): Array<{ path: string; message: string }> => problems(() => loadConfig({ file: tmpFile(yaml), env: {} }));
+    expect(p('store: { url: "mysql://h/db" }')).toEqual([{ path: 'store.url', message: expect.stringMatching(/unknown scheme "mysql:"/) as unknown }]);
+    expect(p('store: { url: "postgres://h" }')).toEqual([{ path: 'store.url', message: expect.stringMatching(/database name/) as unknown }]);
+    expect(p('store: { url: "sqlite:" }')).toEqual([{ path: 'store.url', message: expect.stringMatching(/needs a file/) as unknown }]);
+    expect(p('store: { url: "postgres://h/db", schema: "Bad-Name" }').map((x) => x.path)).toEqual(['store.schema']);
+    expect(p('database: { path: a.db }\nstore: { url: b.db }')).toEqual([{ path: 'store.url', message: expect.stringMatching(/set only one/) as unknown }]);
+    // A postgres URL beside database.path is fine: the file is the crawler's local store.
+    expect(loadConfig({ file: tmpFile('database: { path: a.db }\nstore: { url: "postgres://h/db" }'), env: {} }).config.store.location.kind).toBe('postgres');
+  });
+
   it('reports YAML syntax errors with their line', () => {
     const file = tmpFile('http:\n  listen: [unclosed\n');
     const p = problems(() => loadConfig({ file, env: {} }));

@@ -1,0 +1,244 @@
+import type { CaptureRecord, NewCapture } from '../../model/capture.js';
+import { AppError } from '../../util/app-error.js';
+import { captureRowToRecord, type CaptureRow, type PeerPage, type PeerPageQuery } from '../capture-repository.js';
+import { copyLines, copyText } from './pg-copy.js';
+import { isNoPartitionError, type PgPartitions } from './pg-partitions.js';
+import { inTransaction, type PgClient, type PgPool } from './pg-pool.js';
+
+/** A capture as a crawler forwards it: `uid` is its stable id (the same on every redelivery). */
+export type StableCapture = NewCapture & { uid: string; crawlerId?: string };
+
+export interface IngestResult {
+  /** Captures stored by this call. */
+  inserted: number;
+  /** Captures already stored before (same uid and found time): skipped. */
+  duplicates: number;
+}
+
+const CAPTURE_COLUMNS = `id, found_at, uid, crawler_id, ip, port, infohash, country_code, city, isp,
+  report_at, total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note`;
+const LISTING_COLUMNS = 'filter_id, success, found_at, capture_id';
+
+/** The CaptureRow columns of captures `c` joined to listing keys `k` (found_at, capture_id). */
+const ROW_COLUMNS = `k.capture_id, k.found_at, c.ip, c.port, c.infohash, c.country_code, c.city, c.isp, c.report_at,
+  c.total_pieces, c.has_pieces, c.has_total, c.client_name, c.host_identifier, c.error, c.pcap_path, c.note`;
+const BY_ID_COLUMNS = `id, found_at, ip, port, infohash, country_code, city, isp, report_at,
+  total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note`;
+
+/** One capture as a COPY text line (CAPTURE_COLUMNS order). */
+function captureLine(id: number, c: NewCapture, uid: string | null, crawlerId: string | null): string {
+  const r = c.report;
+  const t = copyText;
+  const report = r
+    ? `${r.date}\t${r.totalPiecesInTorrent}\t${r.hasPieces}\t${r.hasTotal ? 1 : 0}\t${t(r.clientName)}\t${t(r.hostIdentifier)}\t\\N`
+    : `\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t${t(c.error ?? 'unknown error')}`;
+  return `${id}\t${c.foundAt}\t${t(uid)}\t${t(crawlerId)}\t${t(c.ip)}\t${c.port}\t${t(c.infohash)}\t${t(c.countryCode)}\t${t(c.city)}\t${t(c.isp)}\t${report}\t${t(c.pcapPath)}\t${t(r?.note)}\n`;
+}
+
+/** Two ordered range scans of the listing key (success false, then true) merged: the keys of one page. */
+function pageSql(success: boolean | undefined): string {
+  const range = 'filter_id = $1 AND found_at >= $2 AND found_at < $3';
+  const keys = (s: boolean): string =>
+    `SELECT found_at, capture_id FROM capture_filters WHERE ${range} AND success = ${s} ORDER BY found_at, capture_id LIMIT $4`;
+  const k = success === undefined ? `(${keys(false)}) UNION ALL (${keys(true)}) ORDER BY found_at, capture_id LIMIT $4` : keys(success);
+  return `WITH k AS MATERIALIZED (${k})
+    SELECT ${ROW_COLUMNS} FROM k JOIN captures c ON c.id = k.capture_id AND c.found_at = k.found_at
+    ORDER BY k.found_at, k.capture_id`;
+}
+
+function moreSql(success: boolean | undefined): string {
+  const cond = success === undefined ? 'success IN (false, true)' : `success = ${success}`;
+  return `SELECT 1 FROM capture_filters WHERE filter_id = $1 AND ${cond} AND found_at >= $2 AND found_at < $3 LIMIT 1`;
+}
+
+function successKey(success: boolean | undefined): 'any' | 'false' | 'true' {
+  return success === undefined ? 'any' : success ? 'true' : 'false';
+}
+
+/**
+ * Captures and their listings in PostgreSQL: the same contract as SqliteCaptureRepository (ids,
+ * pages that never split a millisecond), with monthly partitions and COPY for bulk writes.
+ * Ids come from a sequence: increasing in batch order, but a failed batch leaves a gap.
+ */
+export class PgCaptureRepository {
+  private readonly filterIds = new Map<string, number>();
+
+  constructor(
+    private readonly pool: PgPool,
+    private readonly partitions: PgPartitions,
+  ) {}
+
+  /** Ids of filter names, created when new (outside any batch transaction: a name is harmless). */
+  private async filterIdsOf(names: Iterable<string>, create: boolean): Promise<Map<string, number>> {
+    const missing = [...new Set(names)].filter((n) => !this.filterIds.has(n));
+    if (missing.length > 0) {
+      if (create) await this.pool.query('INSERT INTO filter_names (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING', [missing]);
+      const res = await this.pool.query<{ id: number; name: string }>('SELECT id, name FROM filter_names WHERE name = ANY($1)', [missing]);
+      for (const r of res.rows) this.filterIds.set(r.name, r.id);
+    }
+    return this.filterIds;
+  }
+
+  /** Retries once when a partition this process thought existed was dropped meanwhile. */
+  private async withPartitions<T>(foundAt: Iterable<number>, fn: () => Promise<T>): Promise<T> {
+    await this.partitions.ensureFor(foundAt);
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isNoPartitionError(err)) throw err;
+      this.partitions.forget();
+      await this.partitions.ensureFor(foundAt);
+      return fn();
+    }
+  }
+
+  private static async nextIds(client: PgClient, n: number): Promise<number[]> {
+    const res = await client.query<{ id: number }>({
+      text: "SELECT nextval('captures_id_seq') AS id FROM generate_series(1, $1)",
+      values: [n],
+    });
+    return res.rows.map((r) => r.id).sort((a, b) => a - b);
+  }
+
+  private static listingLines(batch: readonly NewCapture[], ids: readonly number[], fids: Map<string, number>): string[] {
+    const lines: string[] = [];
+    batch.forEach((c, i) => {
+      const success = c.report ? 't' : 'f';
+      for (const name of new Set(c.filters)) lines.push(`${fids.get(name) as number}\t${success}\t${c.foundAt}\t${ids[i] as number}\n`);
+    });
+    return lines;
+  }
+
+  /**
+   * Stores a batch in one transaction (COPY of captures and listings); returns the ids in batch
+   * order. The PostgreSQL store keeps no notification outbox, so a capture asking for a
+   * notification is refused rather than silently not notified.
+   */
+  async insertMany(batch: readonly NewCapture[], now: number = Date.now()): Promise<number[]> {
+    void now;
+    if (batch.length === 0) return [];
+    if (batch.some((c) => (c.notify?.length ?? 0) > 0)) {
+      throw new AppError('UNSUPPORTED', 'the PostgreSQL store keeps no notification outbox: a capture cannot ask for notifications there');
+    }
+    const fids = await this.filterIdsOf(batch.flatMap((c) => c.filters), true);
+    return this.withPartitions(
+      batch.map((c) => c.foundAt),
+      () =>
+        inTransaction(this.pool, async (client) => {
+          const ids = await PgCaptureRepository.nextIds(client, batch.length);
+          await copyLines(client, `captures (${CAPTURE_COLUMNS})`, batch.map((c, i) => captureLine(ids[i] as number, c, null, null)));
+          await copyLines(client, `capture_filters (${LISTING_COLUMNS})`, PgCaptureRepository.listingLines(batch, ids, fids));
+          return ids;
+        }),
+    );
+  }
+
+  /**
+   * Idempotent bulk ingest: COPY into session-local staging tables, then INSERT … ON CONFLICT DO
+   * NOTHING on (uid, found_at), listings only for the captures actually inserted. A batch (or part
+   * of one) delivered again is skipped, also when two ingesters receive it at once.
+   */
+  async ingestCaptures(batch: readonly StableCapture[]): Promise<IngestResult> {
+    if (batch.length === 0) return { inserted: 0, duplicates: 0 };
+    const fids = await this.filterIdsOf(batch.flatMap((c) => c.filters), true);
+    const inserted = await this.withPartitions(
+      batch.map((c) => c.foundAt),
+      () =>
+        inTransaction(this.pool, async (client) => {
+          await client.query(`CREATE TEMP TABLE IF NOT EXISTS stage_captures (LIKE captures) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS stage_filters (LIKE capture_filters) ON COMMIT DELETE ROWS`);
+          const ids = await PgCaptureRepository.nextIds(client, batch.length);
+          await copyLines(client, `stage_captures (${CAPTURE_COLUMNS})`, batch.map((c, i) => captureLine(ids[i] as number, c, c.uid, c.crawlerId ?? null)));
+          await copyLines(client, `stage_filters (${LISTING_COLUMNS})`, PgCaptureRepository.listingLines(batch, ids, fids));
+          // A uid twice in one batch: the first copy wins (ON CONFLICT cannot see rows of its own statement).
+          const res = await client.query<{ n: number }>(`WITH ins AS (
+              INSERT INTO captures (${CAPTURE_COLUMNS})
+              SELECT DISTINCT ON (uid, found_at) ${CAPTURE_COLUMNS} FROM stage_captures ORDER BY uid, found_at, id
+              ON CONFLICT (uid, found_at) DO NOTHING RETURNING id, found_at),
+            listed AS (
+              INSERT INTO capture_filters (${LISTING_COLUMNS})
+              SELECT s.filter_id, s.success, s.found_at, s.capture_id FROM stage_filters s JOIN ins ON ins.id = s.capture_id AND ins.found_at = s.found_at
+              RETURNING 1)
+            SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM listed) AS l`);
+          return res.rows[0]?.n ?? 0;
+        }),
+    );
+    return { inserted, duplicates: batch.length - inserted };
+  }
+
+  /** Same contract as SqliteCaptureRepository.page: a page never splits a millisecond. */
+  async page(q: PeerPageQuery): Promise<PeerPage> {
+    const fids = await this.filterIdsOf([q.filter], false);
+    const fid = fids.get(q.filter);
+    if (fid === undefined || q.from >= q.to) return { from: q.from, to: q.to, hasMore: false, peers: [] };
+    const key = successKey(q.success);
+    const run = async (from: number, to: number, limit: number | null): Promise<CaptureRow[]> =>
+      (await this.pool.query<CaptureRow>({ name: `page-${key}`, text: pageSql(q.success), values: [fid, from, to, limit], rowMode: 'array' })).rows;
+    const rows = await run(q.from, q.to, q.pageSize + 1);
+    if (rows.length <= q.pageSize) return { from: q.from, to: q.to, hasMore: false, peers: rows };
+
+    const boundary = (rows[q.pageSize] as CaptureRow)[1];
+    const first = (rows[0] as CaptureRow)[1];
+    if (boundary > first) {
+      let keep = q.pageSize;
+      while ((rows[keep - 1] as CaptureRow)[1] === boundary) keep--;
+      rows.length = keep;
+      return { from: q.from, to: boundary, hasMore: true, peers: rows };
+    }
+    const end = first + 1;
+    const all = await run(first, end, null);
+    let hasMore = false;
+    if (end < q.to) {
+      const more = await this.pool.query({ name: `more-${key}`, text: moreSql(q.success), values: [fid, end, q.to] });
+      hasMore = (more.rowCount ?? 0) > 0;
+    }
+    return { from: q.from, to: hasMore ? end : q.to, hasMore, peers: all };
+  }
+
+  /** EXPLAIN of the page query (for tests and the benchmark: index scans, no sort of the listing). */
+  async explainPage(success: boolean | undefined, filter: string, from: number, to: number, limit: number): Promise<string[]> {
+    const fid = (await this.filterIdsOf([filter], false)).get(filter) ?? 0;
+    const res = await this.pool.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN ${pageSql(success)}`, values: [fid, from, to, limit] });
+    return res.rows.map((r) => r['QUERY PLAN']);
+  }
+
+  async get(id: number): Promise<CaptureRecord | undefined> {
+    const res = await this.pool.query<CaptureRow>({ name: 'capture-by-id', text: `SELECT ${BY_ID_COLUMNS} FROM captures WHERE id = $1`, values: [id], rowMode: 'array' });
+    const row = res.rows[0];
+    return row ? captureRowToRecord(row) : undefined;
+  }
+
+  /** Filters capture `id` is listed under (in the order the names were first stored). */
+  async filtersOf(id: number): Promise<string[]> {
+    const res = await this.pool.query<{ name: string }>({
+      name: 'capture-filters-of',
+      text: `SELECT n.name FROM captures c CROSS JOIN filter_names n
+        WHERE c.id = $1 AND EXISTS (SELECT 1 FROM capture_filters f WHERE f.filter_id = n.id
+          AND f.success = (c.report_at IS NOT NULL) AND f.found_at = c.found_at AND f.capture_id = c.id)
+        ORDER BY n.id`,
+      values: [id],
+    });
+    return res.rows.map((r) => r.name);
+  }
+
+  async isListedUnder(id: number, filter: string): Promise<boolean> {
+    const fid = (await this.filterIdsOf([filter], false)).get(filter);
+    if (fid === undefined) return false;
+    const res = await this.pool.query({
+      text: `SELECT 1 FROM captures c JOIN capture_filters f ON f.filter_id = $2 AND f.success = (c.report_at IS NOT NULL)
+        AND f.found_at = c.found_at AND f.capture_id = c.id WHERE c.id = $1`,
+      values: [id, fid],
+    });
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  /** Captures found since `ms`, per minute (epoch ms / 60,000). */
+  async countPerMinuteSince(ms: number): Promise<Array<[number, number]>> {
+    const res = await this.pool.query<[number, number]>({
+      text: 'SELECT found_at / 60000 AS minute, count(*) FROM captures WHERE found_at >= $1 GROUP BY minute ORDER BY minute',
+      values: [ms],
+      rowMode: 'array',
+    });
+    return res.rows;
+  }
+}
