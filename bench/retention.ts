@@ -119,7 +119,7 @@ async function deleteDuringApi(): Promise<void> {
   const usedBefore = ops.space().usedBytes;
   const retention = new Retention(
     { store: ops, logger: silentLogger(), now: () => NOW },
-    { enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA },
+    { enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, maxBatchMs: 10, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA },
   );
   const pass = retention.runOnce();
   let done = false;
@@ -156,7 +156,7 @@ async function monthUnderCap(): Promise<void> {
   let simNow = NOW;
   const retention = new Retention(
     { store: ops, logger: silentLogger(), now: () => simNow },
-    { enabled: true, intervalMs: SIM_INTERVAL_S * 1000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: cap, batchSize: 500, pauseMs: 0, vacuumPagesPerStep: 1024, pcapDir: DATA },
+    { enabled: true, intervalMs: SIM_INTERVAL_S * 1000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: cap, batchSize: 500, maxBatchMs: 10, pauseMs: 0, vacuumPagesPerStep: 1024, pcapDir: DATA },
   );
   const r = new Rng(3);
   let maxUsed = 0;

@@ -125,6 +125,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     };
     const btn = await life.start(createBtnModule({ ...openBtnStore(store.db), logger }, { config: () => config.btn }));
     const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: () => keys, logger }, () => config.spam));
+    ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
     const api = await life.start(
       createApiModule(
         {

@@ -313,11 +313,12 @@ export const configSchema = z
             sightings: z.number().min(0).default(30),
             outbox: z.number().min(0).default(30),
             btnSubmissions: z.number().min(0).default(90),
-            spamReports: z.number().min(0).default(90),
+            spamReports: z.number().min(0).default(0),
           })
           .prefault({}),
         maxDatabaseBytes: byteSize.default(0),
         batchSize: z.number().int().min(1).max(100_000).default(500),
+        maxBatchMs: z.number().min(1).max(10_000).default(10),
         pauseMs: z.number().int().min(0).default(20),
         vacuumPagesPerStep: z.number().int().min(1).default(1024),
       })

@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../util/logger.js';
+import { AdaptiveBatch } from './adaptive-batch.js';
 import type { OpsStore, RetentionTarget } from './ports.js';
 
 const DAY_MS = 86_400_000;
@@ -17,11 +18,19 @@ export interface RetentionOptions {
    * more interval's growth.
    */
   maxDatabaseBytes: number;
-  /** Rows per delete transaction. */
+  /** Most rows per delete transaction (fewer when a batch takes longer than maxBatchMs). */
   batchSize: number;
-  /** Pause between two batches (ms): the API and the capture writer run in between. */
+  /**
+   * Time budget of one delete transaction or vacuum step (ms): each blocks the event loop, so the
+   * rows per batch (and pages per step) adapt to stay under it on a slow or busy machine.
+   */
+  maxBatchMs: number;
+  /**
+   * Least pause between two batches (ms); the pause is at least twice the last batch's time, so
+   * retention takes at most a third of the event loop and the API and capture writer run in between.
+   */
   pauseMs: number;
-  /** Free pages given back per incremental-vacuum step. */
+  /** Most free pages given back per incremental-vacuum step (fewer when a step takes longer than maxBatchMs). */
   vacuumPagesPerStep: number;
   /** pcap files of deleted captures are removed only under this directory. */
   pcapDir: string;
@@ -168,18 +177,19 @@ export class Retention {
         await this.deleteCaptures(Number.MAX_SAFE_INTEGER, deleted, () => store.space().usedBytes > target);
       }
       // 3. Other tables by age.
-      await this.batches(cutoff('sightings'), (before) => store.deleteOldSightings(before, o.batchSize), 'sightings', deleted);
-      await this.batches(cutoff('outbox'), (before) => store.deleteOldParkedOutbox(before, o.batchSize), 'outbox_parked', deleted);
+      await this.batches(cutoff('sightings'), (before, limit) => store.deleteOldSightings(before, limit), 'sightings', deleted);
+      await this.batches(cutoff('outbox'), (before, limit) => store.deleteOldParkedOutbox(before, limit), 'outbox_parked', deleted);
       for (const t of this.targets.values()) {
-        await this.batches(cutoff(t.name), (before) => t.deleteOlderThan(before, o.batchSize), t.name, deleted);
+        await this.batches(cutoff(t.name), (before, limit) => t.deleteOlderThan(before, limit), t.name, deleted);
       }
       // 4. Give free pages back to the file system (files created with auto_vacuum = INCREMENTAL).
       if (store.space().autoVacuum === 2) {
+        const step = this.batch(o.vacuumPagesPerStep);
         while (!this.stopped && store.space().freelistCount > 0) {
-          const n = store.incrementalVacuum(o.vacuumPagesPerStep);
+          const n = this.timed(step, () => store.incrementalVacuum(step.size));
           run.vacuumedPages += n;
           if (n === 0) break;
-          await sleep(o.pauseMs);
+          await sleep(step.pauseMs);
         }
       }
     } catch (err) {
@@ -201,25 +211,43 @@ export class Retention {
     return run;
   }
 
+  private batch(max: number): AdaptiveBatch {
+    return new AdaptiveBatch(max, this.options.maxBatchMs, this.options.pauseMs);
+  }
+
+  /** Runs one blocking batch of `b.size` units and records its time. */
+  private timed<T>(b: AdaptiveBatch, work: () => T): T {
+    const t0 = performance.now();
+    try {
+      return work();
+    } finally {
+      b.record(performance.now() - t0);
+    }
+  }
+
   private async deleteCaptures(before: number, deleted: Record<string, number>, more: () => boolean): Promise<void> {
+    const b = this.batch(this.options.batchSize);
     while (!this.stopped && more()) {
-      const r = this.deps.store.deleteOldestCaptures(before, this.options.batchSize);
+      const limit = b.size;
+      const r = this.timed(b, () => this.deps.store.deleteOldestCaptures(before, limit));
       this.count(deleted, 'captures', r.captures);
       this.count(deleted, 'capture_listings', r.listings);
       this.count(deleted, 'outbox', r.outbox);
       if (r.pcapPaths.length > 0) this.count(deleted, 'pcap_files', await this.removePcaps(r.pcapPaths));
-      if (r.captures < this.options.batchSize) return;
-      await sleep(this.options.pauseMs);
+      if (r.captures < limit) return;
+      await sleep(b.pauseMs);
     }
   }
 
-  private async batches(before: number | undefined, del: (before: number) => number, table: string, deleted: Record<string, number>): Promise<void> {
+  private async batches(before: number | undefined, del: (before: number, limit: number) => number, table: string, deleted: Record<string, number>): Promise<void> {
     if (before === undefined) return;
+    const b = this.batch(this.options.batchSize);
     while (!this.stopped) {
-      const n = del(before);
+      const limit = b.size;
+      const n = this.timed(b, () => del(before, limit));
       this.count(deleted, table, n);
-      if (n < this.options.batchSize) return;
-      await sleep(this.options.pauseMs);
+      if (n < limit) return;
+      await sleep(b.pauseMs);
     }
   }
 

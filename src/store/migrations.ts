@@ -420,6 +420,10 @@ export const MIGRATIONS: readonly string[] = [
     updated_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 11: spam reports by age, for retention (retention.maxAgeDays.spamReports).
+  `
+  CREATE INDEX spam_reports_by_time ON spam_reports (reported_at);
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -89,6 +89,11 @@ export class SqliteSpamRepository implements SpamStore {
   private readonly deleteTorrent: Statement;
   private readonly selectRemovals: Statement;
   private readonly selectRemovalsOf: Statement;
+  private readonly oldReports: Statement;
+  private readonly deleteReport: Statement;
+  private readonly unbump: Statement;
+  private readonly deleteIfUnreported: Statement;
+  private readonly ageTx: Transaction<(beforeSec: number, limit: number) => number>;
   private readonly reportTx: Transaction<(r: NewReport) => ReportResult>;
   private readonly removeTx: Transaction<(infohash: string, by: string, reason: string, at: number) => Removal | undefined>;
 
@@ -128,6 +133,11 @@ export class SqliteSpamRepository implements SpamStore {
     this.deleteTorrent = db.prepare('DELETE FROM spam_torrents WHERE id = ?');
     this.selectRemovals = db.prepare('SELECT * FROM spam_removals ORDER BY id');
     this.selectRemovalsOf = db.prepare('SELECT * FROM spam_removals WHERE infohash = ? ORDER BY id');
+    this.oldReports = db.prepare('SELECT torrent_id, reporter, weight FROM spam_reports WHERE reported_at < ? ORDER BY reported_at LIMIT ?').raw();
+    this.deleteReport = db.prepare('DELETE FROM spam_reports WHERE torrent_id = ? AND reporter = ?');
+    this.unbump = db.prepare('UPDATE spam_torrents SET count = max(0, count - ?) WHERE id = ?');
+    this.deleteIfUnreported = db.prepare('DELETE FROM spam_torrents WHERE id = ? AND NOT EXISTS (SELECT 1 FROM spam_reports WHERE torrent_id = ?)');
+    this.ageTx = db.transaction((beforeSec: number, limit: number) => this.ageRows(beforeSec, limit));
     this.reportTx = db.transaction((r: NewReport) => this.reportRow(r));
     this.removeTx = db.transaction((infohash: string, by: string, reason: string, at: number) => this.removeRow(infohash, by, reason, at));
   }
@@ -214,6 +224,27 @@ export class SqliteSpamRepository implements SpamStore {
     this.deleteReports.run(row[0]);
     this.deleteTorrent.run(row[0]);
     return { id, infohash, name: row[2], count: row[4], reports, removedBy, reason, removedAt: at };
+  }
+
+  /**
+   * Retention: deletes up to `limit` reports made before `before` (epoch ms), oldest first, in one
+   * transaction; each takes its weight off its torrent's count, and a torrent left without reports
+   * leaves the list. Returns the reports deleted.
+   */
+  deleteReportsOlderThan(before: number, limit: number): number {
+    return this.ageTx.immediate(Math.floor(before / 1000), limit);
+  }
+
+  private ageRows(beforeSec: number, limit: number): number {
+    const rows = this.oldReports.all(beforeSec, limit) as Array<[torrentId: number, reporter: string, weight: number]>;
+    const torrents = new Set<number>();
+    for (const [id, reporter, weight] of rows) {
+      this.deleteReport.run(id, reporter);
+      this.unbump.run(weight, id);
+      torrents.add(id);
+    }
+    for (const id of torrents) this.deleteIfUnreported.run(id, id);
+    return rows.length;
   }
 
   removals(infohash?: string): Removal[] {

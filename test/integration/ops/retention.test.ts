@@ -50,7 +50,7 @@ function captures(n: number, from: number, to: number, pcapDir: string | undefin
 function options(o: Partial<RetentionOptions> & { pcapDir: string }): RetentionOptions {
   return {
     enabled: true, intervalMs: 60_000, maxAgeDays: { captures: 30, sightings: 30, outbox: 30 }, maxDatabaseBytes: 0,
-    batchSize: 100, pauseMs: 0, vacuumPagesPerStep: 64, ...o,
+    batchSize: 100, maxBatchMs: 10, pauseMs: 0, vacuumPagesPerStep: 64, ...o,
   };
 }
 
@@ -173,5 +173,38 @@ describe('retention', () => {
     expect(calls[0]).toEqual([NOW - 7 * DAY, 100]);
     expect(calls.length).toBe(3);
     expect(run.deleted.btnSubmissions).toBe(250);
+  });
+
+  it('shrinks the batches of a slow table to its time budget and pauses at least twice a batch between them', async () => {
+    const { dir, ops } = setup();
+    const limits: number[] = [];
+    const gaps: number[] = [];
+    let left = 400;
+    let lastEnd = 0;
+    const retention = new Retention(
+      { store: ops, logger: silentLogger(), now: () => NOW },
+      options({ pcapDir: dir, maxAgeDays: { captures: 0, spamReports: 1 }, maxBatchMs: 10 }),
+    );
+    retention.register({
+      name: 'spamReports',
+      deleteOlderThan: (_before, limit) => {
+        if (lastEnd > 0) gaps.push(performance.now() - lastEnd);
+        limits.push(limit);
+        // 0.5 ms of blocking work per row: 100 rows (the batch size) take 50 ms, 5 times the budget.
+        const until = performance.now() + limit * 0.5;
+        while (performance.now() < until);
+        lastEnd = performance.now();
+        const n = Math.min(limit, left);
+        left -= n;
+        return n;
+      },
+    });
+    const run = await retention.runOnce();
+    expect(run.deleted.spamReports).toBe(400);
+    expect(limits[0]).toBe(100);
+    // 100 rows took ≥ 50 ms against a 10 ms budget: the next batches hold at most 100 × 10/50 × 0.8 = 16 rows.
+    for (const l of limits.slice(1)) expect(l).toBeLessThanOrEqual(16);
+    // The pause after a batch of ≥ 50 ms is ≥ 100 ms (not the 0 ms pauseMs).
+    expect(gaps[0]).toBeGreaterThanOrEqual(95);
   });
 });
