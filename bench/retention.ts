@@ -139,6 +139,7 @@ async function deleteDuringApi(): Promise<void> {
       `= ${fmtInt(Math.round(deleted / (run.durationMs / 1000)))} captures/s; ${fmtInt(run.vacuumedPages)} pages given back; ` +
       `in use ${fmtBytes(usedBefore)} -> ${fmtBytes(run.usedBytesAfter)}`,
   );
+  console.log(`  event loop held by retention: ${fmtInt(run.batches)} batches and vacuum steps, longest ${fmtMs(run.longestBatchMs)} (budget retention.maxBatchMs = 10 ms)`);
   if (deleted !== old) throw new Error(`deleted ${deleted}, expected ${old}`);
   db.close();
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });

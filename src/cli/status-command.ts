@@ -42,6 +42,7 @@ function formatOps(ops: OpsStatus): string[] {
     lines.push(
       `retention  last pass ${r.lastRun.startedAt} (${r.lastRun.durationMs} ms): ${d}; in use ${formatBytes(r.lastRun.usedBytesAfter)}${cap}` +
         (r.lastRun.vacuumedPages > 0 ? ` · ${r.lastRun.vacuumedPages} pages given back` : '') +
+        (r.lastRun.batches > 0 ? ` · ${r.lastRun.batches} batches, longest ${r.lastRun.longestBatchMs} ms` : '') +
         (r.lastRun.error ? ` · error: ${r.lastRun.error}` : ''),
     );
   }

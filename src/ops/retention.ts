@@ -48,6 +48,9 @@ export interface RetentionRun {
   usedBytesBefore: number;
   usedBytesAfter: number;
   vacuumedPages: number;
+  /** Blocking steps (delete transactions, vacuum steps) and the longest one (ms): what the event loop waited at most. */
+  batches: number;
+  longestBatchMs: number;
   error?: string;
 }
 
@@ -70,6 +73,8 @@ export class Retention {
   private readonly targets = new Map<string, RetentionTarget>();
   private readonly totals: Record<string, number> = {};
   private lastRun: RetentionRun | null = null;
+  /** The pass in progress (its batch timings are recorded into it). */
+  private current: RetentionRun | undefined;
   /** Bytes in use added between recent passes (for the size cap's room until the next pass). */
   private readonly growths: number[] = [];
   private running: Promise<RetentionRun> | undefined;
@@ -161,7 +166,10 @@ export class Retention {
       usedBytesBefore,
       usedBytesAfter: usedBytesBefore,
       vacuumedPages: 0,
+      batches: 0,
+      longestBatchMs: 0,
     };
+    this.current = run;
     try {
       const cutoff = (key: string): number | undefined => {
         const days = o.maxAgeDays[key] ?? 0;
@@ -201,7 +209,10 @@ export class Retention {
     this.lastRun = run;
     if (Object.keys(deleted).length > 0 || run.vacuumedPages > 0) {
       logger.info(
-        { deleted, durationMs: run.durationMs, usedBytesBefore, usedBytesAfter: run.usedBytesAfter, vacuumedPages: run.vacuumedPages, overCap: run.overCap },
+        {
+          deleted, durationMs: run.durationMs, usedBytesBefore, usedBytesAfter: run.usedBytesAfter, vacuumedPages: run.vacuumedPages,
+          overCap: run.overCap, batches: run.batches, longestBatchMs: run.longestBatchMs,
+        },
         'retention pass',
       );
     }
@@ -221,7 +232,12 @@ export class Retention {
     try {
       return work();
     } finally {
-      b.record(performance.now() - t0);
+      const ms = performance.now() - t0;
+      b.record(ms);
+      if (this.current) {
+        this.current.batches++;
+        this.current.longestBatchMs = Math.max(this.current.longestBatchMs, Math.round(ms * 10) / 10);
+      }
     }
   }
 

@@ -206,5 +206,8 @@ describe('retention', () => {
     for (const l of limits.slice(1)) expect(l).toBeLessThanOrEqual(16);
     // The pause after a batch of ≥ 50 ms is ≥ 100 ms (not the 0 ms pauseMs).
     expect(gaps[0]).toBeGreaterThanOrEqual(95);
+    // status shows how long the event loop was held: every batch counted, the first (≥ 50 ms) the longest.
+    expect(run.batches).toBeGreaterThanOrEqual(limits.length); // and any vacuum steps
+    expect(run.longestBatchMs).toBeGreaterThanOrEqual(50);
   });
 });
