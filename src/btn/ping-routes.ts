@@ -1,6 +1,8 @@
 import ipaddr from 'ipaddr.js';
+import type { RouteSchema } from '../api-shape/route-schema.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BtnConfig } from '../config/config-schema.js';
+import { PING_SCHEMAS as S } from './btn-schemas.js';
 import { torrentIdentifier } from './torrent-identifier.js';
 import { BtnError } from './btn-error.js';
 import type { BtnApps } from './btn-apps.js';
@@ -155,23 +157,23 @@ function widget(ip: string, report: Record<string, unknown>): string {
 
 /** The BTN client protocol (spec §2–§4) under /ping/. */
 export function registerPingRoutes(app: FastifyInstance, deps: PingDeps): void {
-  app.get(ROUTES.config, async (req) => {
+  app.get(ROUTES.config, { schema: S.config }, async (req) => {
     auth(deps, req);
     return pingConfig(deps.config(), protocolVersion(req.headers['user-agent']));
   });
 
-  const submit = (route: string, kind: SubmissionKind): void => {
-    app.post(route, async (req) => {
+  const submit = (route: string, kind: SubmissionKind, schema: RouteSchema): void => {
+    app.post(route, { schema }, async (req) => {
       const a = auth(deps, req);
       const r = deps.ingest.ingest(kind, a.ref, req.body);
       return ok(r, `${r.inserted + r.updated + r.unchanged} of ${r.received} rows accepted`);
     });
   };
-  submit(ROUTES.submitBans, 'submit_bans');
-  submit(ROUTES.submitSwarm, 'submit_swarm');
-  submit(ROUTES.submitHistories, 'submit_histories');
-  submit(ROUTES.legacySubmitPeers, 'legacy_submit_peers');
-  submit(ROUTES.legacySubmitBans, 'legacy_submit_bans');
+  submit(ROUTES.submitBans, 'submit_bans', S.submitBans);
+  submit(ROUTES.submitSwarm, 'submit_swarm', S.submitSwarm);
+  submit(ROUTES.submitHistories, 'submit_histories', S.submitHistories);
+  submit(ROUTES.legacySubmitPeers, 'legacy_submit_peers', S.legacySubmitPeers);
+  submit(ROUTES.legacySubmitBans, 'legacy_submit_bans', S.legacySubmitBans);
 
   const identity = async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     auth(deps, req);
@@ -182,14 +184,14 @@ export function registerPingRoutes(app: FastifyInstance, deps: PingDeps): void {
     if (r !== undefined && r !== 'initial' && r === set.version) return reply.code(204).send();
     return set;
   };
-  app.get(ROUTES.ruleIdentity, identity);
-  app.get(ROUTES.legacyRules, identity);
+  app.get(ROUTES.ruleIdentity, { schema: S.ruleIdentity }, identity);
+  app.get(ROUTES.legacyRules, { schema: S.legacyRules }, identity);
 
-  for (const [route, which] of [
-    [ROUTES.ipDenylist, 'deny'],
-    [ROUTES.ipAllowlist, 'allow'],
+  for (const [route, which, schema] of [
+    [ROUTES.ipDenylist, 'deny', S.ipDenylist],
+    [ROUTES.ipAllowlist, 'allow', S.ipAllowlist],
   ] as const) {
-    app.get(route, async (req, reply) => {
+    app.get(route, { schema }, async (req, reply) => {
       auth(deps, req);
       const list = deps.rules.ipList(which);
       reply.header('X-BTN-ContentVersion', list.version);
@@ -198,7 +200,7 @@ export function registerPingRoutes(app: FastifyInstance, deps: PingDeps): void {
     });
   }
 
-  app.post(ROUTES.heartbeat, async (req) => {
+  app.post(ROUTES.heartbeat, { schema: S.heartbeat }, async (req) => {
     // multi_if:false heartbeats carry no credentials (spec §3.6): answered, not recorded.
     const creds = readCredentials(req.headers, req.query as Query);
     const externalIp = req.ip;
@@ -211,19 +213,19 @@ export function registerPingRoutes(app: FastifyInstance, deps: PingDeps): void {
     return { external_ip: externalIp };
   });
 
-  app.get(ROUTES.ipQuery, async (req) => {
+  app.get(ROUTES.ipQuery, { schema: S.ipQuery }, async (req) => {
     auth(deps, req);
     deps.pow.require(req.headers);
     return ipReport(deps, queryIp(req));
   });
 
-  app.get(ROUTES.ipQueryWidget, async (req, reply) => {
+  app.get(ROUTES.ipQueryWidget, { schema: S.ipQueryWidget }, async (req, reply) => {
     auth(deps, req);
     const ip = queryIp(req);
     return reply.type('text/html; charset=utf-8').send(widget(ip, ipReport(deps, ip)));
   });
 
-  app.get(ROUTES.captcha, async (req) => {
+  app.get(ROUTES.captcha, { schema: S.captcha }, async (req) => {
     auth(deps, req);
     return deps.pow.create();
   });

@@ -5,6 +5,7 @@ import type { BtnApps } from './btn-apps.js';
 import { userDto, type BtnUser, type BtnUsers } from './btn-users.js';
 import { ipParam, ipReport, type PingDeps } from './ping-routes.js';
 import type { BtnApp, Condition, ListQuery } from './ports.js';
+import { QUERY_SCHEMAS as S } from './btn-schemas.js';
 import { torrentIdentifier } from './torrent-identifier.js';
 
 /** The seed's paging: 0-based `page` (default 0), `pageSize` default 100, above 3000 refused. */
@@ -85,28 +86,28 @@ export function registerQueryRoutes(app: FastifyInstance, deps: QueryDeps): void
   const q = (req: FastifyRequest): Obj => req.query as Obj;
   const browse = (req: FastifyRequest): ListQuery => ({ ...paging(q(req)), conditions: [], or: false, sortBy: [], sortOrder: 'DESC' });
 
-  app.get('/api/snapshot', async (req) => {
+  app.get('/api/snapshot', { schema: S.snapshot }, async (req) => {
     login(req);
     return ok(deps.queries.snapshots(browse(req)));
   });
-  app.post('/api/snapshot/query', async (req) => {
+  app.post('/api/snapshot/query', { schema: S.snapshotQuery }, async (req) => {
     login(req);
     return ok(deps.queries.snapshots(listQuery(req.body, [...STRING_FIELDS.slice(0, 4), 'appId', ...NUMBER_FIELDS], { from: 'timeFrom', to: 'timeTo' })));
   });
-  app.get('/api/banhistory', async (req) => {
+  app.get('/api/banhistory', { schema: S.banHistory }, async (req) => {
     login(req);
     return ok(deps.queries.bans(browse(req)));
   });
-  app.post('/api/banhistory/query', async (req) => {
+  app.post('/api/banhistory/query', { schema: S.banHistoryQuery }, async (req) => {
     login(req);
     const fields = [...STRING_FIELDS, ...NUMBER_FIELDS.filter((f) => !f.endsWith('Speed')), 'btnBan'];
     return ok(deps.queries.bans(listQuery(req.body, fields, { from: 'timeFrom', to: 'timeTo' })));
   });
-  app.get('/api/clientdiscovery', async (req) => {
+  app.get('/api/clientdiscovery', { schema: S.clientDiscovery }, async (req) => {
     login(req);
     return ok(deps.queries.discoveries(browse(req)));
   });
-  app.post('/api/clientdiscovery/query', async (req) => {
+  app.post('/api/clientdiscovery/query', { schema: S.clientDiscoveryQuery }, async (req) => {
     login(req);
     return ok(deps.queries.discoveries(listQuery(req.body, ['peerId', 'peerClientName'], { from: 'foundAtTimeFrom', to: 'foundAtTimeTo' })));
   });
@@ -132,40 +133,40 @@ export function registerQueryRoutes(app: FastifyInstance, deps: QueryDeps): void
     if (c !== undefined && c !== null && typeof c !== 'string') throw new BtnError('BTN_BAD_PARAMETER', '"comment" must be a string');
     return (c ?? '').slice(0, 1024);
   };
-  app.get('/api/userapp', async (req) => {
+  app.get('/api/userapp', { schema: S.userApps }, async (req) => {
     const u = login(req);
     return ok(deps.listApps(u.name).map(item));
   });
-  app.get('/api/userapp/:appId', async (req) => ok(item(mine(login(req), (req.params as Obj).appId as string))));
-  app.put('/api/userapp', async (req) => {
+  app.get('/api/userapp/:appId', { schema: S.userApp }, async (req) => ok(item(mine(login(req), (req.params as Obj).appId as string))));
+  app.put('/api/userapp', { schema: S.createUserApp }, async (req) => {
     const u = login(req);
     if (deps.countOwned(u.name) >= u.maxApps) throw new BtnError('BTN_APP_LIMIT', `you have ${u.maxApps} user applications, the most allowed`);
     const { app: a, appSecret } = deps.apps.create(comment(req.body), u.name);
     return ok({ id: a.ref, appId: a.appId, appSecret, comment: a.comment, createdAt: a.createdAt, user: userDto(u) });
   });
-  app.patch('/api/userapp/:appId', async (req) => {
+  app.patch('/api/userapp/:appId', { schema: S.updateUserApp }, async (req) => {
     const a = mine(login(req), (req.params as Obj).appId as string);
     deps.setComment(a.appId, comment(req.body));
     return ok(item(deps.findApp(a.appId) as BtnApp));
   });
-  app.post('/api/userapp/:appId/resetAppSecret', async (req) => {
+  app.post('/api/userapp/:appId/resetAppSecret', { schema: S.resetAppSecret }, async (req) => {
     const u = login(req);
     const a = mine(u, (req.params as Obj).appId as string);
     const appSecret = deps.apps.resetSecret(a.appId) as string;
     return ok({ id: a.ref, appId: a.appId, appSecret, comment: a.comment, createdAt: a.createdAt, user: userDto(deps.users().byName(a.owner)) });
   });
-  app.delete('/api/userapp/:appId', async (req) => {
+  app.delete('/api/userapp/:appId', { schema: S.deleteUserApp }, async (req) => {
     const a = mine(login(req), (req.params as Obj).appId as string);
     deps.deleteApp(a.appId);
     return ok(null, 'user application deleted');
   });
 
-  app.get('/api/user/me', async (req) => ok(userDto(login(req))));
-  app.get('/api/user/logout', async (req, reply) => {
+  app.get('/api/user/me', { schema: S.me }, async (req) => ok(userDto(login(req))));
+  app.get('/api/user/logout', { schema: S.logout }, async (req, reply) => {
     login(req);
     return reply.code(200).send('');
   });
-  app.get('/api/user/:id', async (req) => {
+  app.get('/api/user/:id', { schema: S.user }, async (req) => {
     const u = login(req);
     if (u.role !== 'admin') throw new BtnError('BTN_FORBIDDEN', 'reading other users needs the admin role');
     const other = deps.users().byId(Number((req.params as Obj).id));
@@ -174,20 +175,20 @@ export function registerQueryRoutes(app: FastifyInstance, deps: QueryDeps): void
   });
 
   // No login needed (as in the seed's server).
-  app.get('/api/torrent/hash', async (req) => {
+  app.get('/api/torrent/hash', { schema: S.torrentHash }, async (req) => {
     const hash = q(req).hash;
     if (typeof hash !== 'string' || !isInfoHash(hash)) throw new BtnError('BTN_BAD_PARAMETER', '"hash" must be a 40-character hex infohash');
     return ok({ torrentIdentifier: torrentIdentifier(hash) });
   });
 
   // The generated rules with their reasons.
-  app.get('/api/rules', async (req) => {
+  app.get('/api/rules', { schema: S.rules }, async (req) => {
     login(req);
     return ok({ ipDenylist: deps.rules.entries('deny'), ipAllowlist: deps.rules.entries('allow'), peerIdentity: deps.rules.peerIdentity() });
   });
 
   // One peer or one torrent: what clients submitted and what the daemon captured, together.
-  app.get('/api/peer', async (req) => {
+  app.get('/api/peer', { schema: S.peer }, async (req) => {
     login(req);
     const { ip, infohash } = q(req) as { ip?: unknown; infohash?: unknown };
     const limit = paging({ pageSize: q(req).limit ?? 100 }).pageSize;

@@ -42,6 +42,8 @@ export interface ApiDeps {
   /** Health routes and request metrics (absent: no /healthz, /readyz). */
   ops?: ApiOps;
   logger: Logger;
+  /** Observer of every route as it is registered (test/integration/openapi.test.ts: each must be in /openapi.json). */
+  onRoute?(method: string, url: string): void;
   /** Domain modules that add routes (BTN), registered after the Capture API's. */
   modules?: readonly HttpModule[];
 }

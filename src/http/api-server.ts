@@ -6,6 +6,7 @@ import { registerCaptureRoutes } from './capture-routes.js';
 import { discardRequestBody } from './discard-body.js';
 import { routeKey } from './get-route.js';
 import { registerHealthRoutes } from './health-routes.js';
+import { registerOpenApi } from './openapi.js';
 import { httpError, RequestError, toHttpError, type HttpError } from './http-errors.js';
 import { registerTorrentRoutes } from './torrent-routes.js';
 
@@ -55,7 +56,10 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
   app.addHook('onRoute', (route) => {
     const key = routeKey(route.url);
     const set = methodsByPath.get(key) ?? new Set<string>();
-    for (const m of [route.method].flat()) set.add(m.toUpperCase());
+    for (const m of [route.method].flat()) {
+      set.add(m.toUpperCase());
+      deps.onRoute?.(m.toUpperCase(), route.url);
+    }
     methodsByPath.set(key, set);
   });
 
@@ -122,6 +126,8 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
     req.log.debug({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, durationMs: reply.elapsedTime }, 'request');
   });
 
+  // Before the routes: the document collects them as they are added.
+  await registerOpenApi(app, stdResp);
   if (deps.ops) registerHealthRoutes(app, deps.ops);
   registerCaptureRoutes(app, deps);
   registerTorrentRoutes(app, deps);

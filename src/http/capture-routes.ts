@@ -6,6 +6,7 @@ import type { ApiDeps } from './api-ports.js';
 import { getRoute } from './get-route.js';
 import { boolParam, infohashParam, intParam, msParam, stringParam, type Params } from './params.js';
 import { rowToPeerJson } from '../api-shape/peer-json.js';
+import { CAPTURE_SCHEMAS as S } from './capture-schemas.js';
 
 /** Params of a POST: the form body, with the query string as a fallback for `key`. */
 export function formParams(body: unknown, query: unknown): Params {
@@ -19,6 +20,7 @@ const PCAP_TYPE = 'application/vnd.tcpdump.pcap';
 /** The Capture API (spec: capture-api.md). */
 export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void {
   getRoute(app, '/capture/peers/all/', {
+    schema: S.peers,
     check(req) {
       const q = req.query as Params;
       const caller = deps.keys().authorize(q.key, 'peers');
@@ -38,6 +40,7 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
   });
 
   getRoute(app, '/capture/filters/', {
+    schema: S.filters,
     check: (req) => deps.keys().authorize((req.query as Params).key, 'filters'),
     run(caller) {
       const filters = deps.filters
@@ -58,7 +61,7 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
   });
 
   for (const op of ['addInfohash', 'deleteInfohash'] as const) {
-    app.post(`/capture/filters/${op}/`, async (req) => {
+    app.post(`/capture/filters/${op}/`, { schema: S[op] }, async (req) => {
       const p = formParams(req.body, req.query);
       const caller = deps.keys().authorize(p.key, op);
       const filter = stringParam(p, 'filter', true);
@@ -72,6 +75,7 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
   }
 
   getRoute(app, '/capture/pcap/', {
+    schema: S.pcap,
     contentType: PCAP_TYPE,
     async check(req) {
       const q = req.query as Params;

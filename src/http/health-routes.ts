@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiOps } from './api-ports.js';
+import { CAPTURE_SCHEMAS as S } from './capture-schemas.js';
 
 /**
  * `GET /healthz` (alive: the process answers) and `GET /readyz` (API bound, database writable, DHT
@@ -7,8 +8,8 @@ import type { ApiOps } from './api-ports.js';
  * key: they say nothing about the data, and load balancers and orchestrators call them bare.
  */
 export function registerHealthRoutes(app: FastifyInstance, ops: ApiOps): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/healthz', { schema: S.healthz }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: S.readyz }, async (_req, reply) => {
     const report = ops.readiness();
     return reply.status(report.ready ? 200 : 503).send(report);
   });

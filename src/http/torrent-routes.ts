@@ -6,6 +6,7 @@ import type { ApiDeps } from './api-ports.js';
 import { formParams } from './capture-routes.js';
 import { getRoute } from './get-route.js';
 import { infohashParam, type Params } from './params.js';
+import { CAPTURE_SCHEMAS as S } from './capture-schemas.js';
 
 /** Reads the uploaded .torrent: a multipart field "torrent", or the raw body (application/x-bittorrent). */
 async function readUpload(req: FastifyRequest): Promise<{ file: Buffer; fields: Params }> {
@@ -39,7 +40,7 @@ async function readUpload(req: FastifyRequest): Promise<{ file: Buffer; fields: 
 export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.addContentTypeParser('application/x-bittorrent', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  app.post('/torrents/addTorrent/', async (req) => {
+  app.post('/torrents/addTorrent/', { schema: S.addTorrent }, async (req) => {
     // A key in the query string is checked before the upload is read.
     const queryKey = (req.query as Params).key;
     if (queryKey !== undefined) deps.keys().authorize(queryKey, 'addTorrent');
@@ -52,7 +53,7 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
     return deps.torrents.get(meta.infohash);
   });
 
-  app.post('/torrents/addInfohash/', async (req) => {
+  app.post('/torrents/addInfohash/', { schema: S.addTorrentInfohash }, async (req) => {
     const p = formParams(req.body, req.query);
     deps.keys().authorize(p.key, 'addTorrent');
     const infohash = infohashParam(p);
@@ -64,6 +65,7 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
   });
 
   getRoute(app, '/torrents/state/', {
+    schema: S.torrentState,
     check(req) {
       const q = req.query as Params;
       deps.keys().authorize(q.key, 'torrentState');

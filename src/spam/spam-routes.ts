@@ -4,6 +4,7 @@ import { BADGE_SIZES, renderBadge, type BadgeSize } from './badge.js';
 import type { ListQuery, SpamAuth, SpamEntry } from './ports.js';
 import { SpamError } from './spam-errors.js';
 import { textLine, textList, xmlList } from './spam-format.js';
+import { SPAM_SCHEMAS } from './spam-schemas.js';
 import { requireHash, type SpamService } from './spam-service.js';
 
 type Params = Record<string, unknown>;
@@ -156,8 +157,8 @@ export function registerSpamRoutes(app: FastifyInstance, deps: SpamRouteDeps): v
     }
   };
 
-  app.get('/index.php', (req, reply) => handle(req, reply, req.query as Params));
-  app.post('/index.php', (req, reply) => {
+  app.get('/index.php', { schema: SPAM_SCHEMAS.get }, (req, reply) => handle(req, reply, req.query as Params));
+  app.post('/index.php', { schema: SPAM_SCHEMAS.post }, (req, reply) => {
     const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Params;
     return handle(req, reply, { ...(req.query as Params), ...body });
   });
