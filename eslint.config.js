@@ -11,4 +11,12 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    // The dashboard's page script (web/dashboard/): plain browser JavaScript, no bundler.
+    files: ['web/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', getComputedStyle: 'readonly', fetch: 'readonly', EventSource: 'readonly', console: 'readonly', setInterval: 'readonly' },
+    },
+  },
 );

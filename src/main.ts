@@ -82,6 +82,8 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     const geoip = await openGeoIp(config.geoip, logger.child({ component: 'geoip' }));
     life.onStop(() => geoip.close?.());
     const filters = new FilterRegistry({ overlay: store.overlay, torrents: store.torrents }, config.filters);
+    // The dashboard counts per torrent only the torrents filters list (not all of the DHT in watch-all mode).
+    store.captures.rollups.setTorrentScope((ih) => filters.compiled.listsInfohash(ih));
     const policy = new AddressPolicy(config.capture.allowedPrivateRanges);
     let keys = new ApiKeyRing(config.apiKeys);
 
@@ -91,6 +93,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       {
         logger, store: store.ops, databasePath: config.database.path, pcapDir: config.pcap.dir,
         sources: { dht: () => dht.stats(), capture: () => capture.stats(), notify: () => notify.status(), apiListening: () => api.url() !== '' },
+        dashboard: { store: store.dashboard, keys: () => keys, watchedCount: () => filters.compiled.stats().infohashes },
       },
       config,
     );
@@ -129,7 +132,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     const api = await life.start(
       createApiModule(
         {
-          modules: [btn.http, spam.http],
+          modules: [btn.http, spam.http, ...(ops.dashboard ? [ops.dashboard] : [])],
           keys: () => keys, pageSize: () => config.http.pageSize, filters, captures: store.captures, torrents: store.torrents,
           onMetadataWanted: metadataWanted, ops: ops.api, logger,
         },

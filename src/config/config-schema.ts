@@ -60,6 +60,7 @@ export const API_METHODS = [
   'pcap',
   'spamReport',
   'spamList',
+  'dashboard',
 ] as const;
 export type ApiMethod = (typeof API_METHODS)[number];
 
@@ -293,6 +294,15 @@ export const configSchema = z
           })
           .prefault({}),
         bearerToken: z.string().min(16, 'must be at least 16 characters').optional(),
+      })
+      .prefault({}),
+    dashboard: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        tickMs: z.number().int().min(500).default(5_000),
+        maxClients: z.number().int().min(1).max(1000).default(16),
+        heartbeatMs: z.number().int().min(1_000).default(15_000),
+        sessionTtlMs: z.number().int().min(60_000).default(12 * 3_600_000),
       })
       .prefault({}),
     health: z

@@ -1,6 +1,8 @@
 import { statSync } from 'node:fs';
 import type { Config } from '../config/config-schema.js';
 import type { Logger } from '../util/logger.js';
+import { createDashboard, type DashboardDeps } from './dashboard/dashboard-module.js';
+import type { DashboardHttp } from './dashboard/ports.js';
 import { HealthMonitor, type HealthReport } from './health.js';
 import { createMetrics, type MetricsObservers } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
@@ -14,9 +16,12 @@ export interface OpsDeps {
   sources: OpsSources & { apiListening(): boolean };
   databasePath: string;
   pcapDir: string;
+  /** The web dashboard's own needs (absent: no dashboard, e.g. in tests of metrics alone). */
+  dashboard?: Pick<DashboardDeps, 'store' | 'keys' | 'watchedCount'>;
 }
 
-export type OpsOptions = Pick<Config, 'metrics' | 'health' | 'retention'> & { dht: Pick<Config['dht'], 'bootstrap'> };
+export type OpsOptions = Pick<Config, 'metrics' | 'health' | 'retention'> &
+  Partial<Pick<Config, 'dashboard'>> & { dht: Pick<Config['dht'], 'bootstrap'> };
 
 export interface OpsStatus {
   health: HealthReport;
@@ -33,6 +38,8 @@ export interface OpsModule {
     readiness(): HealthReport & Record<string, unknown>;
     onRequestDone(route: string, method: string, status: number, durationMs: number): void;
   };
+  /** The dashboard's routes (/dashboard/), for the API server; undefined when it is off. */
+  readonly dashboard: DashboardHttp | undefined;
   /** Other modules register their tables for age-based retention. */
   registerRetention(target: RetentionTarget): void;
   /** The systemd watchdog's gate. */
@@ -68,10 +75,16 @@ export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
     { store: deps.store, logger: deps.logger.child({ component: 'retention' }), onDeleted: (t, n) => metrics.observe.retention(t, n) },
     { ...options.retention, maxAgeDays: { ...options.retention.maxAgeDays }, pcapDir: deps.pcapDir },
   );
+  const dashboard =
+    deps.dashboard && options.dashboard
+      ? createDashboard({ ...deps.dashboard, sources: deps.sources, logger: deps.logger }, options.dashboard)
+      : undefined;
+  dashboard?.registerMetrics(metrics.registry);
   let server: MetricsServer | undefined;
 
   return {
     observe: metrics.observe,
+    dashboard: dashboard?.http,
     api: {
       readiness: () => ({ ...health.current() }),
       onRequestDone: (route, method, status, ms) => metrics.observe.apiRequest(route, method, status, ms),
@@ -90,8 +103,10 @@ export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
       }
       health.start();
       retention.start();
+      dashboard?.start();
     },
     async stop() {
+      dashboard?.stop();
       health.stop();
       await retention.stop();
       await server?.close();

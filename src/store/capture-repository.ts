@@ -1,5 +1,6 @@
 import type { Statement, Transaction } from 'better-sqlite3';
 import type { CaptureRecord, NewCapture } from '../model/capture.js';
+import { CaptureRollups } from './capture-rollups.js';
 import type { Db } from './open-database.js';
 
 export interface PeerPageQuery {
@@ -137,8 +138,11 @@ export class SqliteCaptureRepository {
   private readonly perMinuteSince: Statement;
   private readonly forgetPcaps: Statement;
   private readonly insertTransaction: Transaction<(batch: readonly NewCapture[], now: number) => number[]>;
+  /** The dashboard's counters, kept in each batch's transaction. */
+  readonly rollups: CaptureRollups;
 
   constructor(private readonly db: Db) {
+    this.rollups = new CaptureRollups(db);
     this.insertCaptures = new MultiRowInsert(
       db,
       `INSERT INTO captures (id, found_at, ip, port, infohash, country_code, city, isp,
@@ -254,6 +258,7 @@ export class SqliteCaptureRepository {
         }
       }
     }
+    this.rollups.add(batch, now);
     return ids;
   }
 

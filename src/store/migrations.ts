@@ -424,6 +424,42 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX spam_reports_by_time ON spam_reports (reported_at);
   `,
+  // 12: the dashboard's rollups (store/capture-rollups.ts), kept by the capture writer in each
+  // batch's own transaction, so the dashboard never scans captures: captures per minute (ok /
+  // failed), per hour by country and by client, and per hour and watched torrent (seeders,
+  // leechers, failed). Rows older than 8 days are pruned. The last 7 days of existing captures are
+  // counted here once (minutes, countries, clients; torrents are counted from now on).
+  `
+  CREATE TABLE capture_minutes (
+    minute INTEGER PRIMARY KEY,   -- found_at / 60,000
+    ok     INTEGER NOT NULL,
+    failed INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE capture_hour_counts (
+    kind TEXT NOT NULL CHECK (kind IN ('country', 'client')),
+    hour INTEGER NOT NULL,        -- found_at / 3,600,000
+    key  TEXT NOT NULL,           -- country code or client name ('' unknown)
+    n    INTEGER NOT NULL,
+    PRIMARY KEY (kind, hour, key)
+  ) WITHOUT ROWID;
+  CREATE TABLE capture_hour_torrents (
+    hour     INTEGER NOT NULL,
+    infohash TEXT NOT NULL,
+    seeders  INTEGER NOT NULL,    -- captures that reported every piece
+    leechers INTEGER NOT NULL,    -- captures that reported some pieces missing
+    failed   INTEGER NOT NULL,
+    PRIMARY KEY (hour, infohash)
+  ) WITHOUT ROWID;
+  INSERT INTO capture_minutes (minute, ok, failed)
+    SELECT found_at / 60000, sum(error IS NULL), sum(error IS NOT NULL) FROM captures
+    WHERE found_at >= (unixepoch() - 7 * 86400) * 1000 GROUP BY 1;
+  INSERT INTO capture_hour_counts (kind, hour, key, n)
+    SELECT 'country', found_at / 3600000, coalesce(country_code, ''), count(*) FROM captures
+    WHERE found_at >= (unixepoch() - 7 * 86400) * 1000 GROUP BY 2, 3;
+  INSERT INTO capture_hour_counts (kind, hour, key, n)
+    SELECT 'client', found_at / 3600000, coalesce(client_name, ''), count(*) FROM captures
+    WHERE found_at >= (unixepoch() - 7 * 86400) * 1000 AND error IS NULL GROUP BY 2, 3;
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -1,4 +1,5 @@
 import { SqliteCaptureRepository } from './capture-repository.js';
+import { SqliteDashboardRepository } from './dashboard-repository.js';
 import { SqliteDhtNodeRepository } from './dht-node-repository.js';
 import { SqliteFilterOverlayRepository } from './filter-overlay-repository.js';
 import { openDatabase, type Db } from './open-database.js';
@@ -17,6 +18,7 @@ export interface SqliteStore {
   readonly outbox: SqliteOutboxRepository;
   readonly dhtNodes: SqliteDhtNodeRepository;
   readonly ops: SqliteOpsRepository;
+  readonly dashboard: SqliteDashboardRepository;
   readonly spam: SqliteSpamRepository;
   readonly evidence: SqliteEvidenceRepository;
   close(): void;
@@ -34,6 +36,7 @@ export function openSqliteStore(options: { path: string; busyTimeoutMs: number }
       outbox: new SqliteOutboxRepository(db),
       dhtNodes: new SqliteDhtNodeRepository(db),
       ops: new SqliteOpsRepository(db),
+      dashboard: new SqliteDashboardRepository(db),
       spam: new SqliteSpamRepository(db),
       evidence: new SqliteEvidenceRepository(db),
       close: () => db.close(),

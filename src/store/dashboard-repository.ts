@@ -1,0 +1,66 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './open-database.js';
+
+/** [bucket start (epoch minute), ok, failed] */
+export type MinuteRow = [minute: number, ok: number, failed: number];
+/** [key, captures] — a country code or client name ('' unknown). */
+export type KeyCount = [key: string, n: number];
+export interface TorrentRow {
+  infohash: string;
+  name: string | null;
+  seeders: number;
+  leechers: number;
+  failed: number;
+}
+
+/**
+ * The dashboard's reads: every query is a range of a rollup table's key (capture-rollups.ts), so
+ * its cost depends on the range asked for (at most 7 days: 10,080 minutes, 168 hours × the
+ * distinct countries / clients / watched torrents), never on how many captures are stored.
+ */
+export class SqliteDashboardRepository {
+  private readonly seriesStmt: Statement;
+  private readonly countsStmt: Statement;
+  private readonly torrentsStmt: Statement;
+  private readonly nameStmt: Statement;
+
+  constructor(db: Db) {
+    this.seriesStmt = db
+      .prepare(
+        `SELECT minute - minute % @bucket AS b, sum(ok), sum(failed) FROM capture_minutes
+         WHERE minute >= @from AND minute < @to GROUP BY b ORDER BY b`,
+      )
+      .raw();
+    this.countsStmt = db
+      .prepare('SELECT key, sum(n) AS total FROM capture_hour_counts WHERE kind = ? AND hour >= ? GROUP BY key ORDER BY total DESC, key')
+      .raw();
+    this.torrentsStmt = db
+      .prepare(
+        `SELECT infohash, sum(seeders) AS s, sum(leechers) AS l, sum(failed) AS f FROM capture_hour_torrents
+         WHERE hour >= ? GROUP BY infohash ORDER BY s + l + f DESC, infohash LIMIT ?`,
+      )
+      .raw();
+    this.nameStmt = db.prepare('SELECT name FROM torrents WHERE infohash = ?').pluck();
+  }
+
+  /** Captures per bucket of `bucketMinutes` in [fromMinute, toMinute), buckets without captures left out. */
+  series(fromMinute: number, toMinute: number, bucketMinutes: number): MinuteRow[] {
+    return this.seriesStmt.all({ bucket: bucketMinutes, from: fromMinute, to: toMinute }) as MinuteRow[];
+  }
+
+  /** Captures by country or client since `fromHour` (epoch hour), most first. */
+  counts(kind: 'country' | 'client', fromHour: number): KeyCount[] {
+    return this.countsStmt.all(kind, fromHour) as KeyCount[];
+  }
+
+  /** The `limit` torrents with the most captures since `fromHour`, with their names when known. */
+  torrents(fromHour: number, limit: number): TorrentRow[] {
+    return (this.torrentsStmt.all(fromHour, limit) as Array<[string, number, number, number]>).map(([infohash, seeders, leechers, failed]) => ({
+      infohash,
+      name: (this.nameStmt.get(infohash) as string | null | undefined) ?? null,
+      seeders,
+      leechers,
+      failed,
+    }));
+  }
+}
