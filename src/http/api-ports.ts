@@ -7,18 +7,21 @@ import type { ApiKeyRing } from './api-keys.js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../util/logger.js';
 
-/** Read side of the capture store, as the API needs it. */
+/** A value now (SQLite answers synchronously) or later (PostgreSQL); handlers await either. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Read side of the capture store, as the API needs it (SQLite or PostgreSQL). */
 export interface CaptureQueries {
-  page(q: PeerPageQuery): PeerPage;
-  get(id: number): CaptureRecord | undefined;
-  filtersOf(id: number): string[];
+  page(q: PeerPageQuery): MaybePromise<PeerPage>;
+  get(id: number): MaybePromise<CaptureRecord | undefined>;
+  filtersOf(id: number): MaybePromise<string[]>;
 }
 
-/** The torrents the daemon knows. */
+/** The torrents the daemon knows (SQLite or PostgreSQL). */
 export interface TorrentCatalog {
-  get(infohash: string): TorrentInfo;
-  addPending(infohash: string, source: string): boolean;
-  putMetadata(meta: TorrentMetadata, source: string): void;
+  get(infohash: string): MaybePromise<TorrentInfo>;
+  addPending(infohash: string, source: string): MaybePromise<boolean>;
+  putMetadata(meta: TorrentMetadata, source: string): MaybePromise<void>;
 }
 
 /** The ops module's side of the API: health for /healthz and /readyz, and request timings for metrics. */

@@ -33,8 +33,8 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
       deps.filters.require(filter);
       return { filter, from, to, success };
     },
-    run(q) {
-      const page = deps.captures.page({ ...q, pageSize: deps.pageSize() });
+    async run(q) {
+      const page = await deps.captures.page({ ...q, pageSize: deps.pageSize() });
       return { from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map(rowToPeerJson) };
     },
   });
@@ -81,8 +81,8 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
       const q = req.query as Params;
       const caller = deps.keys().authorize(q.key, 'pcap');
       const id = intParam(q, 'id');
-      const capture = deps.captures.get(id);
-      const visible = capture !== undefined && deps.captures.filtersOf(id).some((f) => caller.mayUseFilter(f));
+      const capture = await deps.captures.get(id);
+      const visible = capture !== undefined && (await deps.captures.filtersOf(id)).some((f) => caller.mayUseFilter(f));
       if (!capture || !visible) throw new RequestError('CAPTURE_NOT_FOUND', `capture ${id} not found`);
       if (capture.pcapPath === undefined) throw new RequestError('PCAP_NOT_FOUND', `capture ${id} has no pcap`);
       const info = await stat(capture.pcapPath).catch(() => undefined);

@@ -48,17 +48,17 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
     const p = { ...(req.query as Params), ...fields };
     deps.keys().authorize(p.key, 'addTorrent');
     const meta = await parseTorrentFileAsync(file); // an invalid file: AppError INVALID_TORRENT (400)
-    deps.torrents.putMetadata(meta, 'upload');
+    await deps.torrents.putMetadata(meta, 'upload');
     req.log.info({ infoHash: meta.infohash, name: meta.name }, 'torrent added');
-    return deps.torrents.get(meta.infohash);
+    return await deps.torrents.get(meta.infohash);
   });
 
   app.post('/torrents/addInfohash/', { schema: S.addTorrentInfohash }, async (req) => {
     const p = formParams(req.body, req.query);
     deps.keys().authorize(p.key, 'addTorrent');
     const infohash = infohashParam(p);
-    deps.torrents.addPending(infohash, 'infohash');
-    const torrent = deps.torrents.get(infohash);
+    await deps.torrents.addPending(infohash, 'infohash');
+    const torrent = await deps.torrents.get(infohash);
     // Pending (new, or added before): fetch now, from the peers already seen and from the DHT.
     if (torrent.state !== 'known') deps.onMetadataWanted?.(infohash);
     return torrent;
@@ -71,6 +71,6 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
       deps.keys().authorize(q.key, 'torrentState');
       return infohashParam(q);
     },
-    run: (infohash) => deps.torrents.get(infohash),
+    run: async (infohash) => await deps.torrents.get(infohash),
   });
 }

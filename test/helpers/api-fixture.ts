@@ -14,6 +14,9 @@ import { SqliteEvidenceRepository } from '../../src/store/spam-evidence-reposito
 import { SqliteSpamRepository } from '../../src/store/spam-repository.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { tempDir } from './temp-dir.js';
+import type { NewCapture } from '../../src/model/capture.js';
+import { openPgStore, type PgStore } from '../../src/store/pg/pg-store.js';
+import { freshPgSchema, type PgTestSchema } from './pg-test-schema.js';
 
 export type ConfigInput = z.input<typeof configSchema>;
 
@@ -37,6 +40,13 @@ export interface ApiFixtureOptions {
   spam?: ConfigInput['spam'];
   /** Clock of the spam module (epoch ms). */
   now?: () => number;
+  /**
+   * Where the API reads captures and torrents: the SQLite file (default) or PostgreSQL (a fresh
+   * schema, or `pgSchema` to share one between servers). The filter registry and the overlay stay
+   * on the SQLite file either way.
+   */
+  store?: 'sqlite' | 'postgres';
+  pgSchema?: PgTestSchema;
 }
 
 export interface ApiFixture {
@@ -52,6 +62,12 @@ export interface ApiFixture {
     overlay: SqliteFilterOverlayRepository;
     captures: SqliteCaptureRepository;
   };
+  /** Where the API reads captures and torrents. */
+  store: 'sqlite' | 'postgres';
+  /** The PostgreSQL store (store: 'postgres'). */
+  pg?: PgStore;
+  /** Stores captures where the API reads them; their ids, in batch order. */
+  insertCaptures(batch: readonly NewCapture[]): Promise<number[]>;
   registry: FilterRegistry;
   spam: SpamModule;
   spamRepo: SqliteSpamRepository;
@@ -88,14 +104,22 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
     () => config.spam,
   );
   let app: FastifyInstance | undefined;
+  let pgSchema: PgTestSchema | undefined;
+  let pgStore: PgStore | undefined;
+  let ownSchema = false;
   try {
+    if (options.store === 'postgres') {
+      ownSchema = options.pgSchema === undefined;
+      pgSchema = options.pgSchema ?? (await freshPgSchema('api'));
+      pgStore = await openPgStore({ url: pgSchema.url, schema: pgSchema.schema, max: 4 });
+    }
     app = await createApiServer(
       {
         keys: () => keys,
         pageSize: options.pageSize ?? (() => config.http.pageSize),
         filters: registry,
-        captures,
-        torrents,
+        captures: pgStore?.captures ?? captures,
+        torrents: pgStore?.torrents ?? torrents,
         onMetadataWanted: (ih) => wanted.push(ih),
         logger: silentLogger(),
         modules: [spam.http],
@@ -110,6 +134,8 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
     await app.listen({ host: '127.0.0.1', port: 0 });
   } catch (err) {
     await app?.close();
+    await pgStore?.close();
+    if (ownSchema) await pgSchema?.drop();
     db.close();
     cleanup?.();
     throw err;
@@ -125,6 +151,9 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
     db,
     config,
     repos: { torrents, overlay, captures },
+    store: pgStore ? 'postgres' : 'sqlite',
+    ...(pgStore ? { pg: pgStore } : {}),
+    insertCaptures: async (batch) => (pgStore ? pgStore.captures.insertMany(batch) : captures.insertMany(batch)),
     registry,
     spam,
     spamRepo,
@@ -134,6 +163,8 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
       if (closed) return;
       closed = true;
       await server.close();
+      await pgStore?.close();
+      if (ownSchema) await pgSchema?.drop();
       db.close();
       cleanup?.();
     },

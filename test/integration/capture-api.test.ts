@@ -23,6 +23,9 @@ import { prng } from '../helpers/prng.js';
 // Keys and filters shared by most tests
 // ---------------------------------------------------------------------------------------------
 
+/** The stores the read side of the API is tested on (PostgreSQL: a fresh schema per server). */
+const STORES = ['sqlite', 'postgres'] as const;
+
 const KEY_ALL = 'key-all-0123456789abcdef';
 const KEY_A = 'key-a-only-0123456789ab';
 const KEY_SUSPENDED = 'key-suspended-012345678';
@@ -207,15 +210,15 @@ describe('authentication and authorisation', () => {
 // GET /capture/peers/all/
 // ---------------------------------------------------------------------------------------------
 
-describe('GET /capture/peers/all/', () => {
+describe.each(STORES)('GET /capture/peers/all/ (store: %s)', (store) => {
   let api: ApiFixture;
   const T = 1529215116123; // 2018-06-17T05:58:36.123Z
   const ids: number[] = [];
 
   beforeAll(async () => {
-    api = await startApi({ apiKeys: API_KEYS, filters: FILTERS });
+    api = await startApi({ apiKeys: API_KEYS, filters: FILTERS, store });
     ids.push(
-      ...api.repos.captures.insertMany([
+      ...(await api.insertCaptures([
         {
           foundAt: T,
           ip: '46.19.68.144',
@@ -246,7 +249,7 @@ describe('GET /capture/peers/all/', () => {
         },
         { foundAt: T + 3000, ip: '10.0.0.4', port: 2, infohash: IH_B, error: 'handshake failed', filters: ['b'] },
         { foundAt: T + 4000, ip: '10.0.0.5', port: 3, infohash: IH_B, error: 'refused', filters: ['c'] },
-      ]),
+      ])),
     );
   });
   afterAll(() => api.close());
@@ -359,7 +362,7 @@ describe('GET /capture/peers/all/', () => {
   });
 
   it('formats dates as UTC with milliseconds and +0000, including edge values', async () => {
-    const api2 = await startApi({ apiKeys: API_KEYS, filters: FILTERS });
+    const api2 = await startApi({ apiKeys: API_KEYS, filters: FILTERS, store });
     try {
       const cases: Array<[number, string]> = [
         [0, '1970-01-01T00:00:00.000+0000'],
@@ -367,7 +370,7 @@ describe('GET /capture/peers/all/', () => {
         [1529182800000, '2018-06-16T21:00:00.000+0000'],
         [1709251199999, '2024-02-29T23:59:59.999+0000'],
       ];
-      api2.repos.captures.insertMany(cases.map(([ms], i) => capture({ foundAt: ms, port: i + 1, filters: ['a'] })));
+      await api2.insertCaptures(cases.map(([ms], i) => capture({ foundAt: ms, port: i + 1, filters: ['a'] })));
       const res = await peers(api2.url, { key: KEY_ALL, filter: 'a', from: 0, to: 1_800_000_000_000 });
       expect(res.body.peers.map((p) => p.date)).toEqual(cases.map(([, s]) => s));
     } finally {
@@ -413,7 +416,7 @@ describe('GET /capture/peers/all/', () => {
     const c = await peers(api.url, q({ filter: 'c', from: 0, to: T + 10_000 }));
     expect(c.status).toBe(200);
     expect(c.body.peers.map((p) => p.ip)).toEqual(['10.0.0.5']);
-    const api2 = await startApi({ apiKeys: API_KEYS, filters: FILTERS });
+    const api2 = await startApi({ apiKeys: API_KEYS, filters: FILTERS, store });
     try {
       const res = await peers(api2.url, { key: KEY_ALL, filter: 'b', from: 0, to: 10 });
       expect(res.status).toBe(200);
@@ -424,9 +427,9 @@ describe('GET /capture/peers/all/', () => {
   });
 
   it('lists the pcap download path only for captures that have one', async () => {
-    const api2 = await startApi({ apiKeys: API_KEYS, filters: FILTERS });
+    const api2 = await startApi({ apiKeys: API_KEYS, filters: FILTERS, store });
     try {
-      const [withPcap, without] = api2.repos.captures.insertMany([
+      const [withPcap, without] = await api2.insertCaptures([
         capture({ foundAt: 10, port: 1, filters: ['a'], pcapPath: path.join(api2.dir, 'x.pcap') }),
         capture({ foundAt: 11, port: 2, filters: ['a'] }),
       ]) as [number, number];
@@ -487,7 +490,7 @@ describe('GET /capture/peers/all/', () => {
 // Paging: following hasMore returns every peer once, never splits a millisecond
 // ---------------------------------------------------------------------------------------------
 
-describe('paging of GET /capture/peers/all/', () => {
+describe.each(STORES)('paging of GET /capture/peers/all/ (store: %s)', (store) => {
   const PAGE = 100;
   const FROM = 1_600_000_000_000;
   const TO = FROM + 1000;
@@ -503,6 +506,7 @@ describe('paging of GET /capture/peers/all/', () => {
       filters: [{ name: 'p' }, { name: 'other' }],
       http: { pageSize: 1000 },
       pageSize: () => PAGE,
+      store,
     });
     const rnd = prng(42);
     const rows: NewCapture[] = [];
@@ -545,7 +549,7 @@ describe('paging of GET /capture/peers/all/', () => {
       const j = Math.floor(rnd() * (i + 1));
       [rows[i], rows[j]] = [rows[j] as NewCapture, rows[i] as NewCapture];
     }
-    for (let i = 0; i < rows.length; i += 1000) api.repos.captures.insertMany(rows.slice(i, i + 1000));
+    for (let i = 0; i < rows.length; i += 1000) await api.insertCaptures(rows.slice(i, i + 1000));
   });
   afterAll(() => api.close());
 
@@ -1082,7 +1086,7 @@ describe('torrents', () => {
 // GET /capture/pcap/
 // ---------------------------------------------------------------------------------------------
 
-describe('GET /capture/pcap/', () => {
+describe.each(STORES)('GET /capture/pcap/ (store: %s)', (store) => {
   let api: ApiFixture;
   let pcapBytes: Buffer;
   let withPcap: number;
@@ -1092,7 +1096,7 @@ describe('GET /capture/pcap/', () => {
   let unlisted: number;
 
   beforeAll(async () => {
-    api = await startApi({ apiKeys: API_KEYS, filters: FILTERS });
+    api = await startApi({ apiKeys: API_KEYS, filters: FILTERS, store });
     const dir = path.join(api.dir, 'pcap');
     mkdirSync(dir, { recursive: true });
     // A pcap global header (LINKTYPE_RAW) followed by arbitrary record bytes.
@@ -1102,7 +1106,7 @@ describe('GET /capture/pcap/', () => {
     writeFileSync(file, pcapBytes);
     const onlyCFile = path.join(dir, 'capture-c.pcap');
     writeFileSync(onlyCFile, pcapBytes);
-    [withPcap, withoutPcap, pcapGone, onlyC, unlisted] = api.repos.captures.insertMany([
+    [withPcap, withoutPcap, pcapGone, onlyC, unlisted] = await api.insertCaptures([
       capture({ foundAt: 100, port: 1, filters: ['a', 'b'], pcapPath: file }),
       capture({ foundAt: 101, port: 2, filters: ['a'] }),
       capture({ foundAt: 102, port: 3, filters: ['a'], pcapPath: path.join(dir, 'deleted-by-retention.pcap') }),
