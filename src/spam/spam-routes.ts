@@ -3,7 +3,7 @@ import type { SpamConfig } from '../config/config-schema.js';
 import { BADGE_SIZES, renderBadge, type BadgeSize } from './badge.js';
 import type { ListQuery, SpamAuth, SpamEntry } from './ports.js';
 import { SpamError } from './spam-errors.js';
-import { textLine, textList, xmlList } from './spam-format.js';
+import { encodeChunks, textChunks, textLine, textList, xmlChunks, xmlList } from './spam-format.js';
 import { SPAM_SCHEMAS } from './spam-schemas.js';
 import { requireHash, type SpamService } from './spam-service.js';
 
@@ -60,7 +60,7 @@ export function registerSpamRoutes(app: FastifyInstance, deps: SpamRouteDeps): v
 
   const baseUrl = (req: FastifyRequest): string => deps.options().publicUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.host}`;
 
-  const list = (req: FastifyRequest, reply: FastifyReply, p: Params, op: 'list' | 'listAll' | 'listRange'): string => {
+  const list = (req: FastifyRequest, reply: FastifyReply, p: Params, op: 'list' | 'listAll' | 'listRange'): FastifyReply => {
     authorizeRead(p);
     const fmt = format(p);
     const o = deps.options();
@@ -78,21 +78,22 @@ export function registerSpamRoutes(app: FastifyInstance, deps: SpamRouteDeps): v
     let next: string | undefined;
     const last = page.entries[page.entries.length - 1];
     if (page.hasMore && last) {
+      // Never the caller's API key: URLs end up in logs, caches and Referer headers. When the lists
+      // need a key (spam.publicLists false), the caller adds its own `key` to the next request.
       const sp = new URLSearchParams({ op, format: fmt });
-      for (const k of ['Domain', 'From', 'To', 'key']) {
+      for (const k of ['Domain', 'From', 'To']) {
         const v = param(p, k);
         if (v !== undefined) sp.set(k, v);
       }
       sp.set('after', op === 'listRange' ? `${last.firstReported}.${last.id}` : String(last.id));
       next = `${baseUrl(req)}/index.php?${sp.toString()}`;
     }
-    if (fmt === 'xml') {
-      void reply.type(XML);
-      return xmlList(page.entries, next);
-    }
+    // The rows are read in one statement (the daemon shares one SQLite connection: a cursor left
+    // open across event-loop turns would lock out every other query), then the page is written in
+    // chunks of ~64 KiB, each encoded to UTF-8 at once, and sent as one buffer (see encodeChunks).
+    if (fmt === 'xml') return reply.type(XML).send(encodeChunks(xmlChunks(page.entries, next)));
     if (next !== undefined) void reply.header('Link', `<${next}>; rel="next"`);
-    void reply.type(TEXT);
-    return textList(page.entries);
+    return reply.type(TEXT).send(encodeChunks(textChunks(page.entries)));
   };
 
   const lookup = (p: Params): SpamEntry[] => {
@@ -106,7 +107,7 @@ export function registerSpamRoutes(app: FastifyInstance, deps: SpamRouteDeps): v
     return deps.service.byName(name);
   };
 
-  const handle = async (req: FastifyRequest, reply: FastifyReply, p: Params): Promise<string> => {
+  const handle = async (req: FastifyRequest, reply: FastifyReply, p: Params): Promise<string | FastifyReply> => {
     const op = param(p, 'op', true) as string;
     switch (op) {
       case 'createItem': {

@@ -15,7 +15,7 @@ const params = z.object({
   To: z.string().optional().describe('listRange: Unix epoch seconds, inclusive'),
   after: z.string().optional().describe('page cursor: follow the nextPage URL / Link header as it is'),
   size: z.enum(['small', 'medium', 'large']).optional().describe('badge size, default small'),
-  key: z.string().optional().describe('API key: to report (unless spam.openReports), to read (when spam.publicLists is false)'),
+  key: z.string().optional().describe('API key: to report (unless spam.openReports), to read (when spam.publicLists is false); nextPage URLs never carry it: add it to each request'),
 });
 
 const answers = {

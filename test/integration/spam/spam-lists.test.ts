@@ -164,4 +164,35 @@ describe('lists', () => {
     expect((await apiGet(api.url, '/index.php', { op: 'list' })).status).toBe(401);
     expect((await apiGet(api.url, '/index.php', { op: 'list', key: 'site-key-0123456789abc' })).status).toBe(200);
   });
+
+  it('nextPage never holds the API key: the caller adds its own to the next request', async () => {
+    const KEY = 'site-key-0123456789abc';
+    api = await startApi({ spam: { publicLists: false, pageSize: 2 }, apiKeys: [{ name: 'site', key: KEY, methods: ['spamList'] }] });
+    for (let i = 1; i <= 5; i++) seed(api.spamRepo, i, `T${i}`, 1, 1000 + i);
+    // XML, listAll and listRange; the key given as a query parameter and as a POST form field.
+    for (const params of [{ op: 'listAll', format: 'xml', Domain: 'site' }, { op: 'listRange', format: 'xml', From: '0', To: '9999' }]) {
+      const first = await apiGet(api.url, '/index.php', { ...params, key: KEY });
+      expect(first.status).toBe(200);
+      expect(first.text).not.toContain(KEY);
+      const next = parseXml(first.text).spamList.nextPage as string;
+      expect(next).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/index\.php\?op=list(All|Range)&format=xml&/);
+      expect(new URL(next).searchParams.has('key')).toBe(false);
+      // As it is, the URL is refused (the key is the caller's to add) ...
+      expect((await fetch(next)).status).toBe(401);
+      // ... and with the caller's key it is the next page.
+      const second = await fetch(`${next}&key=${KEY}`);
+      expect(second.status).toBe(200);
+      expect(parseXml(await second.text()).spamList.torrent?.map((t) => t.name)).toEqual(['T3', 'T4']);
+    }
+    const posted = await fetch(`${api.url}/index.php`, { method: 'POST', body: new URLSearchParams({ op: 'listAll', format: 'xml', key: KEY }) });
+    const postedText = await posted.text();
+    expect(posted.status).toBe(200);
+    expect(postedText).toContain('<nextPage>');
+    expect(postedText).not.toContain(KEY);
+    // Text pages: the Link header, without the key too.
+    const text = await apiGet(api.url, '/index.php', { op: 'listAll', key: KEY });
+    const link = text.headers.get('link') ?? '';
+    expect(link).toMatch(/^<http:\/\/127\.0\.0\.1:\d+\/index\.php\?op=listAll&format=text&after=\d+>; rel="next"$/);
+    expect(link).not.toContain(KEY);
+  });
 });
