@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { createBtnModule } from './btn/module.js';
 import { createCaptureModule } from './capture/capture-module.js';
 import { mergeReloaded } from './config/config-reload.js';
@@ -108,7 +109,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
           filters, geo: (ip) => geoip.lookup(ip), torrents: store.torrents, captures: store.captures, notify,
           dialable: (ip, port) => policy.isDialable(ip, port), observe: ops.observe, logger,
         },
-        { capture: config.capture, pcap: config.pcap, drainTimeoutMs: config.shutdown.drainTimeoutMs },
+        { capture: config.capture, pcap: config.pcap, drainTimeoutMs: config.shutdown.drainTimeoutMs, databaseDir: path.dirname(config.database.path) },
       ),
     );
     // Started last (below): its first lookups then run without the API's start-up in their way.
@@ -134,7 +135,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
         {
           modules: [btn.http, spam.http, ...(ops.dashboard ? [ops.dashboard] : [])],
           keys: () => keys, pageSize: () => config.http.pageSize, filters, captures: store.captures, torrents: store.torrents,
-          onMetadataWanted: metadataWanted, ops: ops.api, logger,
+          onMetadataWanted: metadataWanted, ops: ops.api, logger, storageDir: path.dirname(config.database.path),
         },
         config.http,
       ),

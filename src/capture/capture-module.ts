@@ -55,6 +55,8 @@ export interface CaptureModuleOptions {
   pcap: ResolvedConfig['pcap'];
   /** At stop, how long running captures may take to finish before they are aborted (default 0: abort at once). */
   drainTimeoutMs?: number;
+  /** Directory of the database file: a failing store names it and probes it (read-only? full?). */
+  databaseDir?: string;
 }
 
 export interface CaptureModule {
@@ -85,7 +87,10 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       deps.notify.wake();
     },
     // A failing store (disk full, database locked) retries after 1 s, 2 s, … 30 s; intake pauses.
-    { maxBatch: 500, maxDelayMs: 200, maxPending: 50_000, retryDelayMs: 1000, maxRetryDelayMs: 30_000, name: 'capture store' },
+    {
+      maxBatch: 500, maxDelayMs: 200, maxPending: 50_000, retryDelayMs: 1000, maxRetryDelayMs: 30_000, name: 'capture store',
+      ...(options.databaseDir !== undefined ? { dir: options.databaseDir } : {}),
+    },
     deps.logger.child({ component: 'store' }),
   );
   const scheduler = new CaptureScheduler(
@@ -205,7 +210,11 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       const t0 = Date.now();
       const drained = await scheduler.drain(options.drainTimeoutMs ?? 0);
       reverseDns.close();
-      writer.close();
+      if (!writer.close()) {
+        // The store still fails (read-only or full disk): say how many captures go with the process.
+        const w = writer.stats();
+        log.error({ lost: w.pending, reason: w.lastError }, `${w.pending} captures could not be written before stopping and are lost: ${w.lastError ?? 'store failing'}`);
+      }
       log.info({ ...drained, stored: writer.stats().written, durationMs: Date.now() - t0 }, 'capture stopped');
     },
   };

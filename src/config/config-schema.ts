@@ -200,6 +200,8 @@ export const configSchema = z
         path: z.string().min(1).optional(),
         // The daemon's event loop waits at most this long for a lock; a locked write is retried later.
         busyTimeoutMs: z.number().int().min(0).max(60_000).default(50),
+        // normal: commits survive a daemon crash; full: also an OS crash, a power cut, a failing disk (an fsync per commit).
+        synchronous: z.enum(['normal', 'full']).default('normal'),
       })
       .prefault({}),
     store: z

@@ -47,6 +47,8 @@ export interface ApiDeps {
   logger: Logger;
   /** Observer of every route as it is registered (test/integration/openapi.test.ts: each must be in /openapi.json). */
   onRoute?(method: string, url: string): void;
+  /** Directory of the database: a write failing with an I/O error is probed there (read-only? full?). */
+  storageDir?: string;
   /** Domain modules that add routes (BTN), registered after the Capture API's. */
   modules?: readonly HttpModule[];
 }

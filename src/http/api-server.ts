@@ -96,7 +96,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions): Promi
     timeoutMs: Math.min(options.requestTimeoutMs, 10_000),
   };
   app.setErrorHandler(async (err, req, reply) => {
-    const e = toHttpError(err);
+    const e = toHttpError(err, deps.storageDir);
     if (e.status === 500) req.log.error({ err }, 'request failed');
     else if (e.status === 503) req.log.warn({ url: req.url.split('?')[0], reason: e.body.message }, 'storage unavailable');
     else req.log.debug({ code: e.body.error, url: req.url.split('?')[0] }, 'client error'); // never the query: it holds the key

@@ -4,7 +4,7 @@ import type { FilterErrorCode } from '../filter/filter-errors.js';
 import type { InvalidInfoHashError } from '../model/infohash.js';
 import type { SpamErrorCode } from '../spam/spam-errors.js';
 import { AppError } from '../util/app-error.js';
-import { storageFault } from '../util/storage-fault.js';
+import { probeWritable, storageFault } from '../util/storage-fault.js';
 
 /** Codes of the errors the HTTP layer raises itself (authentication, parameters, request shape). */
 export type RequestErrorCode =
@@ -100,10 +100,14 @@ function response(code: ApiErrorCode, message: string): HttpError {
  * client errors by their status; anything else (an AppError of a code the API does not answer
  * with included) is a 500 without details.
  */
-export function toHttpError(err: unknown): HttpError {
+export function toHttpError(err: unknown, storageDir?: string): HttpError {
   // The database locked by another process, a full or read-only disk: say so, and that it passes.
+  // SQLite says "disk I/O error" for a disk that turned read-only under it: the probe tells which.
   const fault = storageFault(err);
-  if (fault && !(err instanceof AppError && isApiCode(err.code))) return response('STORAGE_UNAVAILABLE', `${fault.reason}: the change was not saved, try again later`);
+  if (fault && !(err instanceof AppError && isApiCode(err.code))) {
+    const reason = (fault.kind === 'io-error' && storageDir !== undefined ? probeWritable(storageDir) : undefined) ?? fault;
+    return response('STORAGE_UNAVAILABLE', `${reason.reason}: the change was not saved, try again later`);
+  }
   if (err instanceof AppError) return isApiCode(err.code) ? response(err.code, err.message) : INTERNAL;
   const fe = err as Partial<FastifyError> | null;
   const status = fe?.statusCode ?? 500;

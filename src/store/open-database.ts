@@ -12,6 +12,12 @@ export interface OpenDatabaseOptions {
   /** Run pending migrations (default true). `db migrate` and the daemon both do. */
   migrate?: boolean;
   readonly?: boolean;
+  /**
+   * 'normal' (default): in WAL mode durable against application crashes (kill -9); an OS crash, a
+   * power cut or a disk that fails or turns read-only may lose the last commits (not yet synced).
+   * 'full': every commit is synced (an fsync per transaction): durable against those too.
+   */
+  synchronous?: 'normal' | 'full';
 }
 
 /** "disk full (database or disk is full)": the storage fault in words first, when it is one. */
@@ -42,8 +48,9 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
     if (!options.readonly) {
       // WAL: API readers never block the capture writer, and the writer never blocks readers.
       db.pragma('journal_mode = WAL');
-      // In WAL mode NORMAL is durable against application crashes; only an OS crash may lose the last commits.
-      db.pragma('synchronous = NORMAL');
+      // In WAL mode NORMAL is durable against application crashes; an OS crash or a failing disk may
+      // lose the last commits. FULL syncs every commit (database.synchronous).
+      db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     }
     // Referential integrity (outbox → captures) is checked by SQLite itself. The capture listings
     // (capture_filters) carry no foreign keys since migration 3: they are written with their capture.

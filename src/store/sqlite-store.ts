@@ -25,8 +25,8 @@ export interface SqliteStore {
 }
 
 /** Opens (and migrates) the database file; throws DB_OPEN_FAILED / a migration error (fatal). */
-export function openSqliteStore(options: { path: string; busyTimeoutMs: number }): SqliteStore {
-  const db = openDatabase(options.path, { busyTimeoutMs: options.busyTimeoutMs });
+export function openSqliteStore(options: { path: string; busyTimeoutMs: number; synchronous?: 'normal' | 'full' }): SqliteStore {
+  const db = openDatabase(options.path, { busyTimeoutMs: options.busyTimeoutMs, synchronous: options.synchronous ?? 'normal' });
   try {
     return {
       db,

@@ -16,6 +16,8 @@ export interface BatchWriterOptions {
   name?: string;
   /** Clock (tests). */
   now?: () => number;
+  /** Directory the sink writes to: failures name it, and an I/O error is probed there (read-only? full?). */
+  dir?: string;
 }
 
 export interface BatchWriterStats extends FaultGateStats {
@@ -51,6 +53,7 @@ export class BatchWriter<T> {
         retryDelayMs: options.retryDelayMs ?? 1000,
         maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
         ...(options.now ? { now: options.now } : {}),
+        ...(options.dir !== undefined ? { dir: options.dir } : {}),
       },
       logger,
     );

@@ -1,4 +1,4 @@
-import { describeStorageError } from './storage-fault.js';
+import { describeStorageError, explainStorageError } from './storage-fault.js';
 import type { Logger } from './logger.js';
 
 export interface FaultGateOptions {
@@ -10,6 +10,8 @@ export interface FaultGateOptions {
   maxRetryDelayMs: number;
   /** Clock (tests). */
   now?: () => number;
+  /** Directory of the files written: failures name it, and an I/O error is probed there (read-only? full?). */
+  dir?: string;
 }
 
 export interface FaultGateStats {
@@ -65,7 +67,7 @@ export class FaultGate {
   failed(err: unknown, context: Record<string, unknown> = {}): number {
     this.failures++;
     this.consecutive++;
-    this.lastError = describeStorageError(err);
+    this.lastError = this.options.dir === undefined ? describeStorageError(err) : explainStorageError(err, this.options.dir);
     const delay = Math.min(this.options.maxRetryDelayMs, this.options.retryDelayMs * 2 ** Math.min(this.consecutive - 1, 20));
     this.nextAt = this.now() + delay;
     if (this.consecutive === 1) {

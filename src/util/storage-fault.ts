@@ -1,3 +1,6 @@
+import { closeSync, openSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
 /**
  * What a storage error means for an operator, in words: disk full, read-only, locked by another
  * process, missing, I/O error. Knows the codes of SQLite (better-sqlite3's `SqliteError.code`) and
@@ -47,4 +50,33 @@ export function describeStorageError(err: unknown): string {
   const fault = storageFault(err);
   const message = err instanceof Error ? err.message : String(err);
   return fault ? `${fault.reason} (${message})` : message;
+}
+
+/**
+ * Whether a file can be created in `dir` now: the fault that stops it (read-only, full, missing, …)
+ * or undefined when it can. SQLite reports a disk that turned read-only under an open database as
+ * "disk I/O error" (SQLITE_IOERR_WRITE: the errno is not kept); this probe says what it is.
+ */
+export function probeWritable(dir: string): StorageFault | undefined {
+  const file = path.join(dir, `.write-probe-${process.pid}`);
+  try {
+    closeSync(openSync(file, 'w'));
+    rmSync(file, { force: true });
+    return undefined;
+  } catch (err) {
+    return storageFault(err) ?? { kind: 'io-error', reason: REASONS['io-error'] };
+  }
+}
+
+/**
+ * describeStorageError, with the directory the failing files live in: an I/O error is probed
+ * (`probeWritable`) so that a disk turned read-only or full is named as such, and the path is said:
+ * "read-only file system or file: /var/lib/capture-daemon (disk I/O error)".
+ */
+export function explainStorageError(err: unknown, dir: string): string {
+  const fault = storageFault(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (fault === undefined) return message;
+  const probed = fault.kind === 'io-error' ? probeWritable(dir) : undefined;
+  return `${(probed ?? fault).reason}: ${dir} (${message})`;
 }

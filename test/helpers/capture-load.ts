@@ -34,6 +34,8 @@ export async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
 
 export interface LoadConfigOptions {
   dataDir: string;
+  /** Where config.yaml and admin.sock go (default dataDir). */
+  configDir?: string;
   dhtPort: number;
   infohash: string;
   /** AMQP URL (notify.amqp enabled, the filter publishes); omitted: no notifications. */
@@ -45,8 +47,8 @@ export interface LoadConfigOptions {
 
 /** Writes DIR/config.yaml for a loopback-only daemon; returns its path and the admin socket. */
 export function writeLoadConfig(o: LoadConfigOptions): { configPath: string; adminSocket: string } {
-  const configPath = path.join(o.dataDir, 'config.yaml');
-  const adminSocket = path.join(o.dataDir, 'admin.sock');
+  const configPath = path.join(o.configDir ?? o.dataDir, 'config.yaml');
+  const adminSocket = path.join(o.configDir ?? o.dataDir, 'admin.sock');
   writeFileSync(
     configPath,
     `dataDir: ${o.dataDir}
