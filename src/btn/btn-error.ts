@@ -16,7 +16,9 @@ export type BtnErrorCode =
   | 'BTN_FORBIDDEN'
   | 'BTN_NOT_FOUND'
   | 'BTN_APP_LIMIT'
-  | 'BTN_POW_FAILED';
+  | 'BTN_POW_FAILED'
+  | 'BTN_LOGIN_FAILED'
+  | 'BTN_TOO_MANY_LOGINS';
 
 export class BtnError extends AppError {
   declare readonly code: BtnErrorCode;

@@ -4,9 +4,11 @@ import type { Logger } from '../util/logger.js';
 import { BtnApps } from './btn-apps.js';
 import { BtnIngest } from './btn-ingest.js';
 import { BtnUsers } from './btn-users.js';
+import { registerLoginRoutes } from './login-routes.js';
+import { OAuthLogin } from './oauth-login.js';
 import { PowCaptcha } from './pow-captcha.js';
 import { registerPingRoutes } from './ping-routes.js';
-import type { BtnAppStore, BtnQueryStore, BtnSubmissionStore, CaptureEvidence } from './ports.js';
+import type { BtnAppStore, BtnQueryStore, BtnSubmissionStore, BtnUserStore, CaptureEvidence } from './ports.js';
 import { registerQueryRoutes } from './query-routes.js';
 import { parseJson, readBody } from './request-body.js';
 import { BtnRules } from './rules.js';
@@ -16,6 +18,7 @@ export interface BtnDeps {
   submissions: BtnSubmissionStore;
   queries: BtnQueryStore;
   captures: CaptureEvidence;
+  users: BtnUserStore;
   logger: Logger;
 }
 
@@ -57,12 +60,8 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
   const ingest = new BtnIngest(deps.submissions);
   const rules = new BtnRules({ config, queries: deps.queries }, { refreshMs: options.rulesRefreshMs ?? 60_000 });
   const pow = new PowCaptcha(() => config().powCaptcha);
-  let users: { source: BtnConfig['users']; ring: BtnUsers } | undefined;
-  const currentUsers = (): BtnUsers => {
-    const source = config().users;
-    if (users?.source !== source) users = { source, ring: new BtnUsers(source) };
-    return users.ring;
-  };
+  const users = new BtnUsers(config, deps.users);
+  const oauth = new OAuthLogin({ config, users });
   const log = deps.logger.child({ component: 'btn' });
   let timer: NodeJS.Timeout | undefined;
 
@@ -84,25 +83,31 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
       registerPingRoutes(scope, pingDeps);
       registerQueryRoutes(scope, {
         ...pingDeps,
-        users: currentUsers,
+        users: () => users,
         listApps: (owner) => deps.apps.list(owner),
         findApp: (appId) => deps.apps.find(appId),
         setComment: (appId, c) => deps.apps.setComment(appId, c),
         deleteApp: (appId) => deps.apps.delete(appId),
         countOwned: (owner) => deps.apps.countOwned(owner),
       });
+      registerLoginRoutes(scope, { config, users, oauth });
     });
     log.info({ publicUrl: config().publicUrl }, 'BTN server enabled: /ping/config, /api/');
   };
 
   return {
-    http: { name: 'btn', stdRespPrefixes: ['/ping/', '/api/'], register },
+    http: { name: 'btn', stdRespPrefixes: ['/ping/', '/api/', '/auth/'], register },
     start() {
       timer = setInterval(() => {
         try {
           apps.flushSeen();
         } catch (err) {
           log.warn({ err }, 'BTN last-seen update failed');
+        }
+        try {
+          deps.users.purgeSessions(Date.now(), 1000);
+        } catch (err) {
+          log.warn({ err }, 'BTN expired-session purge failed');
         }
       }, 30_000);
       timer.unref();
@@ -116,6 +121,6 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
         log.warn({ err }, 'BTN last-seen update failed');
       }
     },
-    status: () => ({ enabled: config().enabled, ingest: ingest.status(), powSessions: pow.size() }),
+    status: () => ({ enabled: config().enabled, ingest: ingest.status(), powSessions: pow.size(), oauthLoginsPending: oauth.size() }),
   };
 }

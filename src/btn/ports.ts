@@ -253,3 +253,51 @@ export interface CaptureEvidence {
   byIp(ip: string, limit: number): CapturedPeer[];
   byInfohash(infohash: string, limit: number): CapturedPeer[];
 }
+
+/** A query-API user kept in the database (made by the CLI or by an OAuth2 login). */
+export interface StoredBtnUser {
+  name: string;
+  role: 'admin' | 'user';
+  maxApps: number;
+  /** scrypt hash (see passwords.ts), null for OAuth2-only users. */
+  password: string | null;
+  provider: string | null;
+  subject: string | null;
+  nickname: string | null;
+  avatar: string | null;
+  email: string | null;
+  createdAt: number;
+  lastSeenAt: number | null;
+}
+
+export interface NewStoredBtnUser {
+  name: string;
+  role: 'admin' | 'user';
+  maxApps: number;
+  password?: string | null;
+  provider?: string | null;
+  subject?: string | null;
+  nickname?: string | null;
+  avatar?: string | null;
+  email?: string | null;
+}
+
+/** Users and their login sessions (sessions are keyed by the SHA-256 of their token). */
+export interface BtnUserStore {
+  /** False when the name is taken. */
+  add(user: NewStoredBtnUser, now?: number): boolean;
+  find(name: string): StoredBtnUser | undefined;
+  findBySubject(provider: string, subject: string): StoredBtnUser | undefined;
+  list(): StoredBtnUser[];
+  /** Also ends the user's sessions. */
+  remove(name: string): boolean;
+  /** Sets the password hash and ends the user's sessions. */
+  setPassword(name: string, password: string): boolean;
+  updateProfile(name: string, profile: { nickname: string | null; avatar: string | null; email: string | null }, now?: number): void;
+  createSession(tokenSha256: Buffer, userName: string, now: number, expiresAt: number): void;
+  /** The session's user name if the session exists and has not expired. */
+  sessionUser(tokenSha256: Buffer, now: number): string | undefined;
+  endSession(tokenSha256: Buffer): void;
+  /** Deletes expired sessions; returns how many. */
+  purgeSessions(now: number, limit: number): number;
+}

@@ -82,7 +82,7 @@ export interface QueryDeps extends PingDeps {
 
 /** The Sparkle query API (spec §7.1, the seed's pages) under /api/. */
 export function registerQueryRoutes(app: FastifyInstance, deps: QueryDeps): void {
-  const login = (req: FastifyRequest): BtnUser => deps.users().authenticate(req.headers.authorization);
+  const login = (req: FastifyRequest): BtnUser => deps.users().authenticate(req.headers);
   const q = (req: FastifyRequest): Obj => req.query as Obj;
   const browse = (req: FastifyRequest): ListQuery => ({ ...paging(q(req)), conditions: [], or: false, sortBy: [], sortOrder: 'DESC' });
 
@@ -162,10 +162,6 @@ export function registerQueryRoutes(app: FastifyInstance, deps: QueryDeps): void
   });
 
   app.get('/api/user/me', { schema: S.me }, async (req) => ok(userDto(login(req))));
-  app.get('/api/user/logout', { schema: S.logout }, async (req, reply) => {
-    login(req);
-    return reply.code(200).send('');
-  });
   app.get('/api/user/:id', { schema: S.user }, async (req) => {
     const u = login(req);
     if (u.role !== 'admin') throw new BtnError('BTN_FORBIDDEN', 'reading other users needs the admin role');

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { BtnApps } from '../btn/btn-apps.js';
 import { SqliteBtnAppRepository } from '../store/btn-app-repository.js';
+import { registerBtnUser } from './btn-user-command.js';
 import { CliError, loadCliConfig, printJson, type GlobalOptions } from './cli-context.js';
 import { withDatabase } from './offline-store.js';
 
@@ -16,7 +17,8 @@ function withApps<T>(opts: GlobalOptions, fn: (repo: SqliteBtnAppRepository, app
 const iso = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString());
 
 export function registerBtn(program: Command): void {
-  const btn = program.command('btn').description('BTN server: user applications of PeerBanHelper clients');
+  const btn = program.command('btn').description('BTN server: user applications of PeerBanHelper clients, query-API users');
+  registerBtnUser(btn);
   const app = btn.command('app').description('create, list, ban, unban user applications, or reset their secret');
 
   app

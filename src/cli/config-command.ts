@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../config/load-config.js';
 import { bundledCountryDbPath } from '../geoip/geoip-lookup.js';
 import { configFile, printJson, type GlobalOptions } from './cli-context.js';
 
-const SECRET = /(^|\.)(key|password|url|token|bearerToken)$/;
+const SECRET = /(^|\.)(key|password|url|token|bearerToken|clientSecret)$/;
 
 function redact(path: string, value: unknown): unknown {
   if (!SECRET.test(path) || typeof value !== 'string') return value;

@@ -143,6 +143,41 @@ const btnUser = z
 
 const interval = (ms: number) => z.number().int().min(1000).default(ms);
 
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
+/** An OAuth2 endpoint: https, or http on a loopback host (a local test provider). */
+const oauthUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).refine((u) => {
+  const url = new URL(u);
+  return url.protocol === 'https:' || LOOPBACK_HOST.test(url.hostname);
+}, 'must be https (plain http only on a loopback host)');
+
+/**
+ * A plain OAuth2 provider (authorization code + PKCE, no OIDC discovery), e.g. GitHub:
+ * authorize, token and userinfo endpoints configured; `fields` names the userinfo JSON keys.
+ */
+const oauthProvider = z.strictObject({
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1),
+  authorizationUrl: oauthUrl,
+  tokenUrl: oauthUrl,
+  userinfoUrl: oauthUrl,
+  scope: z.string().default('read:user'),
+  fields: z
+    .strictObject({
+      subject: z.string().min(1).default('id'),
+      login: z.string().min(1).default('login'),
+      nickname: z.string().min(1).default('name'),
+      avatar: z.string().min(1).default('avatar_url'),
+      email: z.string().min(1).default('email'),
+    })
+    .prefault({}),
+  /** New accounts are made on their first login (role user); false: only accounts already linked. */
+  signup: z.boolean().default(true),
+  /** Provider logins that get the admin role. */
+  admins: z.array(z.string().min(1)).default([]),
+  maxApps: z.number().int().min(0).default(10),
+});
+
+
 const btn = z
   .strictObject({
     enabled: z.boolean().default(false),
@@ -163,6 +198,16 @@ const btn = z
       })
       .prefault({}),
     users: z.array(btnUser).default([]),
+    login: z
+      .strictObject({
+        sessionTtlHours: z.number().int().min(1).default(168),
+        /** Where the browser goes after an OAuth2 login (relative to publicUrl, or absolute). */
+        afterLoginUrl: z.string().min(1).default('/api/user/me'),
+        /** Failed password logins allowed per client IP per minute. */
+        maxFailuresPerMinute: z.number().int().min(1).default(10),
+        oauth2: z.record(z.string().regex(/^[a-z0-9-]{1,32}$/, 'provider keys are lower-case letters, digits and "-"'), oauthProvider).default({}),
+      })
+      .prefault({}),
     rules: z
       .strictObject({
         peerId: z.record(z.string().min(1), z.array(btnIdentityRule)).default({}),

@@ -460,6 +460,33 @@ export const MIGRATIONS: readonly string[] = [
     SELECT 'client', found_at / 3600000, coalesce(client_name, ''), count(*) FROM captures
     WHERE found_at >= (unixepoch() - 7 * 86400) * 1000 AND error IS NULL GROUP BY 2, 3;
   `,
+  // 13: BTN query-API users made by the CLI or by an OAuth2 login (config users stay in the config),
+  // and login sessions (cookie or bearer token, stored as SHA-256).
+  `
+  CREATE TABLE btn_users (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    role         TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+    max_apps     INTEGER NOT NULL,
+    password     TEXT,               -- scrypt$N$r$p$salt$hash (base64); NULL: OAuth2 login only
+    provider     TEXT,               -- OAuth2 provider key (btn.login.oauth2.<key>)
+    subject      TEXT,               -- the provider's stable user id
+    nickname     TEXT,
+    avatar       TEXT,
+    email        TEXT,
+    created_at   INTEGER NOT NULL,
+    last_seen_at INTEGER,
+    UNIQUE (provider, subject)
+  );
+  CREATE TABLE btn_sessions (
+    token_sha256 BLOB PRIMARY KEY CHECK (length(token_sha256) = 32),
+    user_name    TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX btn_sessions_by_user ON btn_sessions (user_name);
+  CREATE INDEX btn_sessions_by_expiry ON btn_sessions (expires_at);
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {
