@@ -19,6 +19,7 @@ import { createOpsModule } from './ops/module.js';
 import { AddressPolicy } from './protocol/address-policy.js';
 import { openBtnStore } from './store/btn-store.js';
 import { createSpamModule } from './spam/module.js';
+import { spamRuleSource } from './daemon/spam-rule-source.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import { AppError, errorMessage } from './util/app-error.js';
 import { createLogger, type Logger } from './util/logger.js';
@@ -127,8 +128,9 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       capture.wantMetadata(ih);
       dht.wantNow(ih);
     };
-    const btn = await life.start(createBtnModule({ ...openBtnStore(store.db), logger }, { config: () => config.btn }));
     const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: () => keys, logger }, () => config.spam));
+    const spamRules = spamRuleSource((q) => spam.service.list(q), () => config.spam);
+    const btn = await life.start(createBtnModule({ ...openBtnStore(store.db), spam: spamRules, logger }, { config: () => config.btn }));
     ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
     const api = await life.start(
       createApiModule(

@@ -7,7 +7,7 @@ const APP_CREDENTIALS = ['BTN_NO_CREDENTIALS', 'BTN_APP_NOT_FOUND', 'BTN_APP_BAN
 const BODY = ['BTN_BODY_TOO_LARGE', 'BTN_BAD_BODY', 'STORAGE_UNAVAILABLE'] as const;
 const LOGIN = ['BTN_LOGIN_REQUIRED'] as const;
 const APP_SECURITY = [{ btnApp: [], btnAppSecret: [] }];
-const USER_SECURITY = [{ btnUser: [] }];
+const USER_SECURITY: Array<Record<string, string[]>> = [{ btnUser: [] }, { btnSession: [] }];
 const PING = ['BTN client protocol'];
 const QUERY = ['BTN query API'];
 
@@ -88,7 +88,7 @@ const discoveryItem = named(
   z.strictObject({ hash: z.number(), clientName: z.string(), peerId: z.string(), foundAt: ms, source: z.enum(['btn', 'capture']) }),
 );
 
-const user = named(
+export const user = named(
   'BtnUser',
   z.strictObject({
     id: z.int(),
@@ -288,7 +288,7 @@ export const QUERY_SCHEMAS = {
   },
   me: { summary: 'The logged-in user', tags: QUERY, security: USER_SECURITY, response: { 200: json('the user', ok(user)) }, errors: LOGIN },
   logout: {
-    summary: 'Log out (tokens are configured: nothing to end)',
+    summary: 'Log out: ends the session used (a configured token has none to end)',
     tags: QUERY,
     security: USER_SECURITY,
     response: { 200: media('empty', { 'text/plain': z.literal('') }) },

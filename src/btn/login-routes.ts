@@ -3,6 +3,8 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { BtnConfig } from '../config/config-schema.js';
 import { BtnError } from './btn-error.js';
 import { cookieValue, SESSION_COOKIE, userDto, type BtnUser, type BtnUsers } from './btn-users.js';
+import { LOGIN_SCHEMAS as L } from './login-schemas.js';
+import { QUERY_SCHEMAS } from './btn-schemas.js';
 import { STATE_COOKIE, STATE_TTL_MS, type OAuthLogin } from './oauth-login.js';
 
 export interface LoginDeps {
@@ -37,7 +39,7 @@ export function registerLoginRoutes(app: FastifyInstance, deps: LoginDeps): void
     return { token: s.token, expiresAt: s.expiresAt, user: userDto(user) };
   };
 
-  app.post('/api/user/login', async (req, reply) => {
+  app.post('/api/user/login', { schema: L.passwordLogin }, async (req, reply) => {
     const rl = failures();
     const used = await rl.get(req.ip);
     if (used !== null && used.consumedPoints >= deps.config().login.maxFailuresPerMinute) {
@@ -55,7 +57,7 @@ export function registerLoginRoutes(app: FastifyInstance, deps: LoginDeps): void
     }
   });
 
-  app.get('/api/user/logout', async (req, reply) => {
+  app.get('/api/user/logout', { schema: QUERY_SCHEMAS.logout }, async (req, reply) => {
     const caller = deps.users.authenticate(req.headers);
     deps.users.endSession(caller);
     void reply.header('set-cookie', cookie(deps.config(), SESSION_COOKIE, '', 0));
@@ -63,13 +65,13 @@ export function registerLoginRoutes(app: FastifyInstance, deps: LoginDeps): void
   });
 
   const providerKey = (req: FastifyRequest): string => String((req.params as Obj).provider);
-  app.get('/auth/oauth2/:provider/login', async (req, reply) => {
+  app.get('/auth/oauth2/:provider/login', { schema: L.oauthLogin }, async (req, reply) => {
     const key = providerKey(req);
     const { location, state } = await deps.oauth.start(key);
     void reply.header('set-cookie', cookie(deps.config(), STATE_COOKIE, state, STATE_TTL_MS / 1000, `/auth/oauth2/${key}/`));
     return reply.redirect(location, 302);
   });
-  app.get('/auth/oauth2/:provider/callback', async (req, reply) => {
+  app.get('/auth/oauth2/:provider/callback', { schema: L.oauthCallback }, async (req, reply) => {
     const key = providerKey(req);
     const url = new URL(req.url, 'http://callback.invalid');
     const error = url.searchParams.get('error');

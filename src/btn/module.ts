@@ -8,7 +8,7 @@ import { registerLoginRoutes } from './login-routes.js';
 import { OAuthLogin } from './oauth-login.js';
 import { PowCaptcha } from './pow-captcha.js';
 import { registerPingRoutes } from './ping-routes.js';
-import type { BtnAppStore, BtnQueryStore, BtnSubmissionStore, BtnUserStore, CaptureEvidence } from './ports.js';
+import type { BtnAppStore, BtnQueryStore, BtnSubmissionStore, BtnUserStore, CaptureEvidence, SpamListSource } from './ports.js';
 import { registerQueryRoutes } from './query-routes.js';
 import { parseJson, readBody } from './request-body.js';
 import { BtnRules } from './rules.js';
@@ -19,6 +19,8 @@ export interface BtnDeps {
   queries: BtnQueryStore;
   captures: CaptureEvidence;
   users: BtnUserStore;
+  /** The spam list as a rule source (absent: no spam entries). */
+  spam?: SpamListSource;
   logger: Logger;
 }
 
@@ -58,7 +60,10 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
     },
   });
   const ingest = new BtnIngest(deps.submissions);
-  const rules = new BtnRules({ config, queries: deps.queries }, { refreshMs: options.rulesRefreshMs ?? 60_000 });
+  const rules = new BtnRules(
+    { config, queries: deps.queries, captures: deps.captures, ...(deps.spam ? { spam: deps.spam } : {}) },
+    { refreshMs: options.rulesRefreshMs ?? 60_000 },
+  );
   const pow = new PowCaptcha(() => config().powCaptcha);
   const users = new BtnUsers(config, deps.users);
   const oauth = new OAuthLogin({ config, users });

@@ -301,3 +301,18 @@ export interface BtnUserStore {
   /** Deletes expired sessions; returns how many. */
   purgeSessions(now: number, limit: number): number;
 }
+
+/** A torrent on the spam list (src/spam/), as the BTN rules read it. */
+export interface SpamListed {
+  infohash: string;
+  name: string;
+  count: number;
+  /** Codes and words of the evidence rules that reported it (empty: only people did). */
+  reasons: Array<{ code: string; detail: string }>;
+}
+
+/** The spam list as a rule source (adapted from the spam list's service in src/daemon/spam-rule-source.ts). */
+export interface SpamListSource {
+  /** Listed torrents (above the list threshold), at most `limit`; empty when the spam list is off. */
+  listed(limit: number): SpamListed[];
+}

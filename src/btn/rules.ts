@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { BtnConfig } from '../config/config-schema.js';
-import type { BtnQueryStore } from './ports.js';
+import type { BtnQueryStore, CaptureEvidence, SpamListed, SpamListSource } from './ports.js';
+import { torrentIdentifier } from './torrent-identifier.js';
 
 /** One generated entry with the reason a client shows (and the query API lists). */
 export interface ListEntry {
   ip: string;
   reason: string;
-  source: 'config' | 'evidence';
+  source: 'config' | 'evidence' | 'spam';
 }
 
 export interface PeerIdentityRuleset {
@@ -33,14 +34,24 @@ function canonical(ipOrCidr: string): string {
   return a.toString();
 }
 
+function canonicalOrNull(ip: string): string | null {
+  try {
+    return canonical(ip);
+  } catch {
+    return null;
+  }
+}
+
 /** A comment line: one line, no leading "#" confusion. */
 function comment(reason: string): string {
   return `# ${reason.replace(/[\r\n]+/g, ' ')}`;
 }
 
 /**
- * The rules BTN clients fetch (spec §3.4, §3.5), from the operator's `btn.rules` and the daemon's
- * own evidence (IPs that at least `minReporters` applications banned within `windowDays`).
+ * The rules BTN clients fetch (spec §3.4, §3.5), from the operator's `btn.rules`, the evidence the
+ * daemon holds (IPs that at least `minReporters` applications banned within `windowDays`), and the
+ * spam list: peers holding at least `minProgress` of a listed torrent, as the daemon's own captures
+ * and the BTN clients' swarm submissions show them.
  * Versions are content hashes (hex, URL-safe): unchanged content, unchanged version.
  * Evidence is recomputed at most every `refreshMs`.
  */
@@ -48,7 +59,7 @@ export class BtnRules {
   private cached: { at: number; deny: ListEntry[]; allow: ListEntry[] } | undefined;
 
   constructor(
-    private readonly deps: { config: () => BtnConfig; queries: BtnQueryStore; now?: () => number },
+    private readonly deps: { config: () => BtnConfig; queries: BtnQueryStore; captures?: CaptureEvidence; spam?: SpamListSource; now?: () => number },
     private readonly options: { refreshMs: number } = { refreshMs: 60_000 },
   ) {}
 
@@ -96,8 +107,35 @@ export class BtnRules {
         });
       }
     }
+    this.addSpam(deny, allow);
     this.cached = { at: now, deny, allow };
     return this.cached;
+  }
+
+  /** Denylist entries from the spam list: each IP once, with the torrent and the evidence that put it there. */
+  private addSpam(deny: ListEntry[], allow: ListEntry[]): void {
+    const sp = this.deps.config().rules.spam;
+    if (!sp.enabled || !this.deps.spam || sp.maxEntries === 0) return;
+    const taken = new Set([...deny.map((e) => e.ip), ...allow.map((e) => e.ip)]);
+    let added = 0;
+    const add = (ip: string, t: SpamListed, seenBy: string): boolean => {
+      const c = canonicalOrNull(ip);
+      if (c === null || taken.has(c)) return added < sp.maxEntries;
+      taken.add(c);
+      const why = t.reasons.length > 0 ? t.reasons.map((r) => `${r.code}: ${r.detail}`).join('; ') : `${t.count} reports`;
+      deny.push({ ip: c, reason: `shares spam-listed torrent ${t.infohash} "${t.name.slice(0, 80)}" (${why}); ${seenBy}`, source: 'spam' });
+      return ++added < sp.maxEntries;
+    };
+    for (const t of this.deps.spam.listed(sp.maxTorrents)) {
+      for (const c of this.deps.captures?.byInfohash(t.infohash, sp.maxPeersPerTorrent) ?? []) {
+        if (c.error !== null) continue;
+        const progress = c.totalPieces ? (c.hasPieces ?? 0) / c.totalPieces : sp.minProgress === 0 ? 0 : -1;
+        if (progress >= sp.minProgress && !add(c.ip, t, 'captured by this daemon')) return;
+      }
+      for (const r of this.deps.queries.swarmsOf({ torrentIdentifier: torrentIdentifier(t.infohash) }, sp.maxPeersPerTorrent)) {
+        if (r.peerProgress >= sp.minProgress && !add(r.peerIp, t, "seen in BTN clients' swarms")) return;
+      }
+    }
   }
 
   entries(which: 'deny' | 'allow'): ListEntry[] {

@@ -224,6 +224,17 @@ const btn = z
             maxEntries: z.number().int().min(0).default(100_000),
           })
           .prefault({}),
+        // Denylist entries from the spam list (spam.enabled): peers that share a listed torrent.
+        spam: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            /** Only peers holding at least this share of the torrent (1: seeders, the ones spreading it). */
+            minProgress: z.number().min(0).max(1).default(1),
+            maxTorrents: z.number().int().min(0).default(1000),
+            maxPeersPerTorrent: z.number().int().min(1).default(200),
+            maxEntries: z.number().int().min(0).default(100_000),
+          })
+          .prefault({}),
       })
       .prefault({}),
     powCaptcha: z

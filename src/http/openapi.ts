@@ -112,7 +112,8 @@ export async function registerOpenApi(app: FastifyInstance, sparklePrefixes: rea
         securitySchemes: {
           btnApp: { type: 'apiKey', in: 'header', name: 'X-BTN-AppID', description: 'with X-BTN-AppSecret (the other credential forms: docs/api.md)' },
           btnAppSecret: { type: 'apiKey', in: 'header', name: 'X-BTN-AppSecret' },
-          btnUser: { type: 'http', scheme: 'bearer', description: 'the token of a btn.users entry' },
+          btnUser: { type: 'http', scheme: 'bearer', description: 'the token of a btn.users entry, or of a login session' },
+          btnSession: { type: 'apiKey', in: 'cookie', name: 'btn_session', description: 'the session cookie of a BTN login' },
         },
       },
     },

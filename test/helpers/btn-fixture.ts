@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { BtnApps } from '../../src/btn/btn-apps.js';
 import { createBtnModule, type BtnModule } from '../../src/btn/module.js';
+import type { SpamListSource } from '../../src/btn/ports.js';
 import { configSchema, type BtnConfig } from '../../src/config/config-schema.js';
 import { FilterRegistry } from '../../src/filter/filter-registry.js';
 import { ApiKeyRing } from '../../src/http/api-keys.js';
@@ -34,7 +35,10 @@ export interface BtnFixture {
 }
 
 /** The daemon's HTTP server with the BTN module on, a real SQLite file and a real port. */
-export async function startBtn(input: BtnInput = {}, options: { http?: z.input<typeof configSchema>['http']; rulesRefreshMs?: number } = {}): Promise<BtnFixture> {
+export async function startBtn(
+  input: BtnInput = {},
+  options: { http?: z.input<typeof configSchema>['http']; rulesRefreshMs?: number; spam?: (db: Db) => SpamListSource } = {},
+): Promise<BtnFixture> {
   const parse = (b: BtnInput): BtnConfig =>
     configSchema.parse({ http: options.http ?? {}, btn: { enabled: true, publicUrl: 'http://btn.example.test:8080', ...b } }).btn;
   let btnConfig = parse(input);
@@ -46,7 +50,7 @@ export async function startBtn(input: BtnInput = {}, options: { http?: z.input<t
   const overlay = new SqliteFilterOverlayRepository(db);
   const captures = new SqliteCaptureRepository(db);
   const store = openBtnStore(db);
-  const btn = createBtnModule({ ...store, logger: silentLogger() }, { config: () => btnConfig, rulesRefreshMs: options.rulesRefreshMs ?? 0 });
+  const btn = createBtnModule({ ...store, ...(options.spam ? { spam: options.spam(db) } : {}), logger: silentLogger() }, { config: () => btnConfig, rulesRefreshMs: options.rulesRefreshMs ?? 0 });
   const app = await createApiServer(
     {
       modules: [btn.http],
