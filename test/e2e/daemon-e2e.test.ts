@@ -57,6 +57,7 @@ interface ScenarioResult {
   addInfohash?: { status: number; body: { state?: string } };
   captures: Record<string, ApiPeer[]>;
   metadata?: { final?: { state?: string; pieceCount?: number; name?: string }; metaFilterPeers: ApiPeer[] };
+  spam?: { state?: { state?: string; name?: string }; checkXml?: string; checkText?: string; listXml?: string; badgeStatus?: number; reportedAfterMetadataMs?: number };
   pcaps: Record<string, { status: number; type: string | null; bytes: number; magic: string; tshark?: { rc: number; summary: string[]; frames: TsharkFrame[] } }>;
   bench?: BenchSeries;
   benchViaLookup?: BenchSeries;
@@ -147,6 +148,7 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
       }
       if (r.bench) lines.push(`bench announce -> capture visible in the API: n=${r.bench.visible.n} median ${r.bench.visible.median} ms, p95 ${r.bench.visible.p95} ms (min ${r.bench.visible.min}, max ${r.bench.visible.max}); announce -> found: median ${r.bench.found.median} ms, p95 ${r.bench.found.p95} ms`);
       if (r.benchViaLookup) lines.push(`bench, announce not sent to the daemon (found by its own lookups): n=${r.benchViaLookup.visible.n} median ${r.benchViaLookup.visible.median} ms, p95 ${r.benchViaLookup.visible.p95} ms`);
+      if (r.spam) lines.push(`spam list: the fake reported ${String(r.spam.reportedAfterMetadataMs)} ms after its metadata was known`);
       if (r.restart) lines.push(`restart: stop ${r.restart.stop?.ms} ms, dht nodes ${r.restart.statusAfter?.dht?.nodes} after ${r.restart.nodesAfterReadyMs} ms, restored ${r.restart.dhtListening?.restored}, found again: ${JSON.stringify(r.restart.refound)}`);
       console.log(lines.join('\n'));
 
@@ -176,6 +178,17 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
       const metaRep = r.metadata?.metaFilterPeers.find((p) => p.ip === seed?.ip && p.captureReport)?.captureReport;
       expect.soft(metaRep?.totalPiecesInTorrent, 'lt-seed under the metadata filter: totalPiecesInTorrent').toBe(m.metadataTorrent.numPieces);
       expect.soft(metaRep?.hasTotal, 'lt-seed under the metadata filter: hasTotal').toBe(true);
+
+      // ---- the spam list: the fake's metadata, from lt-seed over BEP 9, holds a disguised executable ----
+      const fake = m.disguisedTorrent;
+      expect.soft(r.spam?.state?.state, 'the fake torrent\'s metadata fetched').toBe('known');
+      expect.soft(r.spam?.state?.name, 'the fake torrent\'s name, from its metadata').toBe(fake.name);
+      const reasonXml = `<reason code="disguised-executable" at="\\d+">file &quot;${fake.files[0]?.replaceAll('.', '\\.')}&quot; is an executable with a double extension \\(\\.mkv\\.exe\\)</reason>`;
+      expect.soft(r.spam?.checkXml ?? '', 'op=check by hash: the fake with its reason').toMatch(new RegExp(`<hash>${fake.infohash}</hash>[\\s\\S]*${reasonXml}`));
+      expect.soft(r.spam?.checkText, 'op=check by name (text)').toBe(`${fake.name} --- ${fake.infohash} --- 11\n`);
+      expect.soft(r.spam?.listXml ?? '', 'op=list (count above 10) holds the fake').toContain(`<name>${fake.name}</name>`);
+      expect.soft(r.spam?.listXml ?? '', 'op=list: nothing but the fake is spam here').toContain('<spamList count="1">');
+      expect.soft(r.spam?.badgeStatus, 'badge').toBe(200);
 
       // ---- pcaps of real captures, decoded by tshark ----
       for (const c of m.clients) {

@@ -36,6 +36,8 @@ export interface DaemonConfig {
   filters: Array<{ name: string; infohashes: string[] }>;
   logLevel?: string;
   haveWindowMs?: number;
+  /** spam.evidence.scanIntervalMs (default 1000: the spam list's evidence within a second or so). */
+  spamScanIntervalMs?: number;
 }
 
 export function writeDaemonConfig(file: string, c: DaemonConfig): void {
@@ -68,6 +70,8 @@ capture:
   reverseDns: { enabled: false }
 geoip: { countryDb: null }
 metrics: { listen: { host: ${c.host}, port: 0 } }
+spam:
+  evidence: { scanIntervalMs: ${c.spamScanIntervalMs ?? 1000} }
 apiKeys:
   - name: e2e
     key: ${c.apiKey}

@@ -108,6 +108,8 @@ const result: {
   captures: Record<string, ApiPeer[]>;
   allSwarmPeers: ApiPeer[];
   metadata?: { states: Array<{ at: number; body: unknown }>; final?: Record<string, unknown>; metaFilterPeers: ApiPeer[] };
+  /** The fake torrent (a disguised executable), as the spam list shows it once its metadata came. */
+  spam?: { state?: Record<string, unknown>; checkXml?: string; checkText?: string; listXml?: string; badgeStatus?: number; reportedAfterMetadataMs?: number };
   pcaps: Record<string, { id: string; status: number; type: string | null; bytes: number; magic: string; tshark?: Awaited<ReturnType<typeof tshark>> }>;
   bench?: BenchSeries;
   benchViaLookup?: BenchSeries;
@@ -181,6 +183,7 @@ async function main(): Promise<void> {
     filters: [
       { name: 'swarm', infohashes: [m.infohash] },
       { name: 'meta', infohashes: [m.metadataTorrent.infohash] },
+      { name: 'fake', infohashes: [m.disguisedTorrent.infohash] },
     ],
   };
   writeDaemonConfig(cfgFile, cfg);
@@ -198,6 +201,11 @@ async function main(): Promise<void> {
   await phase('add bare infohash', async () => {
     result.addInfohash = await api.postForm('/torrents/addInfohash/', { infohash: m.metadataTorrent.infohash });
     if (result.addInfohash.status !== 200) throw new Error(`addInfohash ${result.addInfohash.status} ${JSON.stringify(result.addInfohash.body)}`);
+  });
+
+  await phase('add the fake by bare infohash', async () => {
+    const r = await api.postForm('/torrents/addInfohash/', { infohash: m.disguisedTorrent.infohash });
+    if (r.status !== 200) throw new Error(`addInfohash (fake) ${r.status} ${JSON.stringify(r.body)}`);
   });
 
   // ---- discovery + capture of every client -----------------------------------------------------
@@ -275,6 +283,29 @@ async function main(): Promise<void> {
     });
   });
   if (!result.metadata) result.metadata = { states: metaStates, metaFilterPeers: [] };
+
+  // ---- the spam list: the fake's metadata (BEP 9 from lt-seed) holds a disguised executable ------
+  await phase('spam evidence: disguised executable', async () => {
+    const spam: NonNullable<typeof result.spam> = {};
+    result.spam = spam;
+    let knownAt = 0;
+    spam.state = await waitFor('the fake torrent\'s metadata known', 60_000, 250, async () => {
+      const st = await api.get<Record<string, unknown>>('/torrents/state/', { infohash: m.disguisedTorrent.infohash });
+      if (st.body.state !== 'known') return undefined;
+      knownAt = Date.now();
+      return st.body;
+    });
+    // The spam list is public by default (spam.publicLists): no key, as a torrent site calls it.
+    spam.checkXml = await waitFor('the fake listed with reason disguised-executable', 30_000, 250, async () => {
+      const r = await fetch(`${d1.apiUrl}/index.php?op=check&format=xml&Hash=${m.disguisedTorrent.infohash}`);
+      const body = await r.text();
+      return body.includes('code="disguised-executable"') ? body : undefined;
+    });
+    spam.reportedAfterMetadataMs = Date.now() - knownAt;
+    spam.checkText = await (await fetch(`${d1.apiUrl}/index.php?op=check&Torrent=${encodeURIComponent(m.disguisedTorrent.name)}`)).text();
+    spam.listXml = await (await fetch(`${d1.apiUrl}/index.php?op=list&format=xml&Domain=e2e`)).text();
+    spam.badgeStatus = (await fetch(`${d1.apiUrl}/index.php?op=badge&size=large&Hash=${m.disguisedTorrent.infohash}`)).status;
+  });
 
   // ---- pcaps of real captures, decoded by tshark ------------------------------------------------
   await phase('pcaps', async () => {

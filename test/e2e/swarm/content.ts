@@ -19,6 +19,8 @@ export interface ContentSpec {
   pieceLength: number;
   piecesPerFile: number;
   /** one file => a single-file torrent */
+  /** File names of a multi-file torrent (default file-00.bin, file-01.bin, …). */
+  fileNames?: string[];
 }
 
 export interface Content {
@@ -43,6 +45,20 @@ export const SWARM_TORRENT: ContentSpec = {
   piecesPerFile: 16,
 };
 
+/**
+ * A fake: a "video" torrent whose metadata holds an executable disguised as the film (double
+ * extension), as spam torrents do. Added to the daemon by bare infohash: the spam list's
+ * disguised-executable rule must report it once its metadata came over BEP 9. 2 files x 2 x 16 KiB.
+ */
+export const DISGUISED_TORRENT: ContentSpec = {
+  name: 'Holiday.Movie.2024.1080p.WEB-DL',
+  seed: 'capture-daemon-e2e-disguised-v1',
+  files: 2,
+  pieceLength: 16 * 1024,
+  piecesPerFile: 2,
+  fileNames: ['Holiday.Movie.2024.1080p.mkv.exe', 'sample.mkv'],
+};
+
 /** The torrent added to the daemon by bare infohash (metadata fetched over BEP 9): 40 x 16 KiB. */
 export const METADATA_TORRENT: ContentSpec = {
   name: 'e2e-metadata-only.bin',
@@ -64,7 +80,7 @@ function fileBytes(seed: string, idx: number, size: number): Buffer {
 
 function fileNames(spec: ContentSpec): string[] {
   if (spec.files === 1) return [spec.name];
-  return Array.from({ length: spec.files }, (_, i) => path.join(spec.name, `file-${String(i).padStart(2, '0')}.bin`));
+  return Array.from({ length: spec.files }, (_, i) => path.join(spec.name, spec.fileNames?.[i] ?? `file-${String(i).padStart(2, '0')}.bin`));
 }
 
 /** Writes the content under `outDir/<name>-full/` and the torrent as `outDir/<name>.torrent`. */

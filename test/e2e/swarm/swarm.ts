@@ -3,7 +3,7 @@ import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { makeContent, placeData, SWARM_TORRENT, METADATA_TORRENT, type Content } from './content.js';
+import { makeContent, placeData, SWARM_TORRENT, METADATA_TORRENT, DISGUISED_TORRENT, type Content } from './content.js';
 import { KrpcNode, keepAnnounced, addrKey, type Addr } from './krpc.js';
 
 /**
@@ -11,7 +11,7 @@ import { KrpcNode, keepAnnounced, addrKey, type Addr } from './krpc.js';
  *
  *   name          software                          address           role            DHT
  *   bootstrap     libtorrent-rasterbar (python)     127.0.0.1:6881    DHT node only   native
- *   lt-seed       libtorrent-rasterbar              127.1.0.2:6882    seeder 64/64    native (also seeds the metadata torrent)
+ *   lt-seed       libtorrent-rasterbar              127.1.0.2:6882    seeder 64/64    native (also seeds the metadata torrent and the fake)
  *   lt-partial    libtorrent-rasterbar              127.2.0.2:6883    partial 32/64   native
  *   transmission  transmission-daemon 3.00          127.3.0.2:51413   seeder 64/64    helper announces it (drops DHT from 127/8)
  *   aria2         aria2c 1.36                       127.6.0.2:6886    partial 16/64   native
@@ -59,6 +59,8 @@ export interface Manifest {
   torrent: string;
   numPieces: number;
   metadataTorrent: { infohash: string; torrent: string; numPieces: number; seededBy: string[] };
+  /** A fake video torrent whose metadata holds `Holiday.Movie.2024.1080p.mkv.exe` (seeded by lt-seed). */
+  disguisedTorrent: { infohash: string; name: string; files: string[]; seededBy: string[] };
   clients: ClientInfo[];
   bench: { ips: string[]; port: number };
   runDir: string;
@@ -112,6 +114,7 @@ export class Swarm {
   private readonly log: (s: string) => void;
   private swarmContent!: Content;
   private metaContent!: Content;
+  private fakeContent!: Content;
   private trSession = '';
   private readonly runDir: string;
 
@@ -125,6 +128,7 @@ export class Swarm {
       torrent: '',
       numPieces: 0,
       metadataTorrent: { infohash: '', torrent: '', numPieces: 0, seededBy: ['lt-seed'] },
+      disguisedTorrent: { infohash: '', name: '', files: [], seededBy: ['lt-seed'] },
       clients: [],
       bench: { ips: [], port: BENCH_PORT },
       runDir: opts.runDir,
@@ -170,6 +174,7 @@ export class Swarm {
     const contentDir = path.join(run, 'content');
     this.swarmContent = makeContent(SWARM_TORRENT, contentDir);
     this.metaContent = makeContent(METADATA_TORRENT, contentDir);
+    this.fakeContent = makeContent(DISGUISED_TORRENT, contentDir);
     const m = this.manifest;
     m.infohash = this.swarmContent.infohash;
     m.torrent = this.swarmContent.torrentPath;
@@ -178,6 +183,12 @@ export class Swarm {
       infohash: this.metaContent.infohash,
       torrent: this.metaContent.torrentPath,
       numPieces: this.metaContent.numPieces,
+      seededBy: ['lt-seed'],
+    };
+    m.disguisedTorrent = {
+      infohash: this.fakeContent.infohash,
+      name: DISGUISED_TORRENT.name,
+      files: this.fakeContent.files.map((f) => path.basename(f)),
       seededBy: ['lt-seed'],
     };
     m.startedAt = Date.now();
@@ -205,7 +216,9 @@ export class Swarm {
     };
     const metaSave = path.join(run, 'lt-seed', 'meta-data');
     placeData(this.metaContent, metaSave);
-    ltClient('lt-seed', '127.1.0.2', 6882, undefined, [`${this.metaContent.torrentPath}=${metaSave}`]);
+    const fakeSave = path.join(run, 'lt-seed', 'fake-data');
+    placeData(this.fakeContent, fakeSave);
+    ltClient('lt-seed', '127.1.0.2', 6882, undefined, [`${this.metaContent.torrentPath}=${metaSave}`, `${this.fakeContent.torrentPath}=${fakeSave}`]);
     ltClient('lt-partial', '127.2.0.2', 6883, 2, []);
     // a peer set to require encryption: the daemon's plain handshake is dropped, its MSE retry is not
     ltClient('lt-enc', '127.7.0.2', 6888, undefined, [], ['--encryption', 'forced']);
