@@ -4,13 +4,15 @@ import type { Db } from './open-database.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
+const DAY = 86_400_000;
 /** Rollup rows older than this are pruned (the dashboard's longest range is 7 days). */
 export const ROLLUP_KEEP_MS = 8 * 24 * HOUR;
 
 /**
- * The dashboard's counters (migration 12), kept up to date by the capture writer inside each
+ * The dashboard's counters (migrations 12 and 14), kept up to date by the capture writer inside each
  * batch's transaction: one upsert per distinct minute, country, client and watched torrent of the
- * batch (a 1,000-capture batch is typically a few dozen upserts), never a scan. Once an hour the
+ * batch (a 1,000-capture batch is typically a few dozen upserts; watched torrents per hour and per
+ * day), never a scan. Once an hour the
  * rows older than ROLLUP_KEEP_MS go (a range delete of each table's key).
  *
  * Torrents are counted only when `torrentScope(infohash)` says so (the daemon passes "listed by a
@@ -20,6 +22,7 @@ export class CaptureRollups {
   private readonly upMinute: Statement;
   private readonly upHour: Statement;
   private readonly upTorrent: Statement;
+  private readonly upDayTorrent: Statement;
   private readonly prunes: Statement[];
   private torrentScope: (infohash: string) => boolean = () => true;
   private prunedHour = -1;
@@ -32,11 +35,15 @@ export class CaptureRollups {
     this.upTorrent = db.prepare(`INSERT INTO capture_hour_torrents (hour, infohash, seeders, leechers, failed) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (hour, infohash) DO UPDATE SET seeders = seeders + excluded.seeders,
         leechers = leechers + excluded.leechers, failed = failed + excluded.failed`);
+    this.upDayTorrent = db.prepare(`INSERT INTO capture_day_torrents (day, infohash, seeders, leechers, failed) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (day, infohash) DO UPDATE SET seeders = seeders + excluded.seeders,
+        leechers = leechers + excluded.leechers, failed = failed + excluded.failed`);
     this.prunes = [
       db.prepare('DELETE FROM capture_minutes WHERE minute < ?'),
       db.prepare("DELETE FROM capture_hour_counts WHERE kind = 'country' AND hour < ?"),
       db.prepare("DELETE FROM capture_hour_counts WHERE kind = 'client' AND hour < ?"),
       db.prepare('DELETE FROM capture_hour_torrents WHERE hour < ?'),
+      db.prepare('DELETE FROM capture_day_torrents WHERE day < ?'),
     ];
   }
 
@@ -80,7 +87,19 @@ export class CaptureRollups {
       const [kind, hour, key] = k.split('\u0000') as [string, string, string];
       this.upHour.run(kind, Number(hour), key, n);
     }
-    for (const t of torrents.values()) this.upTorrent.run(t);
+    const days = new Map<string, [day: number, infohash: string, seeders: number, leechers: number, failed: number]>();
+    for (const t of torrents.values()) {
+      this.upTorrent.run(t);
+      const day = Math.floor(t[0] / 24);
+      const k = `${day}\u0000${t[1]}`;
+      const d = days.get(k);
+      if (d) {
+        d[2] += t[2];
+        d[3] += t[3];
+        d[4] += t[4];
+      } else days.set(k, [day, t[1], t[2], t[3], t[4]]);
+    }
+    for (const d of days.values()) this.upDayTorrent.run(d);
     this.prune(now);
   }
 
@@ -90,10 +109,11 @@ export class CaptureRollups {
     if (hour === this.prunedHour) return;
     this.prunedHour = hour;
     const cutoff = now - ROLLUP_KEEP_MS;
-    const [minutes, countries, clients, torrents] = this.prunes as [Statement, Statement, Statement, Statement];
+    const [minutes, countries, clients, torrents, dayTorrents] = this.prunes as [Statement, Statement, Statement, Statement, Statement];
     minutes.run(Math.floor(cutoff / MINUTE));
     countries.run(Math.floor(cutoff / HOUR));
     clients.run(Math.floor(cutoff / HOUR));
     torrents.run(Math.floor(cutoff / HOUR));
+    dayTorrents.run(Math.floor(cutoff / DAY));
   }
 }

@@ -22,6 +22,7 @@ export class SqliteDashboardRepository {
   private readonly seriesStmt: Statement;
   private readonly countsStmt: Statement;
   private readonly torrentsStmt: Statement;
+  private readonly dayTorrentsStmt: Statement;
   private readonly nameStmt: Statement;
 
   constructor(db: Db) {
@@ -40,6 +41,12 @@ export class SqliteDashboardRepository {
          WHERE hour >= ? GROUP BY infohash ORDER BY s + l + f DESC, infohash LIMIT ?`,
       )
       .raw();
+    this.dayTorrentsStmt = db
+      .prepare(
+        `SELECT infohash, sum(seeders) AS s, sum(leechers) AS l, sum(failed) AS f FROM capture_day_torrents
+         WHERE day >= ? GROUP BY infohash ORDER BY s + l + f DESC, infohash LIMIT ?`,
+      )
+      .raw();
     this.nameStmt = db.prepare('SELECT name FROM torrents WHERE infohash = ?').pluck();
   }
 
@@ -53,9 +60,13 @@ export class SqliteDashboardRepository {
     return this.countsStmt.all(kind, fromHour) as KeyCount[];
   }
 
-  /** The `limit` torrents with the most captures since `fromHour`, with their names when known. */
+  /**
+   * The `limit` torrents with the most captures since `fromHour`, with their names when known. A
+   * `fromHour` at the start of a day (a multiple of 24) reads the per-day table (the 7-day range).
+   */
   torrents(fromHour: number, limit: number): TorrentRow[] {
-    return (this.torrentsStmt.all(fromHour, limit) as Array<[string, number, number, number]>).map(([infohash, seeders, leechers, failed]) => ({
+    const rows = fromHour % 24 === 0 ? this.dayTorrentsStmt.all(fromHour / 24, limit) : this.torrentsStmt.all(fromHour, limit);
+    return (rows as Array<[string, number, number, number]>).map(([infohash, seeders, leechers, failed]) => ({
       infohash,
       name: (this.nameStmt.get(infohash) as string | null | undefined) ?? null,
       seeders,

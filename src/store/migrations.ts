@@ -487,6 +487,21 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX btn_sessions_by_user ON btn_sessions (user_name);
   CREATE INDEX btn_sessions_by_expiry ON btn_sessions (expires_at);
   `,
+  // 14: the dashboard's per-torrent counts also per day, for its 7-day range: summing 168 hours ×
+  // every watched torrent and sorting by torrent was the slowest of its queries (bench/README.md,
+  // "dashboard"); 8 days × watched torrents is small. Filled from the hourly table once.
+  `
+  CREATE TABLE capture_day_torrents (
+    day      INTEGER NOT NULL,    -- found_at / 86,400,000
+    infohash TEXT NOT NULL,
+    seeders  INTEGER NOT NULL,
+    leechers INTEGER NOT NULL,
+    failed   INTEGER NOT NULL,
+    PRIMARY KEY (day, infohash)
+  ) WITHOUT ROWID;
+  INSERT INTO capture_day_torrents (day, infohash, seeders, leechers, failed)
+    SELECT hour / 24, infohash, sum(seeders), sum(leechers), sum(failed) FROM capture_hour_torrents GROUP BY 1, 2;
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

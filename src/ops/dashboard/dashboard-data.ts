@@ -103,7 +103,8 @@ export class DashboardData {
       ok[i] = o;
       failed[i] = f;
     }
-    const fromHour = Math.floor((now - minutes * MINUTE) / HOUR);
+    // Breakdowns are kept per hour (per day too for torrents): the 7-day range counts from a day's start.
+    const fromHour = minutes >= 7 * 1440 ? Math.floor((now - minutes * MINUTE) / (24 * HOUR)) * 24 : Math.floor((now - minutes * MINUTE) / HOUR);
     const live = this.last ?? this.sample();
     return {
       generatedAt: now,

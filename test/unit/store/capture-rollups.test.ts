@@ -4,7 +4,7 @@ import type { NewCapture } from '../../../src/model/capture.js';
 import { SqliteCaptureRepository } from '../../../src/store/capture-repository.js';
 import { ROLLUP_KEEP_MS } from '../../../src/store/capture-rollups.js';
 import { SqliteDashboardRepository } from '../../../src/store/dashboard-repository.js';
-import { MIGRATIONS } from '../../../src/store/migrations.js';
+import { MIGRATIONS, migrate } from '../../../src/store/migrations.js';
 import { openDatabase, type Db } from '../../../src/store/open-database.js';
 import { prng } from '../../helpers/prng.js';
 import { tempDir } from '../../helpers/temp-dir.js';
@@ -56,7 +56,16 @@ function expected(db: Db, since: number, scope: (ih: string) => boolean) {
       .raw()
       .all(since) as unknown[][]
   ).filter((r) => scope(r[1] as string));
-  return { minutes, countries, clients, torrents };
+  const dayTorrents = (
+    db
+      .prepare(
+        `SELECT found_at / 86400000 AS d, infohash, sum(coalesce(has_total, -1) = 1), sum(coalesce(has_total, -1) = 0), sum(error IS NOT NULL) FROM captures
+         WHERE found_at >= ? GROUP BY 1, 2 ORDER BY 1, 2`,
+      )
+      .raw()
+      .all(Math.ceil(since / 86_400_000) * 86_400_000) as unknown[][]
+  ).filter((r) => scope(r[1] as string));
+  return { minutes, countries, clients, torrents, dayTorrents };
 }
 
 function actual(db: Db, since: number) {
@@ -65,6 +74,7 @@ function actual(db: Db, since: number) {
     countries: db.prepare("SELECT hour, key, n FROM capture_hour_counts WHERE kind = 'country' AND hour >= ? ORDER BY 1, 2").raw().all(Math.floor(since / HOUR)),
     clients: db.prepare("SELECT hour, key, n FROM capture_hour_counts WHERE kind = 'client' AND hour >= ? ORDER BY 1, 2").raw().all(Math.floor(since / HOUR)),
     torrents: db.prepare('SELECT hour, infohash, seeders, leechers, failed FROM capture_hour_torrents WHERE hour >= ? ORDER BY 1, 2').raw().all(Math.floor(since / HOUR)),
+    dayTorrents: db.prepare('SELECT day, infohash, seeders, leechers, failed FROM capture_day_torrents WHERE day >= ? ORDER BY 1, 2').raw().all(Math.ceil(since / 86_400_000)),
   };
 }
 
@@ -85,7 +95,7 @@ describe('capture rollups (the dashboard counters)', () => {
     expect(db.prepare('SELECT min(found_at) FROM captures').pluck().get() as number).toBeLessThan(NOW - ROLLUP_KEEP_MS - HOUR);
   });
 
-  it('migration 12 counts the last 7 days of an existing database (minutes, countries, clients)', () => {
+  it('migration 12 (and 14) count the last 7 days of an existing database (minutes, countries, clients)', () => {
     const db = fresh({ migrate: false });
     db.exec('BEGIN');
     for (const sql of MIGRATIONS.slice(0, 11)) db.exec(sql);
@@ -97,7 +107,7 @@ describe('capture rollups (the dashboard counters)', () => {
       'INSERT INTO captures (found_at, ip, port, infohash, country_code, report_at, client_name, has_total, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     for (const c of rows) insert.run(c.foundAt, c.ip, c.port, c.infohash, c.countryCode ?? null, c.report?.date ?? null, c.report?.clientName ?? null, c.report ? (c.report.hasTotal ? 1 : 0) : null, c.error ?? null);
-    db.exec(MIGRATIONS[11] as string);
+    migrate(db); // the upgrade: 12 (rollups) and every later one, the per-day torrent table included
     const weekAgo = (Math.floor(Date.now() / 1000) - 7 * 86400) * 1000;
     const since = Math.ceil(weekAgo / HOUR) * HOUR; // hours counted whole
     const want = expected(db, since, () => false);
@@ -106,6 +116,7 @@ describe('capture rollups (the dashboard counters)', () => {
     expect(got.countries).toEqual(want.countries);
     expect(got.clients).toEqual(want.clients);
     expect(got.torrents).toEqual([]);
+    expect(got.dayTorrents).toEqual([]);
   });
 
   it('the dashboard queries read ranges of the rollup keys, never the captures table', () => {
@@ -115,10 +126,12 @@ describe('capture rollups (the dashboard counters)', () => {
       ['SELECT minute - minute % 15 AS b, sum(ok), sum(failed) FROM capture_minutes WHERE minute >= 1 AND minute < 2 GROUP BY b ORDER BY b'],
       ["SELECT key, sum(n) AS total FROM capture_hour_counts WHERE kind = 'country' AND hour >= 1 GROUP BY key ORDER BY total DESC, key"],
       ['SELECT infohash, sum(seeders) AS s, sum(leechers) AS l, sum(failed) AS f FROM capture_hour_torrents WHERE hour >= 1 GROUP BY infohash ORDER BY s + l + f DESC, infohash LIMIT 15'],
+      ['SELECT infohash, sum(seeders) AS s, sum(leechers) AS l, sum(failed) AS f FROM capture_day_torrents WHERE day >= 1 GROUP BY infohash ORDER BY s + l + f DESC, infohash LIMIT 15'],
     ].map(([sql]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((r) => r.detail).join('; '));
     expect(plans[0]).toMatch(/SEARCH capture_minutes USING PRIMARY KEY \(minute>\?/);
     expect(plans[1]).toMatch(/SEARCH capture_hour_counts USING PRIMARY KEY \(kind=\? AND hour>\?/);
     expect(plans[2]).toMatch(/SEARCH capture_hour_torrents USING PRIMARY KEY \(hour>\?/);
+    expect(plans[3]).toMatch(/SEARCH capture_day_torrents USING PRIMARY KEY \(day>\?/);
     for (const p of plans) expect(p).not.toMatch(/captures\b/);
   });
 
@@ -135,6 +148,8 @@ describe('capture rollups (the dashboard counters)', () => {
     db.prepare("INSERT INTO torrents (infohash, state, name, source, added_at, updated_at) VALUES (?, 'known', 'Film', 'upload', 1, 1)").run(IHS[0]);
     expect(dash.series(t0 / 60_000, t0 / 60_000 + 30, 15)).toEqual([[t0 / 60_000, 2, 1], [t0 / 60_000 + 15, 1, 0]]);
     expect(dash.counts('country', Math.floor(t0 / HOUR))).toEqual([['DE', 3], ['FR', 1]]);
+    const dayStart = Math.floor(t0 / 86_400_000) * 24;
+    expect(dash.torrents(dayStart, 10)).toEqual(dash.torrents(dayStart + 1, 10)); // the day table and the hour table agree
     expect(dash.torrents(Math.floor(t0 / HOUR), 10)).toEqual([
       { infohash: IHS[0], name: 'Film', seeders: 2, leechers: 0, failed: 1 },
       { infohash: IHS[1], name: null, seeders: 1, leechers: 0, failed: 0 },
