@@ -130,7 +130,9 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     };
     const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: () => keys, logger }, () => config.spam));
     const spamRules = spamRuleSource((q) => spam.service.list(q), () => config.spam);
-    const btn = await life.start(createBtnModule({ ...openBtnStore(store.db), spam: spamRules, logger }, { config: () => config.btn }));
+    const btnStore = openBtnStore(store.db);
+    const btn = await life.start(createBtnModule({ ...btnStore, spam: spamRules, logger }, { config: () => config.btn }));
+    ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit) });
     ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
     const api = await life.start(
       createApiModule(

@@ -25,6 +25,7 @@ export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
   private readonly heartbeat: Statement;
   private readonly discovery: Statement;
   private readonly addCount: Statement;
+  private readonly ageStmts: { swarm: Statement; bans: Statement; histories: Statement; heartbeats: Statement };
 
   constructor(private readonly db: Db) {
     this.upsertTorrent = db
@@ -61,6 +62,33 @@ export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
     this.addCount = db.prepare('UPDATE btn_counts SET n = n + ? WHERE name = ?');
     this.discovery = db.prepare(`INSERT OR IGNORE INTO btn_client_discovery (client_name, peer_id, found_at, source, found_by_app)
       VALUES (?, ?, ?, 'btn', ?)`);
+    // Oldest first along an index, so each batch reads only the rows it deletes (migration 15).
+    this.ageStmts = {
+      swarm: db.prepare('DELETE FROM btn_swarm WHERE id IN (SELECT id FROM btn_swarm WHERE received_at < ? ORDER BY received_at LIMIT ?)'),
+      bans: db.prepare('DELETE FROM btn_bans WHERE id IN (SELECT id FROM btn_bans WHERE ban_at < ? ORDER BY ban_at LIMIT ?)'),
+      histories: db.prepare('DELETE FROM btn_histories WHERE id IN (SELECT id FROM btn_histories WHERE received_at < ? ORDER BY received_at LIMIT ?)'),
+      heartbeats: db.prepare(
+        'DELETE FROM btn_heartbeats WHERE (app, ifaddr, external_ip) IN (SELECT app, ifaddr, external_ip FROM btn_heartbeats WHERE seen_at < ? LIMIT ?)',
+      ),
+    };
+  }
+
+  /**
+   * Retention (retention.maxAgeDays.btnSubmissions): deletes at most `limit` rows older than `before`
+   * (epoch ms) in one transaction: swarm rows and histories by when a client last sent them, bans by
+   * their ban time, then heartbeats; keeps btn_counts exact. Returns the rows deleted.
+   */
+  deleteOlderThan(before: number, limit: number): number {
+    return this.db.transaction(() => {
+      let left = limit;
+      for (const table of ['swarm', 'bans', 'histories', 'heartbeats'] as const) {
+        if (left <= 0) break;
+        const n = this.ageStmts[table].run(before, left).changes;
+        if (n > 0 && (table === 'swarm' || table === 'bans')) this.addCount.run(-n, table);
+        left -= n;
+      }
+      return limit - left;
+    }).immediate();
   }
 
   /** The torrent's row id; new ids are cached only once their transaction committed. */

@@ -502,6 +502,12 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO capture_day_torrents (day, infohash, seeders, leechers, failed)
     SELECT hour / 24, infohash, sum(seeders), sum(leechers), sum(failed) FROM capture_hour_torrents GROUP BY 1, 2;
   `,
+  // 15: BTN submissions by age, for retention (retention.maxAgeDays.btnSubmissions): swarm rows and
+  // histories by when a client last sent them (ever-growing keys: appends at the right edge).
+  `
+  CREATE INDEX btn_swarm_by_received ON btn_swarm (received_at);
+  CREATE INDEX btn_histories_by_received ON btn_histories (received_at);
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {
