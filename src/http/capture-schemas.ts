@@ -7,7 +7,7 @@ import type { ApiErrorCode } from './http-errors.js';
 const KEY_ERRORS: readonly ApiErrorCode[] = ['API_KEY_UNKNOWN', 'API_KEY_SUSPENDED', 'ACCESS_FORBIDDEN'];
 
 const key = z.string().describe('the API key (apiKeys in the config)');
-const infohash = z.string().describe('40 hexadecimal characters, any case (INVALID_INFOHASH otherwise)');
+const infohash = z.string().regex(/^[0-9a-fA-F]{40}$/).describe('40 hexadecimal characters, any case (INVALID_INFOHASH otherwise)');
 const apiDate = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$/).describe('UTC, exactly YYYY-MM-DDTHH:mm:ss.SSS+0000');
 const hex40 = z.string().regex(/^[0-9a-f]{40}$/).describe('lowercase hex infohash');
 const ms = z.string().regex(/^\d{1,16}$/);

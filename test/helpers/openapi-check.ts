@@ -8,6 +8,8 @@ export type Json = Record<string, unknown>;
 export interface Operation {
   summary?: string;
   tags?: string[];
+  parameters?: unknown[];
+  requestBody?: unknown;
   responses: Record<string, { description: string; content?: Record<string, { schema: Json }> }>;
 }
 export interface OpenApiDoc {
