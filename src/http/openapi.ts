@@ -15,6 +15,7 @@ export const API_TAGS = [
   { name: 'BTN client protocol', description: "PeerBanHelper's BTN protocol under /ping/ (when btn.enabled); errors in the Sparkle shape" },
   { name: 'BTN query API', description: 'The Sparkle query API under /api/ (when btn.enabled); errors in the Sparkle shape' },
   { name: 'Spam list', description: 'TorrentSpam-compatible reports, lists, checks and badges (when spam.enabled)' },
+  { name: 'Dashboard', description: 'The web dashboard and its data (when dashboard.enabled): session cookie from the login form, or an API key' },
   { name: 'Meta', description: 'This document' },
 ];
 

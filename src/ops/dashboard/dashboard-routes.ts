@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Asset } from './dashboard-assets.js';
 import { DashboardError } from './dashboard-error.js';
+import { DASHBOARD_SCHEMAS as S } from './dashboard-schemas.js';
 import { readCookie, SESSION_COOKIE, sessionCookie, type DashboardSessions } from './dashboard-auth.js';
 import { RANGES, type DashboardRange, type DashboardSummary, type LiveSample } from './dashboard-data.js';
 import type { SseHub } from './sse-hub.js';
@@ -61,7 +62,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardRou
       .type('text/html; charset=utf-8')
       .send(deps.page('login.html').replace('<!--error-->', error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''));
 
-  app.get('/dashboard/', async (req, reply) => {
+  app.get('/dashboard/', { schema: S.page }, async (req, reply) => {
     const key = (req.query as Record<string, unknown>).key;
     if (key !== undefined) {
       try {
@@ -76,8 +77,8 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardRou
     return pageHeaders(reply).type('text/html; charset=utf-8').send(deps.page('index.html'));
   });
 
-  app.get('/dashboard/login', async (req, reply) => (loggedIn(req) ? pageHeaders(reply).redirect('/dashboard/', 303) : loginPage(reply, 200, '')));
-  app.post('/dashboard/login', async (req, reply) => {
+  app.get('/dashboard/login', { schema: S.loginForm }, async (req, reply) => (loggedIn(req) ? pageHeaders(reply).redirect('/dashboard/', 303) : loginPage(reply, 200, '')));
+  app.post('/dashboard/login', { schema: S.login }, async (req, reply) => {
     const key = ((req.body ?? {}) as Record<string, unknown>).key;
     try {
       setSession(req, reply, key);
@@ -87,18 +88,18 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardRou
     }
     return pageHeaders(reply).redirect('/dashboard/', 303);
   });
-  app.post('/dashboard/logout', async (req, reply) => {
+  app.post('/dashboard/logout', { schema: S.logout }, async (req, reply) => {
     sessions.logout(sessionOf(req));
     return pageHeaders(reply).header('set-cookie', sessionCookie('', 0, req.protocol === 'https')).redirect('/dashboard/login', 303);
   });
 
-  app.get('/dashboard/assets/:file', async (req, reply) => {
+  app.get('/dashboard/assets/:file', { schema: S.asset }, async (req, reply) => {
     const a = deps.asset((req.params as { file: string }).file);
     if (!a) throw new DashboardError('NOT_FOUND', 'no such dashboard file');
     return reply.type(a.type).header('x-content-type-options', 'nosniff').header('cache-control', 'no-cache').send(a.body);
   });
 
-  app.get('/dashboard/api/summary', async (req, reply) => {
+  app.get('/dashboard/api/summary', { schema: S.summary }, async (req, reply) => {
     requireAccess(req);
     const range = (req.query as Record<string, unknown>).range ?? '24h';
     if (typeof range !== 'string' || !Object.hasOwn(RANGES, range)) {
@@ -107,7 +108,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardRou
     return reply.header('cache-control', 'no-store').send(deps.summary(range as DashboardRange));
   });
 
-  app.get('/dashboard/api/events', async (req, reply) => {
+  app.get('/dashboard/api/events', { schema: S.events }, async (req, reply) => {
     requireAccess(req);
     reply.hijack();
     if (!deps.hub.accept(reply.raw, { event: 'live', data: deps.latest() })) {
