@@ -116,7 +116,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     // Started last (below): its first lookups then run without the API's start-up in their way.
     const dht = createDht(
       {
-        logger, nodes: store.dhtNodes, onPeer: (p) => void capture.offer(p),
+        logger, nodes: store.dhtNodes, nodes6: store.dhtNodes6, onPeer: (p) => void capture.offer(p),
         watched: () => [...filters.compiled.watchedInfohashes(), ...capture.metadataWanted()],
         watchAll: () => filters.compiled.watchesAllTorrents,
         allowDestination: (ip, port) => policy.isDialable(ip, port).ok,

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import type { ResolvedConfig } from '../config/load-config.js';
 import type { NewCapture } from '../model/capture.js';
 import type { DiscoveredPeer } from '../model/peer.js';
@@ -132,7 +133,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
             haveWindowMs: cap.haveWindowMs,
             pieceStateWaitMs: cap.pieceStateWaitMs,
             peerId,
-            ...(cap.localAddress ? { localAddress: cap.localAddress } : {}),
+            ...localAddressFor(input.ip, cap),
           },
           s,
         ), signal, encryptionMemory);
@@ -218,4 +219,12 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       log.info({ ...drained, stored: writer.stats().written, durationMs: Date.now() - t0 }, 'capture stopped');
     },
   };
+}
+
+/** The configured source address of the peer's family: localAddress (IPv4 or IPv6) or localAddress6. */
+export function localAddressFor(ip: string, cap: { localAddress?: string | undefined; localAddress6?: string | undefined }): { localAddress?: string } {
+  const v6 = isIPv6(ip);
+  if (v6 && cap.localAddress6) return { localAddress: cap.localAddress6 };
+  if (cap.localAddress && isIPv6(cap.localAddress) === v6) return { localAddress: cap.localAddress };
+  return {};
 }

@@ -12,7 +12,13 @@ interface Status {
   uptimeSeconds: number;
   configFile: string | null;
   api: string;
-  dht: { enabled: boolean; nodes: number; address?: { address: string; port: number } | null };
+  dht: {
+    enabled: boolean;
+    nodes: number;
+    address?: { address: string; port: number } | null;
+    ipv6?: { enabled: boolean; running: boolean; error: string | null; nodes: number; address: { address: string; port: number } | null };
+    stats?: { peersFoundByFamily?: { ipv4: number; ipv6: number } };
+  };
   notify?: NotifyStatus;
   queues: Record<string, number>;
   capturesLastHour: number;
@@ -25,6 +31,14 @@ interface Status {
   database: { path: string; bytes: number };
   ops?: OpsStatus;
   storage?: Record<'captures' | 'pcap', StorageState>;
+}
+
+/** The IPv6 DHT line (BEP 32): its own routing table, or why it is off. */
+function formatDht6(v6: NonNullable<Status['dht']['ipv6']>, found?: { ipv4: number; ipv6: number }): string {
+  const peers = found ? ` · peers found ipv4 ${found.ipv4} / ipv6 ${found.ipv6}` : '';
+  if (!v6.enabled) return `dht ipv6   off${peers}`;
+  if (!v6.running) return `dht ipv6   not running (${v6.error ?? 'not started'})${peers}`;
+  return `dht ipv6   ${v6.nodes} nodes${v6.address ? ` on [${v6.address.address}]:${v6.address.port}` : ''}${peers}`;
 }
 
 function formatOps(ops: OpsStatus): string[] {
@@ -97,6 +111,7 @@ export function registerStatus(program: Command): void {
         `config     ${s.configFile ?? '(embedded defaults)'}`,
         `api        ${s.api}`,
         `dht        ${s.dht.enabled ? `${s.dht.nodes} nodes${s.dht.address ? ` on ${s.dht.address.address}:${s.dht.address.port}` : ''}` : 'off'}`,
+        ...(s.dht.enabled && s.dht.ipv6 ? [formatDht6(s.dht.ipv6, s.dht.stats?.peersFoundByFamily)] : []),
         `queues     ${q}`,
         `captures   ${s.capturesLastHour} in the last hour`,
         ...(s.capture?.memory ? [formatCaptureMemory(s.capture.memory)] : []),

@@ -1,5 +1,6 @@
 import { parseStoreUrl, type StoreLocation } from '../store/store-url.js';
 import { z } from 'zod';
+import { isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { isInfoHash } from '../model/infohash.js';
 
@@ -307,6 +308,16 @@ export const configSchema = z
         maxPendingQueries: z.number().int().min(1).default(1024),
         lookupIntervalMs: z.number().int().min(1000).default(15 * 60_000),
         sampleInfohashes: z.boolean().default(true),
+        // BEP 32: a second node on IPv6 (own socket and routing table), beside the IPv4 one.
+        ipv6: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            host: z.string().refine((h) => isIPv6(h), 'must be an IPv6 address, e.g. "::"').default('::'),
+            /** Default: dht.port. */
+            port: z.number().int().min(0).max(65535).optional(),
+            bootstrap: z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be [ipv6]:port or host:port')).default([]),
+          })
+          .prefault({}),
       })
       .prefault({}),
     capture: z
@@ -324,6 +335,8 @@ export const configSchema = z
         recaptureIntervalMs: z.number().int().min(0).default(6 * 3_600_000),
         allowedPrivateRanges: z.array(cidr).default([]),
         localAddress: z.string().min(1).optional(),
+        /** Source address for IPv6 peers (localAddress is used for IPv4 peers only when it is IPv4). */
+        localAddress6: z.string().refine((h) => isIPv6(h), 'must be an IPv6 address').optional(),
         encryption: z.enum(['prefer-plain', 'prefer-encrypted', 'plain-only', 'encrypted-only']).default('prefer-plain'),
         reverseDns: z
           .strictObject({

@@ -42,7 +42,18 @@ export function daemonStatus(s: StatusSources): Record<string, unknown> {
     uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
     configFile: s.configFile(),
     api: s.apiUrl(),
-    dht: { enabled: config.dht.enabled, nodes: dht.nodeCount(), address: dht.address(), stats: dht.stats() },
+    dht: (() => {
+      const stats = dht.stats();
+      const v6 = stats.ipv6;
+      return {
+        enabled: config.dht.enabled,
+        nodes: dht.nodeCount(),
+        address: dht.address(),
+        // BEP 32: the IPv6 node's own routing table (null node: off, or no IPv6 on the host: see error).
+        ipv6: { enabled: v6.enabled, running: v6.running, error: v6.error, nodes: v6.node?.nodes ?? 0, address: dht.address6() },
+        stats,
+      };
+    })(),
     queues: { ...capture.queues(), outbox: s.outbox.countPending() },
     capture: capture.stats(),
     storage: capture.storage(),

@@ -125,6 +125,7 @@ export class BudgetedSocket extends EventEmitter {
   readonly socket: dgram.Socket;
   readonly family: 4 | 6;
   destroyed = false;
+  private bound = false;
 
   private readonly bucket: TokenBucket;
   private readonly maxPending: number;
@@ -168,13 +169,17 @@ export class BudgetedSocket extends EventEmitter {
     this.socket = options.socket ?? dgram.createSocket(this.family === 6 ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
     this.socket.on('message', (buf, rinfo) => this.onMessage(buf, rinfo));
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EACCES' || err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL') this.emit('error', err);
+      // Before 'listening' every error is a bind failure (e.g. EAFNOSUPPORT: a host without IPv6).
+      if (!this.bound || err.code === 'EACCES' || err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL') this.emit('error', err);
       else {
         this.counters.sendErrors++;
         this.emit('warning', err);
       }
     });
-    this.socket.on('listening', () => this.emit('listening'));
+    this.socket.on('listening', () => {
+      this.bound = true;
+      this.emit('listening');
+    });
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(50, Math.min(250, Math.floor(this.timeoutMs / 4))));
   }
 

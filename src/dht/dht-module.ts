@@ -2,31 +2,38 @@ import type { Config } from '../config/config-schema.js';
 import type { DiscoveredPeer, PeerSource } from '../model/peer.js';
 import type { Logger } from '../util/logger.js';
 import type { BudgetedSocketStats } from './budgeted-socket.js';
-import { DhtNode } from './dht-node.js';
-import { InfohashSampler, type InfohashSamplerOptions, type SamplerStats } from './infohash-sampler.js';
+import { DhtFamily, isNoIpv6Error, type FamilyStats } from './dht-family.js';
+import { DhtNode, type DhtNodeOptions } from './dht-node.js';
+import type { InfohashSamplerOptions, SamplerStats } from './infohash-sampler.js';
 import type { ResponderStats } from './krpc-responder.js';
 import type { NodeHealthOptions, NodeHealthStats } from './node-health.js';
 import { LookupScheduler, type LookupSchedulerOptions, type LookupStats } from './lookup-scheduler.js';
 import { PeerDedupe } from './peer-dedupe.js';
-import { RoutingTableStore, type DhtNodeStore, type RoutingTableStats, type RoutingTableStoreOptions } from './routing-table-store.js';
+import type { DhtNodeStore, RoutingTableStats, RoutingTableStoreOptions } from './routing-table-store.js';
 
 /**
- * The DHT as the composition root sees it: one node, the lookup scheduler for watched infohashes,
- * the announce harvest, BEP 51 sampling (while some filter watches all torrents) and routing-table
- * persistence. Every peer found goes to `onPeer` once per de-duplication window.
+ * The DHT as the composition root sees it: the IPv4 node and, with `dht.ipv6.enabled`, an IPv6 node
+ * beside it (BEP 32: its own socket and routing table, persisted apart; the two ask each other's
+ * family with `want` and answer it from both tables), the lookup scheduler for watched infohashes
+ * (each lookup runs on both families), the announce harvest, BEP 51 sampling on both (while some
+ * filter watches all torrents) and routing-table persistence. Every peer found goes to `onPeer` once
+ * per de-duplication window, IPv6 peers included.
  *
  *   const dht = createDht(
- *     { logger, nodes: dhtNodeRepository, onPeer: (p) => capture.offer(p), allowDestination,
- *       watched: () => filters.compiled.watchedInfohashes(), watchAll: () => filters.compiled.watchesAllTorrents },
+ *     { logger, nodes: dhtNodeRepository, nodes6: dhtNode6Repository, onPeer: (p) => capture.offer(p),
+ *       allowDestination, watched: () => filters.compiled.watchedInfohashes(), watchAll: () => filters.compiled.watchesAllTorrents },
  *     config.dht,
  *   );
- *   await dht.start(); // binds the socket (fails: fatal); later dht.wantNow(infohash); at shutdown await dht.stop()
+ *   await dht.start(); // binds the IPv4 socket (fails: fatal; no IPv6 on the host: the IPv6 node stays off)
  */
 export type DhtConfig = Config['dht'];
 
 export interface DhtDeps {
   logger: Logger;
+  /** The IPv4 routing table's store. */
   nodes: DhtNodeStore;
+  /** The IPv6 routing table's store (default: not persisted). */
+  nodes6?: DhtNodeStore;
   onPeer: (peer: DiscoveredPeer) => void;
   /** Infohashes some filter watches (lowercase hex); re-read every couple of seconds. */
   watched: () => Iterable<string>;
@@ -57,10 +64,20 @@ export interface DhtTuning {
   health?: NodeHealthOptions;
 }
 
-export type DhtOptions = DhtConfig & { tuning?: DhtTuning };
+export type DhtOptions = Omit<DhtConfig, 'ipv6'> & { ipv6?: Partial<DhtConfig['ipv6']>; tuning?: DhtTuning };
+
+/** The IPv6 node: configured or not, running or why not, and its figures. */
+export interface DhtIpv6Stats {
+  enabled: boolean;
+  running: boolean;
+  /** Why it is not running although enabled (e.g. "EADDRNOTAVAIL: no IPv6 on this host"). */
+  error: string | null;
+  node: FamilyStats | null;
+}
 
 export interface DhtStats {
   enabled: boolean;
+  /** The IPv4 node's figures (nodes … table); the IPv6 node's are under `ipv6`. */
   nodes: number;
   packetsIn: number;
   packetsOut: number;
@@ -74,38 +91,58 @@ export interface DhtStats {
   lookups: LookupStats | null;
   samples: SamplerStats | null;
   table: RoutingTableStats | null;
+  /** Per-family lookup figures of the IPv4 node (the IPv6 node's are in ipv6.node.lookups). */
+  ipv4Lookups: FamilyStats['lookups'] | null;
+  ipv6: DhtIpv6Stats;
   peersFound: Record<PeerSource, number>;
+  /** Peers passed on, by the peer's address family. */
+  peersFoundByFamily: { ipv4: number; ipv6: number };
   peersDuplicate: number;
   onPeerErrors: number;
 }
 
 export interface DhtService {
-  /** Binds the socket and starts lookups, sampling and table persistence; rejects when it cannot bind. */
+  /** Binds the sockets and starts lookups, sampling and table persistence; rejects when the IPv4 one cannot bind. */
   start(): Promise<void>;
+  /** IPv4 routing-table nodes. */
   nodeCount(): number;
   wantNow(infohash: string): void;
   stats(): DhtStats;
-  /** Bound address (null when disabled). */
+  /** Bound address of the IPv4 node (null when disabled). */
   address(): { address: string; port: number } | null;
+  /** Bound address of the IPv6 node (null when off). */
+  address6(): { address: string; port: number } | null;
   stop(): Promise<void>;
 }
 
-function emptyStats(enabled: boolean): DhtStats {
+function emptyStats(enabled: boolean, ipv6: DhtIpv6Stats): DhtStats {
   return {
     enabled, nodes: 0, packetsIn: 0, packetsOut: 0, socket: null, krpcPending: 0, krpcPendingHighWater: 0,
-    droppedKrpcPending: 0, health: null, responder: null, lookups: null, samples: null, table: null,
-    peersFound: { get_peers: 0, announce: 0, sample: 0, manual: 0 }, peersDuplicate: 0, onPeerErrors: 0,
+    droppedKrpcPending: 0, health: null, responder: null, lookups: null, samples: null, table: null, ipv4Lookups: null, ipv6,
+    peersFound: { get_peers: 0, announce: 0, sample: 0, manual: 0 }, peersFoundByFamily: { ipv4: 0, ipv6: 0 }, peersDuplicate: 0, onPeerErrors: 0,
   };
 }
 
+/** "[::1]:6881" or "host:6881" → host and port (brackets dropped). */
+function splitHostPort(b: string): { host: string; port: number } {
+  const i = b.lastIndexOf(':');
+  const host = b.slice(0, i);
+  return { host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host, port: Number(b.slice(i + 1)) };
+}
+
+const NO_STORE: DhtNodeStore = { load: () => [], save: () => {} };
+
 export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
   const log = deps.logger.child({ component: 'dht' });
+  const ipv6Enabled = options.enabled && options.ipv6?.enabled === true;
+  const ipv6State: { running: boolean; error: string | null } = { running: false, error: null };
+  const ipv6Stats = (family?: DhtFamily): DhtIpv6Stats => ({ enabled: ipv6Enabled, running: family !== undefined, error: ipv6State.error, node: family?.stats() ?? null });
   if (!options.enabled) {
-    return { start: async () => {}, nodeCount: () => 0, wantNow: () => {}, stats: () => emptyStats(false), address: () => null, stop: async () => {} };
+    return { start: async () => {}, nodeCount: () => 0, wantNow: () => {}, stats: () => emptyStats(false, ipv6Stats()), address: () => null, address6: () => null, stop: async () => {} };
   }
   const tuning = options.tuning ?? {};
   const allowDestination = deps.allowDestination;
-  const counters = { found: { get_peers: 0, announce: 0, sample: 0, manual: 0 } as Record<PeerSource, number>, duplicate: 0, onPeerErrors: 0 };
+  const counters = { found: { get_peers: 0, announce: 0, sample: 0, manual: 0 } as Record<PeerSource, number>, byFamily: { ipv4: 0, ipv6: 0 }, duplicate: 0, onPeerErrors: 0 };
   const dedupe = new PeerDedupe(tuning.dedupeWindowMs);
   const emit = (p: DiscoveredPeer): void => {
     if (!dedupe.isNew(p.ip, p.port, p.infohash, p.foundAt)) {
@@ -113,6 +150,7 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
       return;
     }
     counters.found[p.source]++;
+    counters.byFamily[p.ip.includes(':') ? 'ipv6' : 'ipv4']++;
     try {
       deps.onPeer(p);
     } catch (err) {
@@ -121,48 +159,68 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
     }
   };
 
-  // Built by start() (the node binds a socket and starts timers).
-  let running: { node: DhtNode; table: RoutingTableStore; lookups: LookupScheduler; sampler: InfohashSampler; unsubscribe: () => void } | undefined;
+  // Built by start() (the nodes bind sockets and start timers).
+  let running: { v4: DhtFamily; v6: DhtFamily | undefined; lookups: LookupScheduler; unsubscribe: () => void } | undefined;
   let stopped = false;
+  let lookupsRef: LookupScheduler | undefined;
 
-  const start = async (): Promise<void> => {
-    if (running || stopped) return;
-    for (const b of options.bootstrap) {
-      const i = b.lastIndexOf(':');
-      const host = b.slice(0, i);
-      if (/^[\d.]+$/.test(host) && !allowDestination(host, Number(b.slice(i + 1)))) {
+  const family = (f: 4 | 6, host: string, port: number, bootstrap: string[], store: DhtNodeStore): DhtFamily => {
+    for (const b of bootstrap) {
+      const { host: h, port: p } = splitHostPort(b);
+      if (/^[\d.]+$|:/.test(h) && !allowDestination(h, p)) {
         log.warn({ bootstrap: b }, 'bootstrap node refused by the address policy (see capture.allowedPrivateRanges)');
       }
     }
-    const node = new DhtNode(
-      { logger: deps.logger },
-      {
-        host: options.host,
-        port: options.port,
-        bootstrap: options.bootstrap,
-        maxPacketsPerSecond: options.maxPacketsPerSecond,
-        minQueryIntervalPerIpMs: options.minQueryIntervalPerIpMs,
-        maxPendingQueries: options.maxPendingQueries,
-        concurrency: tuning.concurrency,
-        queryTimeoutMs: tuning.queryTimeoutMs,
-        maxQueueWaitMs: tuning.maxQueueWaitMs,
-        sampleIntervalSec: tuning.sampleIntervalSec,
-        allowDestination,
-        ...(tuning.health ? { health: tuning.health } : {}),
-      },
+    const nodeOptions: DhtNodeOptions = {
+      family: f,
+      host,
+      port,
+      bootstrap: bootstrap.map((b) => {
+        const { host: h, port: p } = splitHostPort(b);
+        return `${h}:${p}`;
+      }),
+      maxPacketsPerSecond: options.maxPacketsPerSecond,
+      minQueryIntervalPerIpMs: options.minQueryIntervalPerIpMs,
+      maxPendingQueries: options.maxPendingQueries,
+      concurrency: tuning.concurrency,
+      queryTimeoutMs: tuning.queryTimeoutMs,
+      maxQueueWaitMs: tuning.maxQueueWaitMs,
+      sampleIntervalSec: tuning.sampleIntervalSec,
+      allowDestination,
+      ...(tuning.health ? { health: tuning.health } : {}),
+    };
+    const fam = new DhtFamily(
+      { logger: deps.logger, store, onInfohash: (ih) => lookupsRef?.enqueueSampled(ih), active: () => options.sampleInfohashes && deps.watchAll() },
+      nodeOptions,
+      { ...(tuning.table ? { table: tuning.table } : {}), ...(tuning.sampler ? { sampler: tuning.sampler } : {}) },
     );
-    const table = new RoutingTableStore({ store: deps.nodes, source: () => node.routingNodes(), logger: deps.logger }, tuning.table);
-    const restored = table.load();
-    node.on('peer', emit);
-    try {
-      // No find_node walk yet: the first lookups of watched infohashes bootstrap the table (below).
-      await node.start(restored, { populate: false });
-    } catch (err) {
-      await node.stop();
-      throw err; // cannot bind: fatal for the daemon
+    fam.node.on('peer', emit);
+    return fam;
+  };
+
+  const start = async (): Promise<void> => {
+    if (running || stopped) return;
+    const v4 = family(4, options.host, options.port, options.bootstrap, deps.nodes);
+    await v4.start(); // cannot bind: fatal for the daemon
+    let v6: DhtFamily | undefined;
+    if (ipv6Enabled) {
+      const o = options.ipv6 ?? {};
+      const candidate = family(6, o.host ?? '::', o.port ?? options.port, o.bootstrap ?? [], deps.nodes6 ?? NO_STORE);
+      try {
+        await candidate.start();
+        v6 = candidate;
+        DhtNode.pair(v4.node, v6.node);
+      } catch (err) {
+        if (!isNoIpv6Error(err)) {
+          await v4.stop();
+          throw err; // a taken port or a refused bind is a configuration error, as for IPv4
+        }
+        const code = (err as { code?: string }).code ?? 'error';
+        ipv6State.error = `${code}: no usable IPv6 on this host for ${o.host ?? '::'}`;
+        log.warn({ err, host: o.host ?? '::' }, 'IPv6 DHT node not started (no usable IPv6 on this host); running on IPv4 only');
+      }
     }
-    table.start();
-    // The find_node walk towards our own id (fills the buckets near us, so others find us) runs once
+    // The find_node walks towards our own id (fill the buckets near us, so others find us) run once
     // the first lookup has finished, or at once when nothing is watched: a get_peers is the first
     // query each node gets, so with the per-IP interval the first lookup is not delayed by it.
     // Lookups that started on an empty table went only as far as the bootstrap nodes' replies led
@@ -173,18 +231,26 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
       if (populated || stopped) return;
       populated = true;
       clearTimeout(populateTimer);
-      node.populate(() => {
+      v6?.node.populate();
+      v4.node.populate(() => {
         for (const ih of cold) lookups.wantNow(ih);
         cold.clear();
       });
     };
     const populateTimer = setTimeout(populate, tuning.populateAfterMs ?? 10_000);
     populateTimer.unref();
+    const families = v6 ? [v4, v6] : [v4];
     const lookups = new LookupScheduler(
       {
-        getPeers: (ih, onPeer, o) => {
-          if (!populated && node.nodeCount() === 0) cold.add(ih);
-          return node.getPeers(ih, onPeer, o).finally(populate);
+        // One lookup on each family's DHT at once; the scheduler sees them as one.
+        getPeers: async (ih, onPeer, o) => {
+          if (!populated && families.every((f) => f.node.nodeCount() === 0)) cold.add(ih);
+          try {
+            const results = await Promise.all(families.map((f) => f.getPeers(ih, onPeer, o)));
+            return { responded: results.reduce((n, r) => n + r.responded, 0), timedOut: results.some((r) => r.timedOut) };
+          } finally {
+            populate();
+          }
         },
         watched: deps.watched,
         onPeer: emit,
@@ -192,36 +258,28 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
       },
       { intervalMs: options.lookupIntervalMs, ...tuning.lookup },
     );
-    const sampler = new InfohashSampler(
-      {
-        node,
-        onInfohash: (ih) => lookups.enqueueSampled(ih),
-        active: () => options.sampleInfohashes && deps.watchAll(),
-        logger: deps.logger,
-      },
-      tuning.sampler,
-    );
+    lookupsRef = lookups;
     lookups.start();
     if (lookups.stats().running === 0) populate(); // nothing watched
-    sampler.start();
     const unsubscribe = deps.newlyWatched?.((ih) => lookups.wantNow(ih)) ?? (() => {});
-    running = { node, table, lookups, sampler, unsubscribe };
+    running = { v4, v6, lookups, unsubscribe };
   };
 
   return {
     start,
-    nodeCount: () => running?.node.nodeCount() ?? 0,
+    nodeCount: () => running?.v4.node.nodeCount() ?? 0,
     wantNow: (ih) => running?.lookups.wantNow(ih),
-    address: () => running?.node.address() ?? null,
+    address: () => running?.v4.node.address() ?? null,
+    address6: () => running?.v6?.node.address() ?? null,
     stats: () => {
-      if (!running) return emptyStats(true);
-      const { node, lookups, sampler, table } = running;
-      const n = node.stats();
+      if (!running) return emptyStats(true, ipv6Stats());
+      const { v4, v6, lookups } = running;
+      const n = v4.stats();
       return {
         enabled: true,
         nodes: n.nodes,
-        packetsIn: n.socket.packetsIn,
-        packetsOut: n.socket.packetsOut,
+        packetsIn: n.packetsIn,
+        packetsOut: n.packetsOut,
         socket: n.socket,
         krpcPending: n.krpcPending,
         krpcPendingHighWater: n.krpcPendingHighWater,
@@ -229,9 +287,12 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
         health: n.health,
         responder: n.responder,
         lookups: lookups.stats(),
-        samples: sampler.stats(),
-        table: table.stats(),
+        samples: n.samples,
+        table: n.table,
+        ipv4Lookups: n.lookups,
+        ipv6: ipv6Stats(v6),
         peersFound: { ...counters.found },
+        peersFoundByFamily: { ...counters.byFamily },
         peersDuplicate: counters.duplicate,
         onPeerErrors: counters.onPeerErrors,
       };
@@ -240,12 +301,10 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
       if (stopped) return;
       stopped = true;
       if (!running) return;
-      const { node, lookups, sampler, table, unsubscribe } = running;
+      const { v4, v6, lookups, unsubscribe } = running;
       unsubscribe();
       lookups.stop();
-      sampler.stop();
-      table.stop();
-      await node.stop();
+      await Promise.all([v4.stop(), v6?.stop()]);
     },
   };
 }

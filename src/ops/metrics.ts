@@ -160,7 +160,40 @@ export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'
       [{ kind: 'per_ip_delayed' }, s?.perIpDelayed ?? 0],
     ];
   });
-  gaugeFrom(registry, 'dht_routing_table_nodes', 'Nodes in the DHT routing table', [], () => [[{}, dht().nodes]]);
+  gaugeFrom(registry, 'dht_routing_table_nodes', 'Nodes in the DHT routing table of the IPv4 node', [], () => [[{}, dht().nodes]]);
+  // BEP 32: the IPv6 node's own table and traffic, and peers found by their address family.
+  gaugeFrom(registry, 'dht_family_routing_table_nodes', 'Nodes in each DHT routing table, by address family (IPv6: 0 when off)', ['family'], () => {
+    const d = dht();
+    return [
+      [{ family: 'ipv4' }, d.nodes],
+      [{ family: 'ipv6' }, d.ipv6.node?.nodes ?? 0],
+    ];
+  });
+  counterFrom(registry, 'dht_family_packets_total', 'UDP packets of each DHT node, by address family and direction', ['family', 'direction'], () => {
+    const d = dht();
+    const v6 = d.ipv6.node;
+    return [
+      [{ family: 'ipv4', direction: 'in' }, d.packetsIn],
+      [{ family: 'ipv4', direction: 'out' }, d.packetsOut],
+      [{ family: 'ipv6', direction: 'in' }, v6?.packetsIn ?? 0],
+      [{ family: 'ipv6', direction: 'out' }, v6?.packetsOut ?? 0],
+    ];
+  });
+  counterFrom(registry, 'dht_family_lookup_peers_total', 'Peers (values) the get_peers lookups of each DHT node returned, before de-duplication', ['family'], () => {
+    const d = dht();
+    return [
+      [{ family: 'ipv4' }, d.ipv4Lookups?.peers ?? 0],
+      [{ family: 'ipv6' }, d.ipv6.node?.lookups.peers ?? 0],
+    ];
+  });
+  counterFrom(registry, 'dht_peers_found_by_family_total', 'Peers the DHT passed on (after de-duplication), by the peer address family', ['family'], () => {
+    const f = dht().peersFoundByFamily;
+    return [
+      [{ family: 'ipv4' }, f.ipv4],
+      [{ family: 'ipv6' }, f.ipv6],
+    ];
+  });
+  gaugeFrom(registry, 'dht_ipv6_running', '1 when the IPv6 DHT node runs, 0 when off or the host has no IPv6', [], () => [[{}, dht().ipv6.running ? 1 : 0]]);
   gaugeFrom(registry, 'dht_last_reply_age_seconds', 'Seconds since the last reply to one of our DHT queries (-1: none yet)', [], () => {
     const at = dht().socket?.lastReplyAt ?? 0;
     return [[{}, at > 0 ? (Date.now() - at) / 1000 : -1]];

@@ -17,6 +17,8 @@ export interface SqliteStore {
   readonly captures: SqliteCaptureRepository;
   readonly outbox: SqliteOutboxRepository;
   readonly dhtNodes: SqliteDhtNodeRepository;
+  /** The IPv6 DHT node's routing table (BEP 32), apart from the IPv4 one. */
+  readonly dhtNodes6: SqliteDhtNodeRepository;
   readonly ops: SqliteOpsRepository;
   readonly dashboard: SqliteDashboardRepository;
   readonly spam: SqliteSpamRepository;
@@ -34,7 +36,8 @@ export function openSqliteStore(options: { path: string; busyTimeoutMs: number; 
       overlay: new SqliteFilterOverlayRepository(db),
       captures: new SqliteCaptureRepository(db),
       outbox: new SqliteOutboxRepository(db),
-      dhtNodes: new SqliteDhtNodeRepository(db),
+      dhtNodes: new SqliteDhtNodeRepository(db, 4),
+      dhtNodes6: new SqliteDhtNodeRepository(db, 6),
       ops: new SqliteOpsRepository(db),
       dashboard: new SqliteDashboardRepository(db),
       spam: new SqliteSpamRepository(db),

@@ -30,7 +30,13 @@ function sources(): OpsSources {
     lookups: { watched: 5, running: 2, urgentQueued: 1, sampledQueued: 13, started: 50, completed: 40, timedOut: 6, failed: 1, peersFound: 77, droppedUrgent: 0, droppedSampled: 3, watchedRefreshErrors: 0, invalid: 0 },
     samples: null, table: null, health: { bad: 1, wentBad: 2, refused: 3 },
     peersFound: { get_peers: 70, announce: 5, sample: 2, manual: 0 }, peersDuplicate: 9, onPeerErrors: 0,
-  } as DhtStats;
+    ipv4Lookups: { started: 50, responded: 400, timedOut: 6, peers: 60, lastMs: 900 },
+    peersFoundByFamily: { ipv4: 50, ipv6: 27 },
+    ipv6: {
+      enabled: true, running: true, error: null,
+      node: { family: 6, nodes: 17, packetsIn: 300, packetsOut: 250, lookups: { started: 50, responded: 120, timedOut: 9, peers: 31, lastMs: 700 } },
+    },
+  } as unknown as DhtStats;
   const notify: NotifyStatus = {
     outbox: { pending: 5, parked: 2, maxRows: 1000, overLimit: false },
     amqp: target(5, new Date(Date.now() - 10_000).toISOString()),
@@ -97,6 +103,12 @@ describe('Prometheus metrics', () => {
     expect(line(text, 'capture_daemon_dht_queries_total{direction="in",type="announce_peer"}')).toMatch(/ 10$/);
     expect(line(text, 'capture_daemon_dht_budget_refusals_total{kind="reply_budget"}')).toMatch(/ 8$/);
     expect(line(text, 'capture_daemon_dht_routing_table_nodes ')).toMatch(/ 42$/);
+    expect(line(text, 'capture_daemon_dht_family_routing_table_nodes{family="ipv6"}')).toMatch(/ 17$/);
+    expect(line(text, 'capture_daemon_dht_family_routing_table_nodes{family="ipv4"}')).toMatch(/ 42$/);
+    expect(line(text, 'capture_daemon_dht_family_packets_total{family="ipv6",direction="out"}')).toMatch(/ 250$/);
+    expect(line(text, 'capture_daemon_dht_family_lookup_peers_total{family="ipv6"}')).toMatch(/ 31$/);
+    expect(line(text, 'capture_daemon_dht_peers_found_by_family_total{family="ipv6"}')).toMatch(/ 27$/);
+    expect(line(text, 'capture_daemon_dht_ipv6_running')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_dht_lookups_total{result="timed_out"}')).toMatch(/ 6$/);
     expect(line(text, 'capture_daemon_captures_total{result="failed",reason="connect_timeout"}')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_captures_total{result="failed",reason="protocol"}')).toMatch(/ 1$/);
