@@ -40,8 +40,8 @@ def log(name, *a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", required=True)
-    ap.add_argument("--listen", required=True, help="ip:port[,ip:port...] (TCP + uTP; the first also carries the DHT)")
-    ap.add_argument("--bootstrap", default="", help="DHT bootstrap host:port[,...]; empty for the bootstrap node itself")
+    ap.add_argument("--listen", required=True, help="ip:port or [ipv6]:port[,...] (TCP + uTP; each also carries a DHT node of its family)")
+    ap.add_argument("--bootstrap", default="", help="DHT bootstrap host:port[,...] (an IPv6 node by a name /etc/hosts maps); empty for the bootstrap node itself")
     ap.add_argument("--mode", choices=["dht", "torrents", "lookup"], default="dht")
     ap.add_argument("--lookup", default="", help="infohash (hex) for --mode lookup")
     ap.add_argument("--expect", default="", help="ip:port[,...] that --mode lookup waits for")
@@ -55,7 +55,7 @@ def main():
     a = ap.parse_args()
 
     listen = [x.strip() for x in a.listen.split(",") if x.strip()]
-    first_ip = listen[0].rsplit(":", 1)[0]
+    first_ip = listen[0].rsplit(":", 1)[0].strip("[]")  # "[fd00:cd::2]:6882" -> fd00:cd::2
     cats = lt.alert.category_t
     settings = {
         "listen_interfaces": ",".join(listen),
