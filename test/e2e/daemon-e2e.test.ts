@@ -45,6 +45,7 @@ interface ScenarioResult {
   ok: boolean;
   errors: string[];
   daemonIp: string;
+  daemonIp6: string;
   manifest?: Manifest;
   timings: Record<string, unknown> & {
     discovery?: Record<string, { visibleAfterDaemonReadyMs: number | null; foundAfterDaemonReadyMs: number | null; reportAfterFoundMs: number | null }>;
@@ -62,9 +63,11 @@ interface ScenarioResult {
   bench?: BenchSeries;
   benchViaLookup?: BenchSeries;
   restart?: {
+    /** `status --json` before the restart: how the peers were found, per DHT family. */
+    statusBefore?: { dht?: { stats?: { peersFoundByFamily?: { ipv4: number; ipv6: number }; ipv6?: { running?: boolean; node?: { nodes?: number; lookups?: { peers?: number } } } } } };
     stop?: { code: number | null; signal: string | null; killed: boolean; ms: number };
     dhtListening?: { restored?: number };
-    statusAfter?: { dht?: { nodes?: number } };
+    statusAfter?: { dht?: { nodes?: number; ipv6?: { running?: boolean; nodes?: number } } };
     nodesAfterReadyMs?: number;
     refound?: Record<string, number>;
   };
@@ -80,7 +83,33 @@ const PEER_ID: Record<string, RegExp> = {
   'lt-enc': /^-LT\w{4}-/,
   transmission: /^-TR\d{4}-/,
   aria2: /^A2-\d+-\d+-\d+-/,
+  'lt-seed6': /^-LT\w{4}-/,
+  transmission6: /^-TR\d{4}-/,
 };
+
+/**
+ * Capture success per client and transport, IPv4 beside IPv6 (BEP 32): one row per client
+ * software ("transmission" and "transmission6" are the same client, reached each way).
+ */
+function familyTable(m: Manifest, captures: Record<string, ApiPeer[]>, discovery: NonNullable<ScenarioResult['timings']['discovery']>): string[] {
+  const cell = (name: string | undefined): string => {
+    if (!name) return '-';
+    const rep = (captures[name] ?? []).find((p) => p.captureReport)?.captureReport;
+    const c = m.clients.find((x) => x.name === name);
+    if (!rep || !c) return `${name}: NOT captured`;
+    return `${name} ${rep.hasPieces}/${rep.totalPiecesInTorrent} ${rep.clientName ?? '?'} (found +${discovery[name]?.foundAfterDaemonReadyMs ?? '?'} ms)`;
+  };
+  const rows = new Map<string, { v4?: string; v6?: string }>();
+  for (const c of m.clients) {
+    const base = c.family === 6 ? c.name.replace(/6$/, '') : c.name;
+    const row = rows.get(base) ?? {};
+    row[c.family === 6 ? 'v6' : 'v4'] = c.name;
+    rows.set(base, row);
+  }
+  const out = [`capture per client and transport:  ${'client'.padEnd(13)} | ${'IPv4 (plain DHT)'.padEnd(58)} | IPv6 (BEP 32 DHT)`];
+  for (const [base, row] of rows) out.push(`  ${base.padEnd(13)} | ${cell(row.v4).padEnd(58)} | ${cell(row.v6)}`);
+  return out;
+}
 const MSG = { have: 4, bitfield: 5, haveAll: 14, extended: 20 };
 
 const TEST_TIMEOUT_MS = 300_000;
@@ -133,7 +162,7 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
       for (const [name, t] of Object.entries(r.timings.discovery ?? {})) {
         lines.push(
           `  ${name}: found +${t.foundAfterDaemonReadyMs} ms, visible in the API +${t.visibleAfterDaemonReadyMs} ms (report ${t.reportAfterFoundMs} ms after found); ` +
-            `side by side, from a fresh node: libtorrent get_peers ${String(r.timings.libtorrentLookup?.found[name])} ms, our KRPC probe ${String(r.timings.probeMs?.[name])} ms`,
+            `side by side, from a fresh node: libtorrent get_peers ${name in (r.timings.libtorrentLookup?.found ?? {}) ? `${String(r.timings.libtorrentLookup?.found[name])} ms` : 'n/a (IPv4 reference only)'}, our KRPC probe ${String(r.timings.probeMs?.[name])} ms`,
         );
       }
       const lt = r.timings.libtorrentLookup;
@@ -149,6 +178,7 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
       if (r.bench) lines.push(`bench announce -> capture visible in the API: n=${r.bench.visible.n} median ${r.bench.visible.median} ms, p95 ${r.bench.visible.p95} ms (min ${r.bench.visible.min}, max ${r.bench.visible.max}); announce -> found: median ${r.bench.found.median} ms, p95 ${r.bench.found.p95} ms`);
       if (r.benchViaLookup) lines.push(`bench, announce not sent to the daemon (found by its own lookups): n=${r.benchViaLookup.visible.n} median ${r.benchViaLookup.visible.median} ms, p95 ${r.benchViaLookup.visible.p95} ms`);
       if (r.spam) lines.push(`spam list: the fake reported ${String(r.spam.reportedAfterMetadataMs)} ms after its metadata was known`);
+      lines.push(...familyTable(m, r.captures, r.timings.discovery ?? {}));
       if (r.restart) lines.push(`restart: stop ${r.restart.stop?.ms} ms, dht nodes ${r.restart.statusAfter?.dht?.nodes} after ${r.restart.nodesAfterReadyMs} ms, restored ${r.restart.dhtListening?.restored}, found again: ${JSON.stringify(r.restart.refound)}`);
       console.log(lines.join('\n'));
 
@@ -156,6 +186,7 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
 
       // ---- every client discovered through the DHT and captured, with the right state ----
       expect.soft(r.upload?.status, 'addTorrent').toBe(200);
+      expect.soft(m.clients.filter((c) => c.family === 6).map((c) => c.name).sort(), 'IPv6-only peers in the swarm').toEqual(['lt-seed6', 'transmission6']);
       for (const c of m.clients) {
         const rows = r.captures[c.name] ?? [];
         const rep = rows.find((p) => p.captureReport)?.captureReport;
@@ -169,6 +200,13 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
         expect.soft(rep.hasTotal, `${c.name} hasTotal (${c.role})${wire}`).toBe(c.role === 'seeder');
         expect.soft(rep.clientName, `${c.name} clientName`).toMatch(new RegExp(c.expectedClientName));
       }
+
+      // ---- the IPv6 peers came through the daemon's IPv6 DHT node (BEP 32) ----
+      const dhtStats = r.restart?.statusBefore?.dht?.stats;
+      expect.soft(dhtStats?.ipv6?.running, 'IPv6 DHT node running').toBe(true);
+      expect.soft(dhtStats?.ipv6?.node?.nodes ?? 0, 'IPv6 routing table filled').toBeGreaterThan(0);
+      expect.soft(dhtStats?.ipv6?.node?.lookups?.peers ?? 0, 'values returned to the IPv6 node\'s own get_peers lookups').toBeGreaterThanOrEqual(2);
+      expect.soft(dhtStats?.peersFoundByFamily?.ipv6 ?? 0, 'IPv6 peers passed to the capture pipeline').toBeGreaterThanOrEqual(2);
 
       // ---- metadata fetched for the infohash added bare ----
       expect.soft(r.addInfohash?.status, 'addInfohash').toBe(200);
@@ -207,7 +245,7 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
         // the daemon connects from its own address (capture.localAddress): both ends as on the wire
         expect.soft(fromClient.every((f) => f.src === c.ip), `${c.name}: frames from the client carry its address\n${summary}`).toBe(true);
         const ours = frames.find((f) => f.srcPort !== c.port && f.protocol === 'BitTorrent protocol');
-        expect.soft(ours?.src, `${c.name}: the daemon's handshake, from the daemon's address`).toBe(r.daemonIp);
+        expect.soft(ours?.src, `${c.name}: the daemon's handshake, from the daemon's address (IPv6 headers for an IPv6 peer)`).toBe(c.family === 6 ? r.daemonIp6 : r.daemonIp);
         expect.soft(ours?.infohash, `${c.name}: the daemon's handshake infohash`).toBe(m.infohash);
         expect.soft(hs, `${c.name}: tshark decodes the client's handshake\n${summary}`).toBeDefined();
         expect.soft(hs?.infohash, `${c.name}: handshake infohash`).toBe(m.infohash);
@@ -229,6 +267,8 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
       expect.soft(r.restart?.stop?.code, 'graceful stop on SIGTERM').toBe(0);
       expect.soft(r.restart?.stop?.killed, 'stopped without SIGKILL').toBe(false);
       expect.soft(r.restart?.statusAfter?.dht?.nodes ?? 0, 'dht nodes after restart without bootstrap').toBeGreaterThan(0);
+      expect.soft(r.restart?.statusAfter?.dht?.ipv6?.running, 'the IPv6 DHT node runs after the restart').toBe(true);
+      expect.soft(r.restart?.statusAfter?.dht?.ipv6?.nodes ?? 0, 'IPv6 dht nodes after restart without bootstrap (its own table restored)').toBeGreaterThan(0);
       expect.soft(r.restart?.nodesAfterReadyMs ?? Infinity, 'dht nodes within seconds of the restart').toBeLessThanOrEqual(10_000);
       if (r.restart?.dhtListening && 'restored' in r.restart.dhtListening) {
         expect.soft(r.restart.dhtListening.restored ?? 0, 'routing table restored from the database').toBeGreaterThan(0);

@@ -38,6 +38,9 @@ export interface DaemonConfig {
   haveWindowMs?: number;
   /** spam.evidence.scanIntervalMs (default 1000: the spam list's evidence within a second or so). */
   spamScanIntervalMs?: number;
+  /** The IPv6 DHT node (BEP 32) and the source address of IPv6 captures; absent: IPv4 only. */
+  host6?: string;
+  bootstrap6?: string[];
 }
 
 export function writeDaemonConfig(file: string, c: DaemonConfig): void {
@@ -62,10 +65,12 @@ dht:
   port: ${c.dhtPort}
   bootstrap: [${c.bootstrap.map((b) => `"${b}"`).join(', ')}]
   lookupIntervalMs: ${c.lookupIntervalMs}
-capture:
+${c.host6 ? `  ipv6: { enabled: true, host: "${c.host6}", port: ${c.dhtPort}, bootstrap: [${(c.bootstrap6 ?? []).map((b) => `"${b}"`).join(', ')}] }
+` : ''}capture:
   # connect from the daemon's own address (its own /24), like a real host
   localAddress: ${c.host}
-  allowedPrivateRanges: ["127.0.0.0/8"]
+${c.host6 ? `  localAddress6: "${c.host6}"
+` : ''}  allowedPrivateRanges: ["127.0.0.0/8"${c.host6 ? ', "fd00::/8"' : ''}]
   haveWindowMs: ${c.haveWindowMs ?? 500}
   reverseDns: { enabled: false }
 geoip: { countryDb: null }

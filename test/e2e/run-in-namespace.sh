@@ -14,6 +14,7 @@
 #   E2E_RUN_DIR      work dir (logs, data, configs); from the caller or a fresh /tmp/capture-e2e.XXXX
 #   E2E_DAEMON_IP    127.200.0.1: the address (own /24) for the code under test
 #   E2E_BOOTSTRAP    127.0.0.1:6881: the private DHT's bootstrap node (started by the swarm)
+#   E2E_DAEMON_IP6   fd00:cd::200 and E2E_BOOTSTRAP6 [fd00:cd::1]:6881: the same on IPv6 (ULA on lo)
 #
 # Every process that speaks DHT or BitTorrent in the e2e suite runs under this script. Requires
 # root (unshare). The swarm code checks the isolation again before it starts a client.
@@ -57,6 +58,14 @@ fi
 export E2E_DAEMON_IP=127.200.0.1 E2E_BOOTSTRAP=127.0.0.1:6881
 for a in 127.1.0.2 127.2.0.2 127.3.0.2 127.6.0.2 127.7.0.2 127.250.0.1 "$E2E_DAEMON_IP"; do
   ip addr add "$a/32" dev lo 2>/dev/null || true
+done
+# IPv6 (BEP 32): ULA addresses (fd00::/8) on lo, inside this namespace only; nodad: usable at once.
+#   fd00:cd::1 IPv6 DHT bootstrap · ::2 lt-seed6 (IPv6 only) · ::3 Transmission's IPv6 side
+#   ::200 the daemon · ::250 / ::251 probes
+export E2E_DAEMON_IP6=fd00:cd::200 E2E_BOOTSTRAP6='[fd00:cd::1]:6881'
+sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 2>/dev/null || true
+for a in fd00:cd::1 fd00:cd::2 fd00:cd::3 fd00:cd::250 fd00:cd::251 "$E2E_DAEMON_IP6"; do
+  ip -6 addr add "$a/128" dev lo nodad 2>/dev/null || true
 done
 
 mkdir -p "$E2E_RUN_DIR/ns"

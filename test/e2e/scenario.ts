@@ -22,6 +22,8 @@ assertIsolated();
 
 const RUN = process.env.E2E_RUN_DIR ?? '/tmp/capture-e2e';
 const HOST = process.env.E2E_DAEMON_IP ?? '127.200.0.1';
+/** The daemon's IPv6 address (ULA on lo): its IPv6 DHT node and the source of its IPv6 captures. */
+const HOST6 = process.env.E2E_DAEMON_IP6 ?? 'fd00:cd::200';
 const KEY = 'e2e-key-0123456789abcdef';
 const BENCH_SAMPLES = Number(process.env.E2E_BENCH_SAMPLES ?? 10);
 /** Samples whose announce does NOT reach the daemon: it must find the peer by its own lookups. */
@@ -68,7 +70,7 @@ async function tshark(file: string, port: number): Promise<{ rc: number; summary
   const decodeAs = ['-d', `tcp.port==${port},bittorrent`];
   const sum = await run('tshark', ['-n', '-r', file, ...decodeAs, '-Y', 'bittorrent']);
   const f = await run('tshark', ['-n', '-r', file, ...decodeAs, '-Y', 'bittorrent', '-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=a', '-E', 'aggregator=,',
-    '-e', 'frame.number', '-e', 'ip.src', '-e', 'tcp.srcport', '-e', 'bittorrent.protocol.name', '-e', 'bittorrent.info_hash',
+    '-e', 'frame.number', '-e', 'ip.src', '-e', 'ipv6.src', '-e', 'tcp.srcport', '-e', 'bittorrent.protocol.name', '-e', 'bittorrent.info_hash',
     '-e', 'bittorrent.peer_id', '-e', 'bittorrent.msg.type', '-e', 'bittorrent.extended.id']);
   const nums = (s: string | undefined): number[] => (s ? s.split(',').filter(Boolean).map(Number) : []);
   const frames = f.stdout
@@ -78,13 +80,13 @@ async function tshark(file: string, port: number): Promise<{ rc: number; summary
       const c = l.split('\t');
       return {
         frame: Number(c[0]),
-        src: c[1] ?? '',
-        srcPort: Number(c[2]),
-        protocol: c[3] ?? '',
-        infohash: (c[4] ?? '').replace(/:/g, '').toLowerCase(),
-        peerId: (c[5] ?? '').replace(/:/g, '').toLowerCase(),
-        msgTypes: nums(c[6]),
-        extendedIds: nums(c[7]),
+        src: c[1] || c[2] || '', // ip.src, or ipv6.src for an IPv6 capture
+        srcPort: Number(c[3]),
+        protocol: c[4] ?? '',
+        infohash: (c[5] ?? '').replace(/:/g, '').toLowerCase(),
+        peerId: (c[6] ?? '').replace(/:/g, '').toLowerCase(),
+        msgTypes: nums(c[7]),
+        extendedIds: nums(c[8]),
       };
     });
   return { rc: sum.rc || f.rc, summary: sum.stdout.split('\n').filter((l) => l.trim()), frames, stderr: sum.stderr + f.stderr };
@@ -101,6 +103,7 @@ const result: {
   errors: string[];
   startedAt: number;
   daemonIp: string;
+  daemonIp6: string;
   manifest?: Manifest;
   timings: Record<string, unknown>;
   upload?: { status: number; body: unknown };
@@ -116,7 +119,7 @@ const result: {
   restart?: Record<string, unknown>;
   daemonProblems: string[];
   daemonLogs: string[];
-} = { ok: false, errors: [], startedAt: T0, daemonIp: HOST, timings: {}, captures: {}, allSwarmPeers: [], pcaps: {}, daemonProblems: [], daemonLogs: [] };
+} = { ok: false, errors: [], startedAt: T0, daemonIp: HOST, daemonIp6: HOST6, timings: {}, captures: {}, allSwarmPeers: [], pcaps: {}, daemonProblems: [], daemonLogs: [] };
 
 const swarm = new Swarm({ runDir: path.join(RUN, 'swarm'), benchPeers: BENCH_SAMPLES + LOOKUP_SAMPLES, log: (s) => log(`swarm: ${s}`) });
 const daemons: DaemonProcess[] = [];
@@ -162,7 +165,8 @@ async function main(): Promise<void> {
   log(`swarm ready (hash checks ${swarmReadyMs} ms): ${m.clients.map((c) => `${c.name}@${c.ip}:${c.port}`).join(' ')}`);
   // independent check of the DHT (tells a swarm problem from a daemon problem)
   const probe = await phase('dht probe', () => swarm.probe(20_000));
-  result.timings.probeMs = probe;
+  const probe6 = await phase('dht probe (IPv6 DHT)', () => swarm.probe(20_000, { ip: 'fd00:cd::250', port: 6881 }));
+  result.timings.probeMs = { ...probe, ...probe6 };
   // the reference for the daemon's discovery times: libtorrent's own get_peers from a fresh node
   result.timings.libtorrentLookup = await phase('libtorrent get_peers', () => swarm.libtorrentLookup(20_000));
 
@@ -176,6 +180,8 @@ async function main(): Promise<void> {
     httpPort: 8080,
     dhtPort: 6881,
     bootstrap: [m.bootstrap],
+    host6: HOST6,
+    bootstrap6: [m.bootstrap6],
     apiKey: KEY,
     lookupIntervalMs: 5000,
     logLevel: process.env.E2E_DAEMON_LOG ?? 'info',
@@ -395,7 +401,7 @@ async function main(): Promise<void> {
     r.statusBefore = await cliStatus(cfgFile).catch((e: unknown) => ({ error: String(e) }));
     r.stop = await d1.stop();
     log(`daemon stopped: ${JSON.stringify(r.stop)}`);
-    writeDaemonConfig(cfgFile, { ...cfg, bootstrap: [] });
+    writeDaemonConfig(cfgFile, { ...cfg, bootstrap: [], bootstrap6: [] });
     const d2 = new DaemonProcess(cfgFile, path.join(RUN, 'daemon-2.log'));
     daemons.push(d2);
     await d2.start();
@@ -406,11 +412,13 @@ async function main(): Promise<void> {
     // start-up (seconds under tsx) is not the daemon's. Then the CLI itself, as an operator runs it.
     const statuses: Array<{ afterReadyMs: number; nodes: unknown }> = [];
     r.statuses = statuses;
-    await waitFor('dht nodes > 0 after restart (admin socket)', 20_000, 100, async () => {
+    await waitFor('dht nodes > 0 on IPv4 and IPv6 after restart (admin socket)', 20_000, 100, async () => {
       const s = await adminStatus(path.join(dataDir, 'admin.sock'));
-      const nodes = (s.dht as { nodes?: number } | undefined)?.nodes;
-      statuses.push({ afterReadyMs: Date.now() - d2.readyAt, nodes });
-      return typeof nodes === 'number' && nodes > 0 ? s : undefined;
+      const dht = s.dht as { nodes?: number; ipv6?: { nodes?: number } } | undefined;
+      const nodes = dht?.nodes;
+      const nodes6 = dht?.ipv6?.nodes;
+      statuses.push({ afterReadyMs: Date.now() - d2.readyAt, nodes, nodes6 } as { afterReadyMs: number; nodes: unknown });
+      return typeof nodes === 'number' && nodes > 0 && typeof nodes6 === 'number' && nodes6 > 0 ? s : undefined;
     });
     r.nodesAfterReadyMs = statuses[statuses.length - 1]?.afterReadyMs;
     r.statusAfter = await cliStatus(cfgFile);

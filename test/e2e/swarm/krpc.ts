@@ -9,7 +9,8 @@ import { bdecode, bencode, isDict, type BValue } from './bencode.js';
  *    the stored peer is the SOURCE address of announce_peer, so the node binds the peer's own IP;
  *  - as an independent probe: an iterative get_peers lookup that lists who the DHT knows.
  * Every message carries v = "E2e\x01" so DHT traffic of the harness helper is recognisable.
- * Only ever bound to 127.x addresses inside the isolated namespace.
+ * IPv6 (BEP 32) when bound to an IPv6 address: `nodes6`, 18-byte values. Only ever bound to 127.x
+ * or fd00:cd:: (ULA on lo) addresses inside the isolated namespace.
  */
 
 export const HELPER_VERSION = Buffer.from('E2e\x01', 'latin1');
@@ -20,20 +21,46 @@ export interface Addr {
 }
 
 export const addrKey = (a: Addr): string => `${a.ip}:${a.port}`;
+/** host:port as clients take it on their command lines: [ipv6]:port for IPv6. */
+export const hostPort = (a: Addr): string => (a.ip.includes(':') ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`);
+
+/** RFC 5952 text of 16 address bytes (as dgram reports addresses). */
+function v6Text(b: Buffer): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
+  // the longest run (>= 2) of zero groups becomes "::"
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
 
 export function parseHostPort(s: string): Addr {
   const i = s.lastIndexOf(':');
   return { ip: s.slice(0, i), port: Number(s.slice(i + 1)) };
 }
 
-function parseNodes(blob: BValue | undefined): Array<{ id: Buffer; addr: Addr }> {
+/** `nodes` (26-byte entries) or, for an IPv6 node, `nodes6` (38-byte entries, BEP 32). */
+function parseNodes(blob: BValue | undefined, family: 4 | 6 = 4): Array<{ id: Buffer; addr: Addr }> {
   if (!Buffer.isBuffer(blob)) return [];
   const out: Array<{ id: Buffer; addr: Addr }> = [];
-  for (let o = 0; o + 26 <= blob.length; o += 26) {
-    out.push({
-      id: blob.subarray(o, o + 20),
-      addr: { ip: `${blob[o + 20]}.${blob[o + 21]}.${blob[o + 22]}.${blob[o + 23]}`, port: blob.readUInt16BE(o + 24) },
-    });
+  const size = family === 4 ? 26 : 38;
+  for (let o = 0; o + size <= blob.length; o += size) {
+    const ip = family === 4 ? `${blob[o + 20]}.${blob[o + 21]}.${blob[o + 22]}.${blob[o + 23]}` : v6Text(blob.subarray(o + 20, o + 36));
+    out.push({ id: blob.subarray(o, o + 20), addr: { ip, port: blob.readUInt16BE(o + size - 2) } });
   }
   return out;
 }
@@ -43,6 +70,7 @@ function parsePeers(values: BValue | undefined): Addr[] {
   const out: Addr[] = [];
   for (const v of values) {
     if (Buffer.isBuffer(v) && v.length === 6) out.push({ ip: `${v[0]}.${v[1]}.${v[2]}.${v[3]}`, port: v.readUInt16BE(4) });
+    else if (Buffer.isBuffer(v) && v.length === 18) out.push({ ip: v6Text(v.subarray(0, 16)), port: v.readUInt16BE(16) });
   }
   return out;
 }
@@ -74,8 +102,12 @@ export class KrpcNode {
     readonly readOnly = false,
   ) {}
 
+  get family(): 4 | 6 {
+    return this.bind.ip.includes(':') ? 6 : 4;
+  }
+
   async start(): Promise<void> {
-    const sock = createSocket('udp4');
+    const sock = createSocket(this.family === 6 ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
     this.sock = sock;
     sock.on('message', (msg, rinfo) => this.onMessage(msg, { ip: rinfo.address, port: rinfo.port }));
     sock.on('error', () => {});
@@ -116,7 +148,7 @@ export class KrpcNode {
     if (y === 'q') {
       const q = Buffer.isBuffer(msg.q) ? msg.q.toString('latin1') : '';
       const r: { [k: string]: BValue } = { id: this.id };
-      if (q === 'find_node' || q === 'get_peers') r.nodes = Buffer.alloc(0);
+      if (q === 'find_node' || q === 'get_peers') r[this.family === 6 ? 'nodes6' : 'nodes'] = Buffer.alloc(0);
       if (q === 'get_peers') r.token = Buffer.from('e2e');
       if (['ping', 'find_node', 'get_peers', 'announce_peer'].includes(q)) this.send(from, { t, y: 'r', r });
       else this.send(from, { t, y: 'e', e: [204, 'Method Unknown'] });
@@ -179,7 +211,8 @@ export class KrpcNode {
             tokens.set(addrKey(c.addr), { addr: c.addr, id: r.id, token: r.token });
           }
           for (const p of parsePeers(r.values)) peers.set(addrKey(p), p);
-          for (const n of parseNodes(r.nodes)) {
+          for (const p of parsePeers(r.values6)) peers.set(addrKey(p), p);
+          for (const n of parseNodes(this.family === 6 ? r.nodes6 : r.nodes, this.family)) {
             const k = addrKey(n.addr);
             if (k !== addrKey(this.bind) && !cand.has(k)) cand.set(k, { addr: n.addr, id: n.id });
           }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeContent, placeData, SWARM_TORRENT, METADATA_TORRENT, DISGUISED_TORRENT, type Content } from './content.js';
-import { KrpcNode, keepAnnounced, addrKey, type Addr } from './krpc.js';
+import { KrpcNode, keepAnnounced, addrKey, hostPort, type Addr } from './krpc.js';
 
 /**
  * The e2e swarm: real, independently written BitTorrent clients on a private Mainline DHT.
@@ -17,6 +17,10 @@ import { KrpcNode, keepAnnounced, addrKey, type Addr } from './krpc.js';
  *   aria2         aria2c 1.36                       127.6.0.2:6886    partial 16/64   native
  *   lt-enc        libtorrent, encryption forced     127.7.0.2:6888    seeder 64/64    native (drops plaintext handshakes: MSE/PE RC4 only)
  *   lt-bench      libtorrent, no DHT, N addresses   127.10+i.0.2:7000 seeder 64/64    announced on demand (benchmark)
+ *   IPv6 (BEP 32; ULA addresses on lo, a DHT of its own):
+ *   bootstrap6    libtorrent-rasterbar              [fd00:cd::1]:6881 DHT node only   native (IPv6 DHT)
+ *   lt-seed6      libtorrent-rasterbar              [fd00:cd::2]:6889 seeder 64/64    native, IPv6 only
+ *   transmission6 the same transmission-daemon      [fd00:cd::3]:51413 (its IPv6 side) helper announces it into the IPv6 DHT
  *
  * One /24 per simulated host (libtorrent keeps one routing-table entry per /24 by default).
  *
@@ -28,6 +32,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PY = '/usr/bin/python3';
 
 export const BOOTSTRAP: Addr = { ip: '127.0.0.1', port: 6881 };
+export const BOOTSTRAP6: Addr = { ip: 'fd00:cd::1', port: 6881 };
 const TR_RPC_PORT = 9091;
 const TR_HELPER_PORT = 6887;
 const ARIA2_RPC_PORT = 6800;
@@ -49,12 +54,16 @@ export interface ClientInfo {
   expectedClientName: string;
   dht: string;
   pid: number | undefined;
+  /** 6: reachable over IPv6 and announced in the IPv6 DHT only (BEP 32). */
+  family: 4 | 6;
 }
 
 export interface Manifest {
   startedAt: number;
   readyAt?: number;
   bootstrap: string;
+  /** The IPv6 DHT's bootstrap node, [addr]:port. */
+  bootstrap6: string;
   infohash: string;
   torrent: string;
   numPieces: number;
@@ -124,6 +133,7 @@ export class Swarm {
     this.manifest = {
       startedAt: 0,
       bootstrap: addrKey(BOOTSTRAP),
+      bootstrap6: hostPort(BOOTSTRAP6),
       infohash: '',
       torrent: '',
       numPieces: 0,
@@ -153,15 +163,28 @@ export class Swarm {
 
   private async waitUdp(addr: Addr, timeoutMs: number): Promise<void> {
     const hex = (n: number): string => n.toString(16).toUpperCase().padStart(4, '0');
-    const ipHex = addr.ip
-      .split('.')
-      .map((x) => Number(x).toString(16).toUpperCase().padStart(2, '0'))
-      .reverse()
-      .join('');
+    const v6 = addr.ip.includes(':');
+    // /proc/net/udp6: the 16 bytes as four 32-bit words, each in host (little-endian) order
+    const ipHex = v6
+      ? (() => {
+          const halves = addr.ip.split('::');
+          const head = halves[0] ? halves[0].split(':') : [];
+          const tail = halves.length > 1 && halves[1] ? halves[1].split(':') : [];
+          const groups = [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail].map((g) => g.padStart(4, '0'));
+          const bytes = Buffer.from(groups.join(''), 'hex');
+          let out = '';
+          for (let i = 0; i < 16; i += 4) out += Buffer.from(bytes.subarray(i, i + 4)).reverse().toString('hex').toUpperCase();
+          return out;
+        })()
+      : addr.ip
+          .split('.')
+          .map((x) => Number(x).toString(16).toUpperCase().padStart(2, '0'))
+          .reverse()
+          .join('');
     const want = `${ipHex}:${hex(addr.port)}`;
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
-      if (readFileSync('/proc/net/udp', 'utf8').includes(want)) return;
+      if (readFileSync(v6 ? '/proc/net/udp6' : '/proc/net/udp', 'utf8').includes(want)) return;
       await sleep(50);
     }
     throw new Error(`nothing listens on udp ${addrKey(addr)}`);
@@ -201,18 +224,22 @@ export class Swarm {
     this.spawnProc('bootstrap', PY, [path.join(HERE, 'ltnode.py'), '--name', 'bootstrap', '--listen', boot, '--mode', 'dht',
       '--status', path.join(run, 'bootstrap', 'status.json')]);
     await this.waitUdp(BOOTSTRAP, 10_000);
+    // the IPv6 DHT's bootstrap node (BEP 32: a network of its own)
+    this.spawnProc('bootstrap6', PY, [path.join(HERE, 'ltnode.py'), '--name', 'bootstrap6', '--listen', hostPort(BOOTSTRAP6), '--mode', 'dht',
+      '--status', path.join(run, 'bootstrap6', 'status.json')]);
+    await this.waitUdp(BOOTSTRAP6, 10_000);
 
     // 2. libtorrent seeder (also seeds the metadata-only torrent) and partial peer
-    const ltClient = (name: string, ip: string, port: number, keepFiles: number | undefined, extra: string[], flags: string[] = []): void => {
+    const ltClient = (name: string, ip: string, port: number, keepFiles: number | undefined, extra: string[], flags: string[] = [], family: 4 | 6 = 4): void => {
       const save = path.join(run, name, 'data');
       const pieces = placeData(this.swarmContent, save, keepFiles);
       const torrents = [`${this.swarmContent.torrentPath}=${save}${keepFiles === undefined ? '' : ':partial'}`, ...extra];
-      const child = this.spawnProc(name, PY, [path.join(HERE, 'ltnode.py'), '--name', name, '--listen', `${ip}:${port}`,
-        '--bootstrap', boot, '--mode', 'torrents', ...torrents.flatMap((t) => ['--torrent', t]),
+      const child = this.spawnProc(name, PY, [path.join(HERE, 'ltnode.py'), '--name', name, '--listen', hostPort({ ip, port }),
+        '--bootstrap', family === 6 ? hostPort(BOOTSTRAP6) : boot, '--mode', 'torrents', ...torrents.flatMap((t) => ['--torrent', t]),
         '--status', path.join(run, name, 'status.json'), ...flags]);
       m.clients.push({ name, software: `libtorrent-rasterbar (python3-libtorrent)${flags.length > 0 ? ` ${flags.join(' ')}` : ''}`, version: ltDeb, ip, port,
         role: keepFiles === undefined ? 'seeder' : 'partial', expectedPieces: pieces, expectedClientName: ltName,
-        dht: 'native', pid: child.pid });
+        dht: family === 6 ? 'native (IPv6 DHT)' : 'native', pid: child.pid, family });
     };
     const metaSave = path.join(run, 'lt-seed', 'meta-data');
     placeData(this.metaContent, metaSave);
@@ -222,9 +249,11 @@ export class Swarm {
     ltClient('lt-partial', '127.2.0.2', 6883, 2, []);
     // a peer set to require encryption: the daemon's plain handshake is dropped, its MSE retry is not
     ltClient('lt-enc', '127.7.0.2', 6888, undefined, [], ['--encryption', 'forced']);
+    // an IPv6-only peer, in the IPv6 DHT only
+    ltClient('lt-seed6', 'fd00:cd::2', 6889, undefined, [], [], 6);
 
     // 3. Transmission, and the helper that announces it into the DHT
-    await this.startTransmission('127.3.0.2', 51413);
+    await this.startTransmission('127.3.0.2', 51413, 'fd00:cd::3');
     // 4. aria2 (partial: only file 1 selected and present)
     this.startAria2('127.6.0.2', 6886, 1);
 
@@ -261,7 +290,7 @@ export class Swarm {
     throw new Error(`transmission ${method}: no session id`);
   }
 
-  private async startTransmission(ip: string, port: number): Promise<void> {
+  private async startTransmission(ip: string, port: number, ip6: string): Promise<void> {
     const name = 'transmission';
     const dir = path.join(this.runDir, name);
     const data = path.join(dir, 'data');
@@ -270,7 +299,7 @@ export class Swarm {
     const pieces = placeData(this.swarmContent, data);
     const settings = {
       'bind-address-ipv4': ip,
-      'bind-address-ipv6': '::1',
+      'bind-address-ipv6': ip6,
       'blocklist-enabled': false,
       'dht-enabled': true,
       'lpd-enabled': false,
@@ -317,13 +346,22 @@ export class Swarm {
     const helper = new KrpcNode({ ip, port: TR_HELPER_PORT });
     await helper.start();
     const stopAnnouncing = keepAnnounced(helper, this.swarmContent.infohash, port, [BOOTSTRAP], (s) => this.log(`transmission-dht-helper: ${s}`), 30_000);
+    // Its IPv6 side: Transmission runs its IPv6 DHT only with a global IPv6 address, never on ULA,
+    // so a helper on its IPv6 address announces it into the IPv6 DHT the same way.
+    const helper6 = new KrpcNode({ ip: ip6, port: TR_HELPER_PORT });
+    await helper6.start();
+    const stopAnnouncing6 = keepAnnounced(helper6, this.swarmContent.infohash, port, [BOOTSTRAP6], (s) => this.log(`transmission-dht6-helper: ${s}`), 30_000, 1);
     this.stoppers.push(() => {
       stopAnnouncing();
+      stopAnnouncing6();
       helper.close();
+      helper6.close();
     });
     const ver = debVersion('transmission-daemon');
-    this.manifest.clients.push({ name, software: 'transmission-daemon', version: ver, ip, port, role: 'seeder', expectedPieces: pieces,
-      expectedClientName: `^Transmission ${reEscape(upstreamVersion(ver))}`, dht: `helper ${ip}:${TR_HELPER_PORT}`, pid: child.pid });
+    const common = { software: 'transmission-daemon', version: ver, port, role: 'seeder' as const, expectedPieces: pieces,
+      expectedClientName: `^Transmission ${reEscape(upstreamVersion(ver))}`, pid: child.pid };
+    this.manifest.clients.push({ name, ip, dht: `helper ${ip}:${TR_HELPER_PORT}`, family: 4, ...common });
+    this.manifest.clients.push({ name: 'transmission6', ip: ip6, dht: `helper [${ip6}]:${TR_HELPER_PORT} (IPv6 DHT)`, family: 6, ...common });
   }
 
   private startAria2(ip: string, port: number, keepFiles: number): void {
@@ -345,7 +383,7 @@ export class Swarm {
     ], { HOME: dir });
     const ver = debVersion('aria2');
     this.manifest.clients.push({ name, software: 'aria2c', version: ver, ip, port, role: 'partial', expectedPieces: pieces,
-      expectedClientName: `^aria2/${reEscape(upstreamVersion(ver))}`, dht: 'native', pid: child.pid });
+      expectedClientName: `^aria2/${reEscape(upstreamVersion(ver))}`, dht: 'native', pid: child.pid, family: 4 });
   }
 
   /** Pieces each client holds and whether it finished checking, asked from the client itself. */
@@ -384,6 +422,7 @@ export class Swarm {
       } catch (err) {
         out.transmission = { ready: false, pieces: 0, detail: String(err) };
       }
+      if (this.manifest.clients.some((c) => c.name === 'transmission6')) out.transmission6 = out.transmission;
     }
     if (this.manifest.clients.some((c) => c.name === 'aria2')) {
       try {
@@ -429,24 +468,28 @@ export class Swarm {
    * every client's ip:port is listed. Resolves with ms until each was found.
    */
   async probe(timeoutMs = 30_000, bind: Addr = { ip: '127.250.0.1', port: 6881 }): Promise<Record<string, number>> {
+    // the clients of bind's family, through that family's DHT
+    const family = bind.ip.includes(':') ? 6 : 4;
+    const clients = this.manifest.clients.filter((c) => c.family === family);
+    const boot = family === 6 ? BOOTSTRAP6 : BOOTSTRAP;
     const node = new KrpcNode(bind, true);
     await node.start();
     const t0 = Date.now();
     const found: Record<string, number> = {};
     try {
       while (Date.now() - t0 < timeoutMs) {
-        const r = await node.lookup(this.manifest.infohash, [BOOTSTRAP]);
+        const r = await node.lookup(this.manifest.infohash, [boot]);
         const keys = new Set(r.peers.map(addrKey));
-        for (const c of this.manifest.clients) {
+        for (const c of clients) {
           if (found[c.name] === undefined && keys.has(`${c.ip}:${c.port}`)) found[c.name] = Date.now() - t0;
         }
-        if (this.manifest.clients.every((c) => found[c.name] !== undefined)) return found;
+        if (clients.every((c) => found[c.name] !== undefined)) return found;
         await sleep(500);
       }
     } finally {
       node.close();
     }
-    throw new Error(`DHT probe: not every client found in ${timeoutMs} ms: ${JSON.stringify(found)}`);
+    throw new Error(`DHT probe (IPv${family}): not every client found in ${timeoutMs} ms: ${JSON.stringify(found)}`);
   }
 
   /**
@@ -459,7 +502,7 @@ export class Swarm {
     bind: Addr = { ip: '127.251.0.1', port: 6881 },
   ): Promise<{ found: Record<string, number | null>; firstDhtNodeMs: number | null; complete: boolean; elapsedMs: number }> {
     const status = path.join(this.runDir, 'lt-lookup', 'status.json');
-    const expect = this.manifest.clients.map((c) => `${c.ip}:${c.port}`);
+    const expect = this.manifest.clients.filter((c) => c.family === 4).map((c) => `${c.ip}:${c.port}`);
     const child = this.spawnProc('lt-lookup', PY, [path.join(HERE, 'ltnode.py'), '--name', 'lt-lookup', '--listen', addrKey(bind),
       '--bootstrap', addrKey(BOOTSTRAP), '--mode', 'lookup', '--lookup', this.manifest.infohash, '--expect', expect.join(','),
       '--timeout', String(timeoutMs / 1000), '--status', status]);
@@ -468,7 +511,7 @@ export class Swarm {
       child.once('exit', () => resolve());
     });
     const r = JSON.parse(readFileSync(status, 'utf8')) as { found: Record<string, number>; firstDhtNodeMs: number | null; complete: boolean; elapsedMs: number };
-    const found = Object.fromEntries(this.manifest.clients.map((c) => [c.name, r.found[`${c.ip}:${c.port}`] ?? null]));
+    const found = Object.fromEntries(this.manifest.clients.filter((c) => c.family === 4).map((c) => [c.name, r.found[`${c.ip}:${c.port}`] ?? null]));
     return { found, firstDhtNodeMs: r.firstDhtNodeMs, complete: r.complete, elapsedMs: r.elapsedMs };
   }
 
