@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import bencode from 'bencode';
 import type { WireExtension, WireExtensionConstructor } from 'bittorrent-protocol';
-import { parseInfoDictionary, type TorrentMetadata } from '../protocol/metainfo.js';
+import type { TorrentMetadata } from '../protocol/metainfo.js';
+import { parseInfoDictionary } from '../protocol/metainfo.js';
+import { metainfoPool, parseInfoDictionaryOffLoop } from '../protocol/metainfo-pool.js';
 import { METADATA_PIECE_SIZE } from '../protocol/wire-limits.js';
 import { errorMessage } from '../util/app-error.js';
 import { bencodeEnd, decodeDictPrefix, own, type BencodeDict } from '../protocol/bencode-check.js';
@@ -165,13 +167,21 @@ export class MetadataFetch {
     if (sha1 !== this.options.infohash) return this.fail('metadata: SHA-1 does not match the infohash');
     // The hash proves the bytes are the torrent's, not that they are sane bencode.
     if (info[0] !== 0x64 || bencodeEnd(info) !== info.length) return this.fail('metadata: info dictionary is not valid bencode');
-    let metadata: TorrentMetadata;
-    try {
-      metadata = parseInfoDictionary(info);
-    } catch (err) {
-      return this.fail(`metadata: invalid info dictionary (${errorMessage(err)})`);
+    if (!metainfoPool.offloads(info.length)) {
+      // The everyday case (a few KiB): checked here, at once.
+      let metadata: TorrentMetadata;
+      try {
+        metadata = parseInfoDictionary(info);
+      } catch (err) {
+        return this.fail(`metadata: invalid info dictionary (${errorMessage(err)})`);
+      }
+      return this.finish({ ok: true, metadata });
     }
-    this.finish({ ok: true, metadata });
+    // A large dictionary (100,000 files: ~5 MB) is checked on a worker thread, off the event loop.
+    parseInfoDictionaryOffLoop(info).then(
+      (metadata: TorrentMetadata) => this.finish({ ok: true, metadata }),
+      (err: unknown) => this.fail(`metadata: invalid info dictionary (${errorMessage(err)})`),
+    );
   }
 
   private finish(result: MetadataResult): void {

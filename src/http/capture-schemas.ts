@@ -148,7 +148,7 @@ export const CAPTURE_SCHEMAS = {
     consumes: ['multipart/form-data', 'application/x-bittorrent'],
     querystring: z.object({ key: key.optional() }),
     response: { 200: json('the torrent, state known', torrent) },
-    errors: [...KEY_ERRORS, ...STORAGE, 'INVALID_TORRENT'],
+    errors: [...KEY_ERRORS, ...STORAGE, 'INVALID_TORRENT', 'RATE_LIMITED'],
   },
   addTorrentInfohash: {
     summary: 'Add a bare infohash: the metadata is fetched from peers (BEP 9)',

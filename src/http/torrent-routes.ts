@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { MAX_INFO_BYTES, parseTorrentFileAsync } from '../protocol/metainfo.js';
+import { MAX_INFO_BYTES } from '../protocol/metainfo.js';
+import { parseTorrentFileOffLoop } from '../protocol/metainfo-pool.js';
 import { AppError, errorMessage } from '../util/app-error.js';
 import { RequestError } from './http-errors.js';
 import type { ApiDeps } from './api-ports.js';
@@ -47,7 +48,8 @@ export function registerTorrentRoutes(app: FastifyInstance, deps: ApiDeps): void
     const { file, fields } = await readUpload(req);
     const p = { ...(req.query as Params), ...fields };
     deps.keys().authorize(p.key, 'addTorrent');
-    const meta = await parseTorrentFileAsync(file); // an invalid file: AppError INVALID_TORRENT (400)
+    // A large file is checked on a worker thread; an invalid one: AppError INVALID_TORRENT (400).
+    const meta = await parseTorrentFileOffLoop(file);
     await deps.torrents.putMetadata(meta, 'upload');
     req.log.info({ infoHash: meta.infohash, name: meta.name }, 'torrent added');
     return await deps.torrents.get(meta.infohash);

@@ -17,6 +17,8 @@ export interface TorrentMetadata {
   files: TorrentFileEntry[];
   /** The bencoded info dictionary, as hashed. */
   info: Buffer;
+  /** `files` as the JSON the store keeps, when the parser made it already (metainfo-pool.ts). */
+  filesJson?: string;
 }
 
 /** Upper bound on an info dictionary we accept (uploads and BEP 9 alike). */

@@ -80,7 +80,7 @@ export class SqliteTorrentRepository {
       totalSize: meta.totalSize,
       pieceLength: meta.pieceLength,
       pieceCount: meta.pieceCount,
-      files: JSON.stringify(meta.files),
+      files: meta.filesJson ?? JSON.stringify(meta.files),
       info: meta.info,
       source,
       now,

@@ -57,7 +57,7 @@ export class PgTorrentRepository {
        ON CONFLICT (infohash) DO UPDATE SET state = 'known', name = excluded.name, total_size = excluded.total_size,
        piece_length = excluded.piece_length, piece_count = excluded.piece_count, files = excluded.files,
        info = excluded.info, updated_at = excluded.updated_at`,
-      [meta.infohash, meta.name, meta.totalSize, meta.pieceLength, meta.pieceCount, JSON.stringify(meta.files), meta.info, source, now],
+      [meta.infohash, meta.name, meta.totalSize, meta.pieceLength, meta.pieceCount, meta.filesJson ?? JSON.stringify(meta.files), meta.info, source, now],
     );
   }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import bencode from 'bencode';
 import { describe, expect, it } from 'vitest';
 import { MetadataFetch, peerUtMetadataId, type MetadataResult } from '../../../src/capture/metadata-fetch.js';
+import { metainfoPool } from '../../../src/protocol/metainfo-pool.js';
 import { makeTorrent } from '../../helpers/torrent-fixture.js';
 
 const PIECE = 16 * 1024;
@@ -36,6 +37,23 @@ describe('MetadataFetch', () => {
     const [r] = results;
     expect(r?.ok && r.metadata.infohash).toBe(t.infohash);
     expect(fetch.finished).toBe(true);
+  });
+
+  it('checks a large info dictionary (100,000 files) on the worker thread, and keeps it exactly', { timeout: 60_000 }, async () => {
+    const t = makeTorrent({ pieceCount: 64, files: Array.from({ length: 100_000 }, (_, i) => ['d', `f${i}`]) });
+    const { fetch, results } = setup(t.infohash, undefined, 4096);
+    const before = metainfoPool.stats().offloaded;
+    fetch.start({ m: { ut_metadata: 2 }, metadata_size: t.info.length });
+    const pieces = Math.ceil(t.info.length / PIECE);
+    for (let p = 0; p < pieces; p++) fetch.onMessage(data(p, t.info.subarray(p * PIECE, (p + 1) * PIECE), t.info.length));
+    expect(metainfoPool.stats().offloaded).toBe(before + 1);
+    for (let i = 0; i < 600 && results.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const [r] = results;
+    expect(r?.ok).toBe(true);
+    if (!r?.ok) return;
+    expect(r.metadata.infohash).toBe(t.infohash);
+    expect(r.metadata.info.equals(t.info)).toBe(true);
+    expect(r.metadata.files).toEqual(t.files);
   });
 
   it('refuses a metadata_size above the cap without sending anything', () => {
