@@ -92,12 +92,13 @@ export class PgCaptureRepository {
     }
   }
 
+  /** `n` ids from the sequence, ascending (one row back: a comma list, not n rows to parse). */
   private static async nextIds(client: PgClient, n: number): Promise<number[]> {
-    const res = await client.query<{ id: number }>({
-      text: "SELECT nextval('captures_id_seq') AS id FROM generate_series(1, $1)",
+    const res = await client.query<{ ids: string }>({
+      text: "SELECT string_agg(v::text, ',' ORDER BY v) AS ids FROM (SELECT nextval('captures_id_seq') AS v FROM generate_series(1, $1)) s",
       values: [n],
     });
-    return res.rows.map((r) => r.id).sort((a, b) => a - b);
+    return (res.rows[0]?.ids ?? '').split(',').map(Number);
   }
 
   private static listingLines(batch: readonly NewCapture[], ids: readonly number[], fids: Map<string, number>): string[] {
@@ -135,26 +136,30 @@ export class PgCaptureRepository {
 
   /**
    * Idempotent bulk ingest: COPY into session-local staging tables, then INSERT … ON CONFLICT DO
-   * NOTHING on (uid, found_at), listings only for the captures actually inserted. A batch (or part
+   * NOTHING on (found_at, uid), listings only for the captures actually inserted. A batch (or part
    * of one) delivered again is skipped, also when two ingesters receive it at once.
    */
   async ingestCaptures(batch: readonly StableCapture[]): Promise<IngestResult> {
     if (batch.length === 0) return { inserted: 0, duplicates: 0 };
-    const fids = await this.filterIdsOf(batch.flatMap((c) => c.filters), true);
+    // A uid repeated within the batch: the first one counts. Then key order (found_at, uid), so two
+    // ingesters given overlapping batches wait for each other instead of deadlocking.
+    const seen = new Set<string>();
+    const unique = batch.filter((c) => !seen.has(c.uid) && seen.add(c.uid) !== undefined);
+    unique.sort((a, b) => a.foundAt - b.foundAt || (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
+    const fids = await this.filterIdsOf(unique.flatMap((c) => c.filters), true);
     const inserted = await this.withPartitions(
-      batch.map((c) => c.foundAt),
+      unique.map((c) => c.foundAt),
       () =>
         inTransaction(this.pool, async (client) => {
           await client.query(`CREATE TEMP TABLE IF NOT EXISTS stage_captures (LIKE captures) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS stage_filters (LIKE capture_filters) ON COMMIT DELETE ROWS`);
-          const ids = await PgCaptureRepository.nextIds(client, batch.length);
-          await copyLines(client, `stage_captures (${CAPTURE_COLUMNS})`, batch.map((c, i) => captureLine(ids[i] as number, c, c.uid, c.crawlerId ?? null)));
-          await copyLines(client, `stage_filters (${LISTING_COLUMNS})`, PgCaptureRepository.listingLines(batch, ids, fids));
-          // A uid twice in one batch: the first copy wins (ON CONFLICT cannot see rows of its own statement).
+          const ids = await PgCaptureRepository.nextIds(client, unique.length);
+          await copyLines(client, `stage_captures (${CAPTURE_COLUMNS})`, unique.map((c, i) => captureLine(ids[i] as number, c, c.uid, c.crawlerId ?? null)));
+          await copyLines(client, `stage_filters (${LISTING_COLUMNS})`, PgCaptureRepository.listingLines(unique, ids, fids));
           const res = await client.query<{ n: number }>(`WITH ins AS (
               INSERT INTO captures (${CAPTURE_COLUMNS})
-              SELECT DISTINCT ON (uid, found_at) ${CAPTURE_COLUMNS} FROM stage_captures ORDER BY uid, found_at, id
-              ON CONFLICT (uid, found_at) DO NOTHING RETURNING id, found_at),
+              SELECT ${CAPTURE_COLUMNS} FROM stage_captures
+              ON CONFLICT (found_at, uid) WHERE uid IS NOT NULL DO NOTHING RETURNING id, found_at),
             listed AS (
               INSERT INTO capture_filters (${LISTING_COLUMNS})
               SELECT s.filter_id, s.success, s.found_at, s.capture_id FROM stage_filters s JOIN ins ON ins.id = s.capture_id AND ins.found_at = s.found_at

@@ -1,5 +1,5 @@
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PgClient } from './pg-pool.js';
 
@@ -13,26 +13,25 @@ export function copyText(v: string | number | boolean | null | undefined): strin
   return v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }
 
-/** Chunks of about this many characters go to the server at a time. */
-const CHUNK_CHARS = 1 << 18;
+/** Lines per chunk written to the server (a few hundred KiB). */
+const CHUNK_LINES = 2048;
 
 /**
- * COPY `table (columns)` FROM STDIN in text format, the lines (each ending in "\n") made lazily
- * by `lines` and sent in chunks of ~256 KiB. Returns the rows copied.
+ * COPY `table (columns)` FROM STDIN in text format, the lines (each ending in "\n") joined into
+ * chunks of CHUNK_LINES and written with backpressure. Returns the rows copied.
  */
-export async function copyLines(client: PgClient, target: string, lines: Iterable<string>): Promise<number> {
+export async function copyLines(client: PgClient, target: string, lines: readonly string[]): Promise<number> {
   const stream = client.query(copyFrom(`COPY ${target} FROM STDIN`));
-  function* chunks(): Generator<string> {
-    let buf = '';
-    for (const line of lines) {
-      buf += line;
-      if (buf.length >= CHUNK_CHARS) {
-        yield buf;
-        buf = '';
-      }
+  const done = finished(stream);
+  try {
+    for (let i = 0; i < lines.length; i += CHUNK_LINES) {
+      const chunk = lines.slice(i, i + CHUNK_LINES).join('');
+      if (!stream.write(chunk)) await once(stream, 'drain');
     }
-    if (buf.length > 0) yield buf;
+    stream.end();
+  } catch (err) {
+    stream.destroy(err as Error);
   }
-  await pipeline(Readable.from(chunks(), { objectMode: false }), stream);
+  await done;
   return Number(stream.rowCount);
 }

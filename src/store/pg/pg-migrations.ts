@@ -42,11 +42,11 @@ export const PG_MIGRATIONS: readonly string[] = [
 
   -- One row per capture attempt: a report or an error, never both. uid: the capture's stable id
   -- given by the crawler that made it (NULL for captures stored directly); a capture delivered
-  -- twice is stored once.
+  -- twice is stored once (a uid is one capture, so one found_at: the key is (found_at, uid)).
   CREATE TABLE captures (
     id              bigint NOT NULL DEFAULT nextval('captures_id_seq'),
     found_at        bigint NOT NULL,  -- ms, when the peer was found in the DHT
-    uid             text,
+    uid             text COLLATE "C",
     crawler_id      text,             -- cluster.nodeId of the crawler that made it
     ip              text NOT NULL,
     port            integer NOT NULL,
@@ -66,7 +66,8 @@ export const PG_MIGRATIONS: readonly string[] = [
     CHECK ((report_at IS NULL) <> (error IS NULL)),
     PRIMARY KEY (id, found_at)
   ) PARTITION BY RANGE (found_at);
-  CREATE UNIQUE INDEX captures_uid ON captures (uid, found_at);
+  -- found_at first: new captures go to the right-hand end of the index, not all over it.
+  CREATE UNIQUE INDEX captures_uid ON captures (found_at, uid) WHERE uid IS NOT NULL;
 
   -- Each capture listed under each filter it matched: the key the peers/all query scans.
   CREATE TABLE capture_filters (
