@@ -12,7 +12,7 @@ import { CaptureOutcomes } from './capture-outcomes.js';
 import { PcapRetention } from './pcap-retention.js';
 import { EncryptionMemory, captureWithEncryption } from './encrypted-capture.js';
 import { PeerValueTrust } from './peer-value-trust.js';
-import { CaptureMemoryBudget } from './memory-budget.js';
+import { CaptureMemoryBudget, type MemoryBudgetStats } from './memory-budget.js';
 import { capturePeer, makePeerId } from './peer-capture.js';
 import { ReverseDns } from './reverse-dns.js';
 
@@ -49,6 +49,8 @@ export interface CaptureStats {
   store: BatchWriterStats;
   outcomes: ReturnType<CaptureOutcomes['snapshot']>;
   peerValueTrust: ReturnType<PeerValueTrust['stats']>;
+  /** The memory budget of in-flight captures: limit, reserved, peak, refusals. */
+  memory: MemoryBudgetStats;
 }
 
 export interface CaptureModuleOptions {

@@ -194,6 +194,10 @@ export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'
     ];
   });
   gaugeFrom(registry, 'dht_ipv6_running', '1 when the IPv6 DHT node runs, 0 when off or the host has no IPv6', [], () => [[{}, dht().ipv6.running ? 1 : 0]]);
+  // BEP 5 node health: nodes that stopped answering are "bad" and not queried for a while.
+  gaugeFrom(registry, 'dht_bad_nodes', 'DHT nodes currently bad (several queries in a row unanswered): not queried for a while', [], () => [[{}, dht().health?.bad ?? 0]]);
+  counterFrom(registry, 'dht_nodes_gone_bad_total', 'DHT nodes that went bad since start', [], () => [[{}, dht().health?.wentBad ?? 0]]);
+  counterFrom(registry, 'dht_queries_skipped_bad_node_total', 'DHT queries not sent because their node is bad', [], () => [[{}, dht().health?.refused ?? 0]]);
   gaugeFrom(registry, 'dht_last_reply_age_seconds', 'Seconds since the last reply to one of our DHT queries (-1: none yet)', [], () => {
     const at = dht().socket?.lastReplyAt ?? 0;
     return [[{}, at > 0 ? (Date.now() - at) / 1000 : -1]];
@@ -241,6 +245,29 @@ export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'
       [{ transport: transport.replace('+', '_'), result: 'failed' }, t.attempts - t.captured] as [Record<string, string>, number],
     ]),
   );
+  counterFrom(registry, 'capture_outcomes_by_client_total', 'Captures by client family (the peer\'s own name, at most 64 families, the rest "other"; "unknown" before a handshake) and what explains their end', ['client', 'reason'], () =>
+    Object.entries(sources.capture().outcomes?.byClient ?? {}).flatMap(([client, reasons]) =>
+      Object.entries(reasons).map(([reason, n]) => [{ client, reason: reason.replace(/-/g, '_') }, n ?? 0] as [Record<string, string>, number]),
+    ),
+  );
+  counterFrom(registry, 'capture_encrypted_retries_total', 'Captures retried encrypted (MSE/PE) after the peer dropped the plain handshake, by result', ['result'], () => {
+    const r = sources.capture().outcomes?.encryptedRetries;
+    return [
+      [{ result: 'tried' }, r?.tried ?? 0],
+      [{ result: 'captured' }, r?.captured ?? 0],
+    ];
+  });
+  // The daemon-wide memory budget of in-flight captures (capture.memoryBudgetBytes).
+  gaugeFrom(registry, 'capture_memory_budget_bytes', 'The memory budget of in-flight captures (capture.memoryBudgetBytes)', [], () => [[{}, sources.capture().memory?.limitBytes ?? 0]]);
+  gaugeFrom(registry, 'capture_memory_reserved_bytes', 'Bytes of the capture memory budget reserved now (worst case of the running captures\' buffers)', [], () => [[{}, sources.capture().memory?.reservedBytes ?? 0]]);
+  gaugeFrom(registry, 'capture_memory_reserved_peak_bytes', 'Most bytes of the capture memory budget reserved at once since start', [], () => [[{}, sources.capture().memory?.peakReservedBytes ?? 0]]);
+  counterFrom(registry, 'capture_memory_refusals_total', 'Work the capture memory budget refused: captures not started, metadata fetches not made', ['kind'], () => {
+    const m = sources.capture().memory;
+    return [
+      [{ kind: 'capture' }, m?.refusedCaptures ?? 0],
+      [{ kind: 'metadata' }, m?.refusedGrowths ?? 0],
+    ];
+  });
   counterFrom(registry, 'dht_values_dropped_total', 'DHT peer values not dialled: phantoms (byte-swapped ports) and values of distrusted nodes', ['reason'], () => {
     const t = sources.capture().peerValueTrust;
     return [

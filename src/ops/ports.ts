@@ -10,7 +10,7 @@ import type { CaptureBatchResult, DbSpace } from '../store/ops-repository.js';
 export interface OpsSources {
   dht(): DhtStats;
   /** Scheduler, pipeline and batched-writer counters (CaptureModule.stats()). */
-  capture(): Pick<CaptureStats, 'scheduler' | 'pipeline' | 'store'> & Partial<Pick<CaptureStats, 'outcomes' | 'peerValueTrust'>>;
+  capture(): Pick<CaptureStats, 'scheduler' | 'pipeline' | 'store'> & Partial<Pick<CaptureStats, 'outcomes' | 'peerValueTrust' | 'memory'>>;
   notify(): NotifyStatus;
 }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DhtStats } from '../../../src/dht/dht-module.js';
 import type { NotifyStatus, TargetStatus } from '../../../src/notify/types.js';
+import { createDashboard } from '../../../src/ops/dashboard/dashboard-module.js';
 import { createMetrics } from '../../../src/ops/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../../src/ops/metrics-server.js';
 import type { OpsSources } from '../../../src/ops/ports.js';
@@ -52,9 +53,10 @@ function sources(): OpsSources {
         total: 12,
         byReason: { captured: 6, 'encryption-required': 3, 'connect-refused': 2, 'choked-and-silent': 1 },
         byTransport: { tcp: { attempts: 12, captured: 7 }, 'tcp+mse': { attempts: 3, captured: 3 } },
-        byClient: {},
-        encryptedRetries: { tried: 3, captured: 3 },
+        byClient: { qBittorrent: { captured: 4, 'connect-refused': 1 }, unknown: { 'connect-timeout': 6 } },
+        encryptedRetries: { tried: 3, captured: 2 },
       },
+      memory: { limitBytes: 268_435_456, reservedBytes: 1_048_576, peakReservedBytes: 4_194_304, refusedCaptures: 13, refusedGrowths: 14 },
       peerValueTrust: { checked: 40, phantoms: 5, distrustedDrops: 7, nodesDistrusted: 1, nodesTracked: 9 },
     }),
     notify: () => notify,
@@ -80,6 +82,11 @@ describe('Prometheus metrics', () => {
     m.observe.dbWrite(500, 12);
     m.observe.apiRequest('/capture/peers/all/', 'GET', 200, 3.5);
     m.observe.retention('captures', 1000);
+    // The dashboard's live-stream metrics live in the same registry.
+    createDashboard(
+      { store: { series: () => [], counts: () => [], torrents: () => [] }, sources: sources(), keys: () => ({ authorize: () => ({ name: 'k', mayUseFilter: () => true }) }), watchedCount: () => 0, logger: silentLogger() },
+      { enabled: true, tickMs: 5000, maxClients: 4, heartbeatMs: 15_000, sessionTtlMs: 3_600_000 },
+    ).registerMetrics(m.registry);
     server = await startMetricsServer(m.registry, { host: '127.0.0.1', port: 0 }, silentLogger());
     const res = await fetch(`${server.url}/metrics`);
     expect(res.status).toBe(200);
@@ -119,6 +126,19 @@ describe('Prometheus metrics', () => {
     expect(line(text, 'capture_daemon_capture_attempts_total{transport="tcp_mse",result="captured"}')).toMatch(/ 3$/);
     expect(line(text, 'capture_daemon_capture_attempts_total{transport="tcp",result="failed"}')).toMatch(/ 5$/);
     expect(line(text, 'capture_daemon_dht_values_dropped_total{reason="phantom"}')).toMatch(/ 5$/);
+    expect(line(text, 'capture_daemon_dht_bad_nodes ')).toMatch(/ 1$/);
+    expect(line(text, 'capture_daemon_dht_nodes_gone_bad_total ')).toMatch(/ 2$/);
+    expect(line(text, 'capture_daemon_dht_queries_skipped_bad_node_total ')).toMatch(/ 3$/);
+    expect(line(text, 'capture_daemon_capture_memory_budget_bytes ')).toMatch(/ 268435456$/);
+    expect(line(text, 'capture_daemon_capture_memory_reserved_bytes ')).toMatch(/ 1048576$/);
+    expect(line(text, 'capture_daemon_capture_memory_reserved_peak_bytes ')).toMatch(/ 4194304$/);
+    expect(line(text, 'capture_daemon_capture_memory_refusals_total{kind="capture"}')).toMatch(/ 13$/);
+    expect(line(text, 'capture_daemon_capture_memory_refusals_total{kind="metadata"}')).toMatch(/ 14$/);
+    expect(line(text, 'capture_daemon_capture_outcomes_by_client_total{client="qBittorrent",reason="connect_refused"}')).toMatch(/ 1$/);
+    expect(line(text, 'capture_daemon_capture_outcomes_by_client_total{client="unknown",reason="connect_timeout"}')).toMatch(/ 6$/);
+    expect(line(text, 'capture_daemon_capture_encrypted_retries_total{result="captured"}')).toMatch(/ 2$/);
+    expect(line(text, 'capture_daemon_dashboard_streams ')).toMatch(/ 0$/);
+    expect(line(text, 'capture_daemon_dashboard_stream_connections_total{result="refused"}')).toMatch(/ 0$/);
     expect(line(text, 'capture_daemon_outbox_backlog{target="amqp"}')).toMatch(/ 5$/);
     const lag = Number(line(text, 'capture_daemon_outbox_delivery_lag_seconds{target="amqp"}')?.split(' ')[1]);
     expect(lag).toBeGreaterThanOrEqual(10);
