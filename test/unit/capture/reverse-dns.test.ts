@@ -41,9 +41,14 @@ class TinyDns {
     const questionEnd = at + 1 + 4; // zero label, QTYPE, QCLASS
     const qtype = query.readUInt16BE(at + 1);
     const question = query.subarray(12, questionEnd);
-    const isPtr = qtype === 12 && labels.length === 6 && labels[4] === 'in-addr' && labels[5] === 'arpa';
-    const ip = isPtr ? labels.slice(0, 4).reverse().join('.') : '';
+    const isPtr4 = qtype === 12 && labels.length === 6 && labels[4] === 'in-addr' && labels[5] === 'arpa';
+    // IPv6: 32 nibbles, lowest first, then ip6.arpa (RFC 3596)
+    const isPtr6 = qtype === 12 && labels.length === 34 && labels[32] === 'ip6' && labels[33] === 'arpa';
+    const isPtr = isPtr4 || isPtr6;
+    const nibbles = isPtr6 ? labels.slice(0, 32).reverse().join('') : '';
+    const ip = isPtr4 ? labels.slice(0, 4).reverse().join('.') : isPtr6 ? `v6:${nibbles}` : '';
     this.queries.push(ip);
+    if (isPtr6) return this.reply(query, question, 0, nibbles === 'fd0000cd000000000000000000000002' ? 'v6-peer.loopback.test' : undefined);
     if (ip === '127.0.0.99') return undefined;
     let rcode = 0;
     let target: string | undefined;
@@ -51,6 +56,11 @@ class TinyDns {
     else if (ip === '127.0.0.97') rcode = 2;
     else if (ip === '127.0.0.96') target = 'not a host name!';
     else target = `host-${ip.split('.').slice(1).join('-')}.loopback.test`;
+    return this.reply(query, question, rcode, target);
+  }
+
+  private reply(query: Buffer, question: Buffer, rcode: number, target: string | undefined): Buffer {
+    if (target === undefined && rcode === 0) rcode = 3;
     const header = Buffer.alloc(12);
     header.writeUInt16BE(query.readUInt16BE(0), 0); // id
     header.writeUInt16BE(0x8180 | rcode, 2); // QR, RD, RA + rcode
@@ -92,6 +102,13 @@ function make(options: Partial<ReverseDnsOptions> = {}): ReverseDns {
 }
 
 describe('ReverseDns', () => {
+  it('resolves the PTR name of an IPv6 peer (ip6.arpa)', async () => {
+    const rdns = make();
+    expect(await rdns.lookup('fd00:cd::2')).toBe('v6-peer.loopback.test');
+    expect(dns.queries).toEqual(['v6:fd0000cd000000000000000000000002']);
+    expect(await rdns.lookup('fd00:cd::3')).toBe('');
+  });
+
   it('resolves a PTR name and caches it', async () => {
     const rdns = make();
     expect(await rdns.lookup('127.0.1.2')).toBe('host-0-1-2.loopback.test');

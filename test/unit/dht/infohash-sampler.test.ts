@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeKrpc } from '../../../src/dht/krpc-codec.js';
 import { InfohashSampler, type InfohashSamplerOptions, type SamplerNode } from '../../../src/dht/infohash-sampler.js';
+import { encodeCompactNodes } from '../../../src/protocol/compact.js';
 import { silentLogger } from '../../../src/util/logger.js';
 
 const SAMPLE_1 = 'da39a3ee5e6b4b0d3255bfef95601890afd80709';
@@ -23,6 +24,7 @@ type Reply = Record<string, unknown> | { error: number } | 'timeout';
 
 class FakeNode implements SamplerNode {
   readonly nodeId = Buffer.alloc(20, 9);
+  constructor(readonly family: 4 | 6 = 4) {}
   table: Array<{ host: string; port: number; id: Buffer }> = [];
   replies = new Map<string, () => Reply>();
   sent: Array<{ key: string; at: number; q: string; target: Buffer }> = [];
@@ -137,5 +139,33 @@ describe('InfohashSampler', () => {
     expect(s.stats().inFlight).toBe(4);
     expect(s.stats().queries).toBe(4);
     s.stop();
+  });
+
+  it('samples the IPv6 DHT on an IPv6 node (BEP 32): walks the nodes6 a reply names, never its IPv4 nodes', async () => {
+    const node = new FakeNode(6);
+    node.table = [{ host: 'fd00:cd::2', port: 6881, id: Buffer.alloc(20, 1) }];
+    const r3 = fixtureReply('sample-infohashes-3.bin');
+    node.replies.set('fd00:cd::2:6881', () => ({
+      ...r3,
+      nodes: encodeCompactNodes([{ id: new Uint8Array(20).fill(2), ip: '127.0.0.3', port: 6881 }], 4),
+      nodes6: encodeCompactNodes([{ id: new Uint8Array(20).fill(3), ip: 'fd00:cd::3', port: 6882 }], 6),
+    }));
+    const { s, fed } = sampler(node);
+    s.start();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(fed).toEqual([SAMPLE_1, SAMPLE_2, SAMPLE_3]);
+    expect(node.sent.map((x) => x.key)).toEqual(['fd00:cd::2:6881', 'fd00:cd::3:6882']);
+    expect(s.stats()).toMatchObject({ nodesLearned: 1 });
+    s.stop();
+
+    // The IPv4 node's sampler takes the IPv4 one and leaves nodes6 alone.
+    const v4 = new FakeNode(4);
+    v4.table = [{ host: '127.0.0.2', port: 6881, id: Buffer.alloc(20, 1) }];
+    v4.replies.set('127.0.0.2:6881', node.replies.get('fd00:cd::2:6881')!);
+    const four = sampler(v4);
+    four.s.start();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(v4.sent.map((x) => x.key)).toEqual(['127.0.0.2:6881', '127.0.0.3:6881']);
+    four.s.stop();
   });
 });
