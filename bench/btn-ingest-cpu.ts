@@ -54,7 +54,7 @@ for (let b = 0; b < BATCHES; b++) {
   const c1 = cpu();
   const body: unknown = JSON.parse(text);
   const c2 = cpu();
-  const r = ingest.ingest('submit_swarm', app.ref, body, now);
+  const r = await ingest.ingest('submit_swarm', app.ref, body, now);
   const c3 = cpu();
   if (r.inserted !== ROWS) throw new Error(`batch ${b}: ${r.inserted} inserted`);
   tGunzip += c1 - c0;

@@ -10,7 +10,7 @@ import {
   swarmRow,
   type DropReason,
 } from './normalize.js';
-import type { BtnSubmissionStore, WriteResult } from './ports.js';
+import type { BtnSubmissionStore, SwarmRow, WriteResult } from './ports.js';
 
 export type SubmissionKind = 'submit_bans' | 'submit_swarm' | 'submit_histories' | 'legacy_submit_peers' | 'legacy_submit_bans';
 
@@ -44,9 +44,31 @@ export class BtnIngest {
   };
   private readonly knownPairs = new Set<string>();
 
-  constructor(private readonly store: BtnSubmissionStore) {}
+  /**
+   * @param options.swarmChunkRows swarm rows written per transaction: between two, the event loop
+   *   serves other requests (a 1,000-row batch would block it for one long transaction). A batch is
+   *   then stored in parts; a resent batch changes nothing, so a batch cut short is safe to resend.
+   */
+  constructor(
+    private readonly store: BtnSubmissionStore,
+    private readonly options: { swarmChunkRows?: number } = {},
+  ) {}
 
-  ingest(kind: SubmissionKind, app: number, body: unknown, now = Date.now()): IngestResult {
+  private async putSwarmInChunks(app: number, submitId: string, rows: SwarmRow[], now: number): Promise<WriteResult> {
+    const size = Math.max(1, this.options.swarmChunkRows ?? 1000);
+    if (rows.length <= size) return this.store.putSwarm(app, submitId, rows, now);
+    const total: WriteResult = { inserted: 0, updated: 0, unchanged: 0 };
+    for (let i = 0; i < rows.length; i += size) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      const r = this.store.putSwarm(app, submitId, rows.slice(i, i + size), now);
+      total.inserted += r.inserted;
+      total.updated += r.updated;
+      total.unchanged += r.unchanged;
+    }
+    return total;
+  }
+
+  async ingest(kind: SubmissionKind, app: number, body: unknown, now = Date.now()): Promise<IngestResult> {
     const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : undefined) as Obj | undefined;
     const listKey = kind === 'submit_swarm' ? 'swarms' : kind === 'submit_bans' || kind === 'legacy_submit_bans' ? 'bans' : 'peers';
     const list = b?.[listKey];
@@ -84,9 +106,9 @@ export class BtnIngest {
       }
       case 'submit_swarm':
       case 'legacy_submit_peers': {
-        const rows: Parameters<BtnSubmissionStore['putSwarm']>[2][number][] = [];
+        const rows: SwarmRow[] = [];
         for (const v of list) keep(rows, kind === 'submit_swarm' ? swarmRow(v, now) : legacyPeerRow(v, populateTime));
-        result = this.store.putSwarm(app, submitId, rows, now);
+        result = await this.putSwarmInChunks(app, submitId, rows, now);
         break;
       }
       case 'submit_histories': {

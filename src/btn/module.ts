@@ -31,6 +31,8 @@ export interface BtnModuleOptions {
   maxDrainBytes?: number;
   /** Evidence-based lists are recomputed at most this often (ms). */
   rulesRefreshMs?: number;
+  /** Swarm rows per write transaction (default 1,000: a longer batch is stored in parts, the API served between them). */
+  swarmChunkRows?: number;
 }
 
 /** The routes as the HTTP server takes a domain's (structurally http/'s HttpModule: btn/ does not import http/). */
@@ -59,7 +61,7 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
       return config().autoAccount;
     },
   });
-  const ingest = new BtnIngest(deps.submissions);
+  const ingest = new BtnIngest(deps.submissions, options.swarmChunkRows !== undefined ? { swarmChunkRows: options.swarmChunkRows } : {});
   const rules = new BtnRules(
     { config, queries: deps.queries, captures: deps.captures, ...(deps.spam ? { spam: deps.spam } : {}) },
     { refreshMs: options.rulesRefreshMs ?? 60_000 },

@@ -165,7 +165,7 @@ export function registerPingRoutes(app: FastifyInstance, deps: PingDeps): void {
   const submit = (route: string, kind: SubmissionKind, schema: RouteSchema): void => {
     app.post(route, { schema }, async (req) => {
       const a = auth(deps, req);
-      const r = deps.ingest.ingest(kind, a.ref, req.body);
+      const r = await deps.ingest.ingest(kind, a.ref, req.body);
       return ok(r, `${r.inserted + r.updated + r.unchanged} of ${r.received} rows accepted`);
     });
   };

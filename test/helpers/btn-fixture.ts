@@ -37,7 +37,7 @@ export interface BtnFixture {
 /** The daemon's HTTP server with the BTN module on, a real SQLite file and a real port. */
 export async function startBtn(
   input: BtnInput = {},
-  options: { http?: z.input<typeof configSchema>['http']; rulesRefreshMs?: number; spam?: (db: Db) => SpamListSource } = {},
+  options: { http?: z.input<typeof configSchema>['http']; rulesRefreshMs?: number; swarmChunkRows?: number; spam?: (db: Db) => SpamListSource } = {},
 ): Promise<BtnFixture> {
   const parse = (b: BtnInput): BtnConfig =>
     configSchema.parse({ http: options.http ?? {}, btn: { enabled: true, publicUrl: 'http://btn.example.test:8080', ...b } }).btn;
@@ -50,7 +50,7 @@ export async function startBtn(
   const overlay = new SqliteFilterOverlayRepository(db);
   const captures = new SqliteCaptureRepository(db);
   const store = openBtnStore(db);
-  const btn = createBtnModule({ ...store, ...(options.spam ? { spam: options.spam(db) } : {}), logger: silentLogger() }, { config: () => btnConfig, rulesRefreshMs: options.rulesRefreshMs ?? 0 });
+  const btn = createBtnModule({ ...store, ...(options.spam ? { spam: options.spam(db) } : {}), logger: silentLogger() }, { config: () => btnConfig, rulesRefreshMs: options.rulesRefreshMs ?? 0, ...(options.swarmChunkRows ? { swarmChunkRows: options.swarmChunkRows } : {}) });
   const app = await createApiServer(
     {
       modules: [btn.http],

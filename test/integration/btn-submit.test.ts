@@ -10,7 +10,7 @@ let f: BtnFixture;
 let h: Record<string, string>;
 
 beforeAll(async () => {
-  f = await startBtn({ maxBodyBytes: 256 * 1024 });
+  f = await startBtn({ maxBodyBytes: 256 * 1024 }, { swarmChunkRows: 100 });
   const a = f.createApp('submitter');
   h = pbhHeaders(a.appId, a.appSecret);
 });
@@ -59,6 +59,21 @@ describe('submit_swarm (spec §3.2), gzip + chunked as OkHttp sends it', () => {
     expect((newer.json() as { data: Obj }).data).toMatchObject({ inserted: 0, updated: 1 });
     expect(f.db.prepare("SELECT to_peer_traffic FROM btn_swarm WHERE peer_ip = '1.2.0.100'").pluck().get()).toBe(9999);
     // The kept row count (the query API's unfiltered total) is exact through inserts, resends and updates.
+    expect(f.db.prepare("SELECT n FROM btn_counts WHERE name = 'swarm'").pluck().get()).toBe(count('btn_swarm'));
+  });
+
+  it('a batch longer than one write (here 100 rows) is stored whole, in parts, and a resend changes nothing', async () => {
+    const now = Date.now();
+    const before = count('btn_swarm');
+    const rows = Array.from({ length: 301 }, (_, i) => swarm(10_000 + i, now, { peer_ip: `3.4.${i >> 8}.${i & 255}` }));
+    rows[280] = swarm(0, now, { peer_ip: '10.0.0.1' }); // private: dropped, in the second part
+    const r = await post('/ping/syncSwarm', { swarms: rows });
+    expect(r.status).toBe(200);
+    expect((r.json() as { data: Obj }).data).toMatchObject({ received: 301, inserted: 300, updated: 0, unchanged: 0 });
+    expect(count('btn_swarm')).toBe(before + 300);
+    const again = await post('/ping/syncSwarm', { swarms: rows });
+    expect((again.json() as { data: Obj }).data).toMatchObject({ received: 301, inserted: 0, unchanged: 300 });
+    expect(count('btn_swarm')).toBe(before + 300);
     expect(f.db.prepare("SELECT n FROM btn_counts WHERE name = 'swarm'").pluck().get()).toBe(count('btn_swarm'));
   });
 
