@@ -1,5 +1,12 @@
 import path from 'node:path';
+import { statSync } from 'node:fs';
+import type { Registry } from 'prom-client';
 import { createBtnModule } from './btn/module.js';
+import { createCenterCluster } from './cluster/center-cluster.js';
+import { registerCrawlerMetrics, registerIngestMetrics } from './cluster/cluster-metrics.js';
+import { createCrawlerCluster, type CrawlerCluster } from './cluster/crawler-cluster.js';
+import { centerCaptureStats } from './cluster/role-stats.js';
+import { snapshotVersion } from './cluster/shared-config.js';
 import { createCaptureModule } from './capture/capture-module.js';
 import { mergeReloaded } from './config/config-reload.js';
 import { loadConfig, type LoadedConfig, type ResolvedConfig } from './config/load-config.js';
@@ -8,7 +15,7 @@ import { daemonStatus } from './daemon/daemon-status.js';
 import { acquireInstanceLock } from './daemon/instance-lock.js';
 import { Lifecycle } from './daemon/lifecycle.js';
 import { createSdNotifier } from './daemon/sd-notify.js';
-import { createDht } from './dht/dht-module.js';
+import { createDht, emptyDhtStats } from './dht/dht-module.js';
 import { FilterRegistry } from './filter/filter-registry.js';
 import { onNewlyWatched } from './filter/newly-watched.js';
 import { openGeoIp } from './geoip/geoip-lookup.js';
@@ -18,9 +25,13 @@ import { createNotifications } from './notify/notifier.js';
 import { createOpsModule } from './ops/module.js';
 import { AddressPolicy } from './protocol/address-policy.js';
 import { openBtnStore } from './store/btn-store.js';
+import { SqliteCentralIngestStore } from './store/central-ingest-repository.js';
+import { SqliteClusterState } from './store/cluster-state-repository.js';
+import { SqliteForwardOutbox } from './store/forward-outbox-repository.js';
 import { createSpamModule } from './spam/module.js';
 import { spamRuleSource } from './daemon/spam-rule-source.js';
-import { openSqliteStore } from './store/sqlite-store.js';
+import { openSqliteStore, type SqliteStore } from './store/sqlite-store.js';
+import type { NewCapture } from './model/capture.js';
 import { AppError, errorMessage } from './util/app-error.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { VERSION } from './util/version.js';
@@ -43,6 +54,34 @@ export interface StartOptions {
   /** Install SIGHUP/SIGTERM/SIGINT handlers (the CLI does; tests that embed the daemon do not). */
   handleSignals?: boolean;
   logger?: Logger;
+  /** `start --role`: overrides the config's `role` (as CAPTURE_DAEMON_ROLE would). */
+  role?: Role | undefined;
+}
+
+export type Role = ResolvedConfig['role'];
+
+/** What a role built: the parts the shell (reload, status, admin, ready) needs. */
+interface BuiltRole {
+  apiUrl(): string;
+  filters: FilterRegistry;
+  status(): Record<string, unknown>;
+  metadataWanted(infohash: string): void;
+  /** After a config reload (filters and keys swapped): the cluster's shared config goes out again. */
+  reloaded?(): void;
+  watchdogOk(): boolean;
+  /** Started after the admin socket (the DHT: its first lookups run without the start-up in their way). */
+  startLast?(): Promise<void>;
+}
+
+/** What both role builders share: the running config and key ring, the database, the lifecycle. */
+interface RoleContext {
+  config(): ResolvedConfig;
+  keys(): ApiKeyRing;
+  store: SqliteStore;
+  life: Lifecycle;
+  logger: Logger;
+  startedAt: number;
+  configFile(): string | null;
 }
 
 /**
@@ -51,14 +90,14 @@ export interface StartOptions {
  * them in reverse. Nothing else imports this file except the CLI's `start`.
  */
 export async function startDaemon(options: StartOptions = {}): Promise<RunningDaemon> {
-  const env = options.env ?? process.env;
+  const env = options.role ? { ...(options.env ?? process.env), CAPTURE_DAEMON_ROLE: options.role } : (options.env ?? process.env);
   let loaded: LoadedConfig = loadConfig({ file: options.configFile, env });
   let config: ResolvedConfig = loaded.config;
   const logger = options.logger ?? createLogger(config.log.level);
   const log = logger.child({ component: 'daemon' });
   const startedAt = Date.now();
   const notifier = createSdNotifier(logger.child({ component: 'sd-notify' }), env);
-  log.info({ version: VERSION, configFile: loaded.file ?? '(embedded defaults)', dataDir: config.dataDir }, 'starting');
+  log.info({ version: VERSION, role: config.role, configFile: loaded.file ?? '(embedded defaults)', dataDir: config.dataDir }, 'starting');
   const warnConfig = (c: ResolvedConfig): void => {
     if (c.apiKeys.length === 0) log.warn('no API keys configured: every API request will be refused (see apiKeys in the config)');
     for (const k of c.apiKeys) {
@@ -78,73 +117,12 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
   const life = new Lifecycle(log);
   life.onStop(releaseLock);
   try {
-    // Shared collaborators, built once.
     const store = openSqliteStore(config.database);
     life.onStop(() => store.close());
-    const geoip = await openGeoIp(config.geoip, logger.child({ component: 'geoip' }));
-    life.onStop(() => geoip.close?.());
-    const filters = new FilterRegistry({ overlay: store.overlay, torrents: store.torrents }, config.filters);
-    // The dashboard counts per torrent only the torrents filters list (not all of the DHT in watch-all mode).
-    store.captures.rollups.setTorrentScope((ih) => filters.compiled.listsInfohash(ih));
-    const policy = new AddressPolicy(config.capture.allowedPrivateRanges);
     let keys = new ApiKeyRing(config.apiKeys);
-
-    // Operations (metrics, health, retention): built first, its observers go to capture and the API;
-    // it reads the other modules' stats lazily, and starts after the API.
-    const ops = createOpsModule(
-      {
-        logger, store: store.ops, databasePath: config.database.path, pcapDir: config.pcap.dir,
-        sources: { dht: () => dht.stats(), capture: () => capture.stats(), notify: () => notify.status(), apiListening: () => api.url() !== '' },
-        dashboard: { store: store.dashboard, keys: () => keys, watchedCount: () => filters.compiled.stats().infohashes },
-      },
-      config,
-    );
-
-    // Modules, in start order: notifications, capture, BTN, API, ops, admin, DHT.
-    const notify = await life.start(
-      createNotifications({ outbox: store.outbox, captures: store.captures, filters: () => filters.list(), logger }, config.notify),
-    );
-    const capture = await life.start(
-      createCaptureModule(
-        {
-          filters, geo: (ip) => geoip.lookup(ip), torrents: store.torrents, captures: store.captures, notify,
-          dialable: (ip, port) => policy.isDialable(ip, port), observe: ops.observe, logger,
-        },
-        { capture: config.capture, pcap: config.pcap, drainTimeoutMs: config.shutdown.drainTimeoutMs, databaseDir: path.dirname(config.database.path) },
-      ),
-    );
-    // Started last (below): its first lookups then run without the API's start-up in their way.
-    const dht = createDht(
-      {
-        logger, nodes: store.dhtNodes, nodes6: store.dhtNodes6, onPeer: (p) => void capture.offer(p),
-        watched: () => [...filters.compiled.watchedInfohashes(), ...capture.metadataWanted()],
-        watchAll: () => filters.compiled.watchesAllTorrents,
-        allowDestination: (ip, port) => policy.isDialable(ip, port).ok,
-        newlyWatched: (listener) => onNewlyWatched(filters, listener),
-      },
-      config.dht,
-    );
-    const metadataWanted = (ih: string): void => {
-      capture.wantMetadata(ih);
-      dht.wantNow(ih);
-    };
-    const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: () => keys, logger }, () => config.spam));
-    const spamRules = spamRuleSource((q) => spam.service.list(q), () => config.spam);
-    const btnStore = openBtnStore(store.db);
-    const btn = await life.start(createBtnModule({ ...btnStore, spam: spamRules, logger }, { config: () => config.btn }));
-    ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit) });
-    ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
-    const api = await life.start(
-      createApiModule(
-        {
-          modules: [btn.http, spam.http, ...(ops.dashboard ? [ops.dashboard] : [])],
-          keys: () => keys, pageSize: () => config.http.pageSize, filters, captures: store.captures, torrents: store.torrents,
-          onMetadataWanted: metadataWanted, ops: ops.api, logger, storageDir: path.dirname(config.database.path),
-        },
-        config.http,
-      ),
-    );
-    await life.start(ops);
+    const ctx: RoleContext = { config: () => config, keys: () => keys, store, life, logger, startedAt, configFile: () => loaded.file ?? null };
+    const built = config.role === 'ingest' || config.role === 'api' ? await startCenterRole(ctx, config.role) : await startNodeRole(ctx, config.role);
+    const filters = built.filters;
 
     const reload = async (): Promise<{ ok: boolean; message: string; restartNeeded?: string[] }> => {
       let next: LoadedConfig;
@@ -159,7 +137,8 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       loaded = next;
       config = merged.config;
       keys = new ApiKeyRing(config.apiKeys);
-      filters.setConfig(config.filters);
+      if (config.role !== 'crawler') filters.setConfig(config.filters);
+      built.reloaded?.();
       logger.level = config.log.level;
       warnConfig(config);
       notifier.ready('reloaded');
@@ -168,17 +147,12 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       log.info({ restartNeeded }, message);
       return { ok: true, message, restartNeeded };
     };
-    const status = (): Record<string, unknown> =>
-      daemonStatus({
-        startedAt, configFile: () => loaded.file ?? null, config: () => config, apiUrl: () => api.url(), apiKeys: () => keys.size,
-        dht, capture, notify, outbox: store.outbox, filters, btn, ops,
-      });
-    await life.start(createAdminModule({ handlers: { status, reload, metadataWanted }, logger }, config.admin));
-    await life.start(dht);
+    await life.start(createAdminModule({ handlers: { status: built.status, reload, metadataWanted: built.metadataWanted }, logger }, config.admin));
+    await built.startLast?.();
 
-    life.onStop(notifier.startWatchdog(() => ops.watchdogOk()));
-    notifier.ready(`API on ${api.url()}`);
-    log.info({ api: api.url(), admin: config.admin.socket }, 'ready');
+    life.onStop(notifier.startWatchdog(() => built.watchdogOk()));
+    notifier.ready(built.apiUrl() ? `${config.role}: API on ${built.apiUrl()}` : `${config.role}: running`);
+    log.info({ role: config.role, api: built.apiUrl() || null, admin: config.admin.socket }, 'ready');
 
     let resolveStopped!: () => void;
     const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -210,9 +184,244 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
         process.off('SIGINT', onTerm);
       });
     }
-    return { apiUrl: api.url(), socketPath: config.admin.socket, stop, stopped };
+    return { apiUrl: built.apiUrl(), socketPath: config.admin.socket, stop, stopped };
   } catch (err) {
     await life.stopAll();
     throw err;
+  }
+}
+
+/**
+ * role all (the single-node daemon) and role crawler. A crawler is the same pipeline without the
+ * HTTP API (no API, BTN, spam list) and without notifications (the center notifies): its captures
+ * are written with a forward row each and forwarded to the center, found peers go through the
+ * crawlers' mesh (work split), BEP 51 sampling stays in its key-space slice, its DHT id is kept,
+ * and its filters are the center's shared configuration (its last copy while the center is away).
+ */
+async function startNodeRole(ctx: RoleContext, role: 'all' | 'crawler'): Promise<BuiltRole> {
+  const { store, life, logger } = ctx;
+  const config = ctx.config();
+  let cluster: CrawlerCluster | undefined;
+  // Built after the cluster (which says which filters to start with); the cluster swaps them later.
+  const late: { filters?: FilterRegistry } = {};
+  if (role === 'crawler') {
+    const state = new SqliteClusterState(store.db);
+    const outbox = new SqliteForwardOutbox(store.db);
+    cluster = createCrawlerCluster(
+      {
+        state, outbox, writer: (crawlerId) => outbox.captureWriter(store.captures, crawlerId), replaceOverlay: (o) => store.overlay.replaceAll(o),
+        setFilters: (f) => late.filters?.setConfig(f), logger,
+      },
+      config,
+    );
+  }
+  const geoip = await openGeoIp(config.geoip, logger.child({ component: 'geoip' }));
+  life.onStop(() => geoip.close?.());
+  const registry = new FilterRegistry({ overlay: store.overlay, torrents: store.torrents }, cluster ? cluster.initialFilters(config.filters) : config.filters);
+  late.filters = registry;
+  // The dashboard counts per torrent only the torrents filters list (not all of the DHT in watch-all mode).
+  store.captures.rollups.setTorrentScope((ih) => registry.compiled.listsInfohash(ih));
+  const policy = new AddressPolicy(config.capture.allowedPrivateRanges);
+
+  // Operations (metrics, health, retention): built first, its observers go to capture and the API;
+  // it reads the other modules' stats lazily, and starts after the API.
+  const ops = createOpsModule(
+    {
+      logger, store: store.ops, databasePath: config.database.path, pcapDir: config.pcap.dir,
+      sources: { dht: () => dht.stats(), capture: () => capture.stats(), notify: () => notify.status(), apiListening: () => (api ? api.url() !== '' : 'none') },
+      dashboard: { store: store.dashboard, keys: ctx.keys, watchedCount: () => registry.compiled.stats().infohashes },
+      ...(cluster ? { registerMetrics: (r: Registry) => registerCrawlerMetrics(r, { forward: () => c.forwarder.stats(), mesh: () => c.mesh.stats() }) } : {}),
+    },
+    config,
+  );
+  const c = cluster as CrawlerCluster;
+
+  // Modules, in start order: notifications, capture, (cluster,) BTN, API, ops, admin, DHT.
+  const notifyConfig = cluster ? { ...config.notify, amqp: { ...config.notify.amqp, enabled: false }, email: { ...config.notify.email, enabled: false } } : config.notify;
+  const notify = await life.start(createNotifications({ outbox: store.outbox, captures: store.captures, filters: () => registry.list(), logger }, notifyConfig));
+  const captures = cluster
+    ? {
+        insertMany: (batch: NewCapture[]) => c.insertMany(batch),
+        countPerMinuteSince: (since: number) => store.captures.countPerMinuteSince(since),
+        forgetPcapsFoundBefore: (cutoff: number, limit: number) => store.captures.forgetPcapsFoundBefore(cutoff, limit),
+      }
+    : store.captures;
+  const capture = await life.start(
+    createCaptureModule(
+      {
+        filters: registry, geo: (ip) => geoip.lookup(ip), torrents: store.torrents, captures,
+        notify: cluster ? { targetsOf: () => [], wake: () => c.wake() } : notify,
+        dialable: (ip, port) => policy.isDialable(ip, port), observe: ops.observe, logger,
+      },
+      { capture: config.capture, pcap: config.pcap, drainTimeoutMs: config.shutdown.drainTimeoutMs, databaseDir: path.dirname(config.database.path) },
+    ),
+  );
+  if (cluster) {
+    c.start();
+    life.onStop(() => c.stop());
+  }
+  // Started last (startLast): its first lookups then run without the API's start-up in their way.
+  const dht = createDht(
+    {
+      logger, nodes: store.dhtNodes, nodes6: store.dhtNodes6,
+      onPeer: cluster ? (p) => c.offer(p, (peer) => capture.offer(peer)) : (p) => void capture.offer(p),
+      watched: () => [...registry.compiled.watchedInfohashes(), ...capture.metadataWanted()],
+      watchAll: () => registry.compiled.watchesAllTorrents,
+      allowDestination: (ip, port) => policy.isDialable(ip, port).ok,
+      newlyWatched: (listener) => onNewlyWatched(registry, listener),
+      ...(cluster ? { nodeId: c.dhtNodeId, sampleSlice: () => c.sampleSlice() } : {}),
+    },
+    config.dht,
+  );
+  const metadataWanted = (ih: string): void => {
+    capture.wantMetadata(ih);
+    dht.wantNow(ih);
+  };
+  let api: ReturnType<typeof createApiModule> | undefined;
+  let btn: ReturnType<typeof createBtnModule> | undefined;
+  if (!cluster) {
+    const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: ctx.keys, logger }, () => ctx.config().spam));
+    const spamRules = spamRuleSource((q) => spam.service.list(q), () => ctx.config().spam);
+    const btnStore = openBtnStore(store.db);
+    const b = await life.start(createBtnModule({ ...btnStore, spam: spamRules, logger }, { config: () => ctx.config().btn }));
+    btn = b;
+    ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit) });
+    ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
+    api = await life.start(
+      createApiModule(
+        {
+          modules: [b.http, spam.http, ...(ops.dashboard ? [ops.dashboard] : [])],
+          keys: ctx.keys, pageSize: () => ctx.config().http.pageSize, filters: registry, captures: store.captures, torrents: store.torrents,
+          onMetadataWanted: metadataWanted, ops: ops.api, logger, storageDir: path.dirname(ctx.config().database.path),
+        },
+        config.http,
+      ),
+    );
+  }
+  await life.start(ops);
+  const apiUrl = (): string => api?.url() ?? '';
+  return {
+    apiUrl,
+    filters: registry,
+    metadataWanted,
+    watchdogOk: () => ops.watchdogOk(),
+    status: () => ({
+      role,
+      ...daemonStatus({
+        startedAt: ctx.startedAt, configFile: ctx.configFile, config: ctx.config, apiUrl, apiKeys: () => ctx.keys().size,
+        dht, capture, notify, outbox: store.outbox, filters: registry, ...(btn ? { btn } : {}), ops,
+      }),
+      ...(cluster ? { cluster: c.status() } : {}),
+    }),
+    startLast: async () => {
+      await life.start(dht);
+    },
+  };
+}
+
+/**
+ * role ingest and role api: the center, on the central store. ingest consumes what crawlers
+ * forward (idempotent batches) and notifies (the outbox relay runs here); api serves the HTTP API
+ * (stateless: any number of them). Both send the shared configuration to the crawlers; an api
+ * node sends it at once after an infohash change through its API.
+ */
+async function startCenterRole(ctx: RoleContext, role: 'ingest' | 'api'): Promise<BuiltRole> {
+  const { store, life, logger } = ctx;
+  const config = ctx.config();
+  const filters = new FilterRegistry({ overlay: store.overlay, torrents: store.torrents }, config.filters);
+  store.captures.rollups.setTorrentScope((ih) => filters.compiled.listsInfohash(ih));
+  const notifyConfig = role === 'api' ? { ...config.notify, amqp: { ...config.notify.amqp, enabled: false }, email: { ...config.notify.email, enabled: false } } : config.notify;
+  const notifications = createNotifications({ outbox: store.outbox, captures: store.captures, filters: () => filters.list(), logger }, notifyConfig);
+  const ingestStore =
+    role === 'ingest'
+      ? new SqliteCentralIngestStore(
+          { db: store.db, captures: store.captures },
+          { notifyTargets: (name) => { const f = filters.get(name); return f ? notifications.targetsOf(f) : []; } },
+        )
+      : null;
+  const center = createCenterCluster(
+    {
+      state: new SqliteClusterState(store.db), ingestStore, logger,
+      readShared: () => ({ filters: [...ctx.config().filters], overlay: store.overlay.list() }),
+    },
+    config,
+    role,
+  );
+  let api: ReturnType<typeof createApiModule> | undefined;
+  const ops = createOpsModule(
+    {
+      logger, store: store.ops, databasePath: config.database.path, pcapDir: config.pcap.dir,
+      sources: {
+        dht: () => emptyDhtStats(false), capture: () => centerCaptureStats(center.consumer?.stats() ?? null), notify: () => notifications.status(),
+        apiListening: () => (api ? api.url() !== '' : 'none'),
+      },
+      dashboard: { store: store.dashboard, keys: ctx.keys, watchedCount: () => filters.compiled.stats().infohashes },
+      ...(center.consumer ? { registerMetrics: (r: Registry) => registerIngestMetrics(r, () => (center.consumer as NonNullable<typeof center.consumer>).stats()) } : {}),
+    },
+    config,
+  );
+  if (role === 'ingest') await life.start(notifications);
+  center.start();
+  life.onStop(() => center.stop());
+  let btn: ReturnType<typeof createBtnModule> | undefined;
+  if (role === 'api') {
+    // Infohash changes through this API go to the crawlers at once.
+    filters.onChange((_compiled, change) => change && center.configChanged());
+    const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: ctx.keys, logger }, () => ctx.config().spam));
+    const spamRules = spamRuleSource((q) => spam.service.list(q), () => ctx.config().spam);
+    const btnStore = openBtnStore(store.db);
+    const b = await life.start(createBtnModule({ ...btnStore, spam: spamRules, logger }, { config: () => ctx.config().btn }));
+    btn = b;
+    ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit) });
+    ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
+    api = await life.start(
+      createApiModule(
+        {
+          modules: [b.http, spam.http, ...(ops.dashboard ? [ops.dashboard] : [])],
+          keys: ctx.keys, pageSize: () => ctx.config().http.pageSize, filters, captures: store.captures, torrents: store.torrents,
+          ops: ops.api, logger, storageDir: path.dirname(ctx.config().database.path),
+        },
+        config.http,
+      ),
+    );
+    // Another api node's infohash change: rebuild from the central store when its version differs.
+    let version = snapshotVersion(ctx.config().filters, store.overlay.list());
+    const timer = setInterval(() => {
+      const now = snapshotVersion(ctx.config().filters, store.overlay.list());
+      if (now !== version) filters.setConfig(ctx.config().filters);
+      version = now;
+    }, Math.min(2_000, config.cluster.sharedConfig.publishIntervalMs));
+    timer.unref();
+    life.onStop(() => clearInterval(timer));
+  }
+  await life.start(ops);
+  const apiUrl = (): string => api?.url() ?? '';
+  const capturesLastHour = (): number => store.captures.countPerMinuteSince(Date.now() - 3_600_000).reduce((n, [, k]) => n + k, 0);
+  return {
+    apiUrl,
+    filters,
+    metadataWanted: () => undefined,
+    reloaded: () => center.configChanged(),
+    watchdogOk: () => ops.watchdogOk(),
+    status: () => {
+      const cfg = ctx.config();
+      return {
+        role, version: VERSION, pid: process.pid, startedAt: new Date(ctx.startedAt).toISOString(), uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
+        configFile: ctx.configFile(), api: apiUrl(), dht: { enabled: false, nodes: 0, address: null },
+        queues: { ingestUnacked: center.consumer?.stats().unacked ?? 0, outbox: store.outbox.countPending() },
+        capturesLastHour: capturesLastHour(), notify: notifications.status(),
+        filters: { total: filters.list().length, enabled: filters.compiled.filterCount }, apiKeys: ctx.keys().size,
+        database: { path: cfg.database.path, bytes: fileBytes(cfg.database.path) + fileBytes(`${cfg.database.path}-wal`) },
+        ...(btn ? { btn: btn.status() } : {}), ops: ops.status(), cluster: center.status(),
+      };
+    },
+  };
+}
+
+function fileBytes(p: string): number {
+  try {
+    return statSync(p).size;
+  } catch {
+    return 0;
   }
 }

@@ -18,17 +18,24 @@ export function startupMessage(err: unknown): string {
   return `cannot start: ${e.syscall ?? 'start-up'}${where}: ${words}`;
 }
 
+const ROLES = ['all', 'crawler', 'ingest', 'api'] as const;
+
 export function registerStart(program: Command): void {
   program
     .command('start')
     .description('run the daemon in the foreground (systemd: Type=notify); SIGHUP reloads the config, SIGTERM stops')
     .option('-c, --config <path>', 'config file (default: $CAPTURE_DAEMON_CONFIG, /etc/capture-daemon/config.yaml, else embedded defaults)')
-    .action(async (opts: GlobalOptions) => {
+    .option('--role <role>', `what this process does: ${ROLES.join(' | ')} (default: the config's role, else all)`)
+    .action(async (opts: GlobalOptions & { role?: string }) => {
+      if (opts.role !== undefined && !(ROLES as readonly string[]).includes(opts.role)) {
+        throw new CliError(`--role must be one of ${ROLES.join(', ')} (got "${opts.role}")`);
+      }
+      const role = opts.role as (typeof ROLES)[number] | undefined;
       // Loaded on demand: the other commands start fast without the daemon's modules.
       const { startDaemon } = await import('../main.js');
       let daemon;
       try {
-        daemon = await startDaemon({ configFile: configFile(opts), handleSignals: true });
+        daemon = await startDaemon({ configFile: configFile(opts), handleSignals: true, role });
       } catch (err) {
         // AppError and ConfigError print as one line already; system errors (listen, bind, open) get words.
         if (!(err instanceof AppError) && ((err as NodeJS.ErrnoException).syscall !== undefined || storageFault(err))) throw new CliError(startupMessage(err));

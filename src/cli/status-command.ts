@@ -31,6 +31,38 @@ interface Status {
   database: { path: string; bytes: number };
   ops?: OpsStatus;
   storage?: Record<'captures' | 'pcap', StorageState>;
+  role?: string;
+  cluster?: Record<string, unknown>;
+}
+
+/** One line per cluster part: a crawler's forwarder and mesh, the ingester, the shared config. */
+function formatCluster(role: string, c: Record<string, unknown>): string[] {
+  const lines = [`role       ${role} · node ${String(c.nodeId)}`];
+  const f = c.forward as { connected: boolean; backlog: number; lagMs: number; confirmed: number; failed: number; lastError: string | null } | undefined;
+  if (f) {
+    lines.push(
+      `forward    ${f.connected ? 'connected' : 'NOT CONNECTED'} · backlog ${f.backlog} · lag ${formatDuration(Math.round(f.lagMs / 1000))} · confirmed ${f.confirmed} · failed ${f.failed}` +
+        (f.lastError ? ` · last error: ${f.lastError}` : ''),
+    );
+  }
+  const m = c.mesh as { liveCrawlers: string[]; slice: { index: number; count: number } | null; owned: number; takenOver: number; claimedElsewhere: number } | undefined;
+  if (m) {
+    lines.push(
+      `mesh       ${m.liveCrawlers.length} live crawlers · slice ${m.slice ? `${m.slice.index + 1}/${m.slice.count}` : 'all'} · owned ${m.owned} · taken over ${m.takenOver} · claimed elsewhere ${m.claimedElsewhere}`,
+    );
+  }
+  const i = c.ingest as { connected: boolean; consumed: number; redelivered: number; inserted: number; duplicates: number; rejected: number; unacked: number } | undefined;
+  if (i) {
+    lines.push(
+      `ingest     ${i.connected ? 'consuming' : 'NOT CONNECTED'} · consumed ${i.consumed} · inserted ${i.inserted} · redelivered ${i.redelivered} · duplicates ${i.duplicates} · rejected ${i.rejected} · unacked ${i.unacked}`,
+    );
+  }
+  const s = c.sharedConfig as { connected: boolean; version?: string | null; sent?: number; applied?: number } | undefined;
+  if (s) {
+    const what = s.sent !== undefined ? `sent ${s.sent}` : `version ${s.version ? s.version.slice(0, 12) : '(config file)'} · applied ${s.applied ?? 0}`;
+    lines.push(`shared cfg ${s.connected ? 'connected' : 'NOT CONNECTED'} · ${what}`);
+  }
+  return lines;
 }
 
 /** The IPv6 DHT line (BEP 32): its own routing table, or why it is off. */
@@ -119,6 +151,7 @@ export function registerStatus(program: Command): void {
         ...(s.storage ? [`storage    captures ${formatStorage(s.storage.captures)} · pcap ${formatStorage(s.storage.pcap)}`] : []),
         `filters    ${s.filters.total} (${s.filters.enabled} enabled) · api keys ${s.apiKeys}`,
       ];
+      if (s.role && s.role !== 'all' && s.cluster) lines.splice(1, 0, ...formatCluster(s.role, s.cluster));
       if (s.capture?.outcomes) lines.push(...formatOutcomes(s.capture.outcomes));
       if (s.ops) lines.push(...formatOps(s.ops));
       if (s.notify) lines.push(...formatNotifyStatus(s.notify));

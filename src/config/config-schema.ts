@@ -249,6 +249,60 @@ const btn = z
   })
   .prefault({});
 
+/** A list of filters as the config holds it (the shared configuration a crawler receives is checked with it). */
+export const filterListSchema = z.array(filter);
+
+/** Multi-node roles (src/cluster/, docs/multi-node.md); unused while role is "all". */
+const cluster = z
+  .strictObject({
+    nodeId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'may contain letters, digits, "_", "." and "-" only (1-64 characters)')
+      .optional(),
+    amqp: z
+      .strictObject({
+        url: z.string().min(1).default('amqp://guest:guest@127.0.0.1:5672'),
+        prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,100}$/, 'may contain letters, digits, "_", "." and "-" only')
+          .default('capture-daemon'),
+        connectTimeoutMs: z.number().int().min(100).default(10_000),
+      })
+      .prefault({}),
+    forward: z
+      .strictObject({
+        batchSize: z.number().int().min(1).max(10_000).default(500),
+        pollIntervalMs: z.number().int().min(10).default(200),
+        confirmTimeoutMs: z.number().int().min(100).default(30_000),
+        maxBacklogRows: z.number().int().min(1).default(2_000_000),
+      })
+      .prefault({}),
+    ingest: z
+      .strictObject({
+        prefetch: z.number().int().min(1).max(65_535).default(1000),
+        batchSize: z.number().int().min(1).max(10_000).default(500),
+        batchWaitMs: z.number().int().min(0).default(100),
+        writeTimeoutMs: z.number().int().min(100).default(30_000),
+      })
+      .prefault({}),
+    sharedConfig: z
+      .strictObject({
+        publishIntervalMs: z.number().int().min(100).default(5_000),
+      })
+      .prefault({}),
+    workSplit: z
+      .strictObject({
+        crawlerCount: z.number().int().min(0).max(1024).default(0),
+        crawlerIndex: z.number().int().min(0).max(1023).default(0),
+        heartbeatIntervalMs: z.number().int().min(100).default(2_000),
+        claimHoldMs: z.number().int().min(0).default(2_000),
+        partitionHoldMs: z.number().int().min(0).default(60_000),
+        maxClaims: z.number().int().min(1).default(500_000),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     dataDir: z.string().min(1).optional(),
@@ -498,6 +552,8 @@ export const configSchema = z
       })
       .prefault({}),
     btn,
+    role: z.enum(['all', 'crawler', 'ingest', 'api']).default('all'),
+    cluster,
   })
   .superRefine((cfg, ctx) => {
     if (cfg.store.url !== undefined && cfg.database.path !== undefined && typeof parseStoreUrl(cfg.store.url) === 'object' && (parseStoreUrl(cfg.store.url) as StoreLocation).kind === 'sqlite') {
@@ -505,6 +561,10 @@ export const configSchema = z
     }
     if (cfg.btn.enabled && cfg.btn.publicUrl === null) {
       ctx.addIssue({ code: 'custom', path: ['btn', 'publicUrl'], message: 'is required when btn.enabled is true (the URL clients reach the daemon at)' });
+    }
+    const split = cfg.cluster.workSplit;
+    if (split.crawlerCount > 0 && split.crawlerIndex >= split.crawlerCount) {
+      ctx.addIssue({ code: 'custom', path: ['cluster', 'workSplit', 'crawlerIndex'], message: `must be below crawlerCount (${split.crawlerCount})` });
     }
     const userNames = new Set<string>();
     cfg.btn.users.forEach((u, i) => {

@@ -1,6 +1,7 @@
 import type { Logger } from '../util/logger.js';
 import type { BudgetedSocketStats } from './budgeted-socket.js';
 import { DhtNode, type DhtNodeOptions, type GetPeersResult } from './dht-node.js';
+import type { KeyspaceSlice } from './keyspace-slice.js';
 import { InfohashSampler, type InfohashSamplerOptions, type SamplerStats } from './infohash-sampler.js';
 import type { ResponderStats } from './krpc-responder.js';
 import type { NodeHealthStats } from './node-health.js';
@@ -34,6 +35,8 @@ export interface FamilyDeps {
   store: DhtNodeStore;
   onInfohash: (infohash: string) => void;
   active: () => boolean;
+  /** BEP 51 targets in this share of the key space (cluster work split). */
+  slice?: () => KeyspaceSlice | undefined;
 }
 
 export class DhtFamily {
@@ -45,7 +48,10 @@ export class DhtFamily {
   constructor(deps: FamilyDeps, nodeOptions: DhtNodeOptions, options: { table?: RoutingTableStoreOptions; sampler?: InfohashSamplerOptions }) {
     this.node = new DhtNode({ logger: deps.logger }, nodeOptions);
     this.table = new RoutingTableStore({ store: deps.store, source: () => this.node.routingNodes(), logger: deps.logger }, options.table);
-    this.sampler = new InfohashSampler({ node: this.node, onInfohash: deps.onInfohash, active: deps.active, logger: deps.logger }, options.sampler);
+    this.sampler = new InfohashSampler(
+      { node: this.node, onInfohash: deps.onInfohash, active: deps.active, ...(deps.slice ? { slice: deps.slice } : {}), logger: deps.logger },
+      options.sampler,
+    );
   }
 
   get family(): 4 | 6 {

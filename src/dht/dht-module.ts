@@ -5,6 +5,7 @@ import type { BudgetedSocketStats } from './budgeted-socket.js';
 import { DhtFamily, isNoIpv6Error, type FamilyStats } from './dht-family.js';
 import { DhtNode, type DhtNodeOptions } from './dht-node.js';
 import type { InfohashSamplerOptions, SamplerStats } from './infohash-sampler.js';
+import type { KeyspaceSlice } from './keyspace-slice.js';
 import type { ResponderStats } from './krpc-responder.js';
 import type { NodeHealthOptions, NodeHealthStats } from './node-health.js';
 import { LookupScheduler, type LookupSchedulerOptions, type LookupStats } from './lookup-scheduler.js';
@@ -43,6 +44,10 @@ export interface DhtDeps {
   allowDestination: (ip: string, port: number) => boolean;
   /** Subscribes to infohashes that become watched (looked up at once); returns the unsubscribe. */
   newlyWatched?: (listener: (infohash: string) => void) => () => void;
+  /** Our IPv4 DHT node id (20 bytes), kept by the caller across restarts; default: a random one per start. */
+  nodeId?: Uint8Array;
+  /** BEP 51 sampling targets lie in this share of the key space (cluster work split). */
+  sampleSlice?: () => KeyspaceSlice | undefined;
 }
 
 /** Knobs below the config file, each with a default; tests shorten them. */
@@ -115,7 +120,7 @@ export interface DhtService {
   stop(): Promise<void>;
 }
 
-function emptyStats(enabled: boolean, ipv6: DhtIpv6Stats): DhtStats {
+export function emptyDhtStats(enabled: boolean, ipv6: DhtIpv6Stats = { enabled: false, running: false, error: null, node: null }): DhtStats {
   return {
     enabled, nodes: 0, packetsIn: 0, packetsOut: 0, socket: null, krpcPending: 0, krpcPendingHighWater: 0,
     droppedKrpcPending: 0, health: null, responder: null, lookups: null, samples: null, table: null, ipv4Lookups: null, ipv6,
@@ -138,7 +143,7 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
   const ipv6State: { running: boolean; error: string | null } = { running: false, error: null };
   const ipv6Stats = (family?: DhtFamily): DhtIpv6Stats => ({ enabled: ipv6Enabled, running: family !== undefined, error: ipv6State.error, node: family?.stats() ?? null });
   if (!options.enabled) {
-    return { start: async () => {}, nodeCount: () => 0, wantNow: () => {}, stats: () => emptyStats(false, ipv6Stats()), address: () => null, address6: () => null, stop: async () => {} };
+    return { start: async () => {}, nodeCount: () => 0, wantNow: () => {}, stats: () => emptyDhtStats(false, ipv6Stats()), address: () => null, address6: () => null, stop: async () => {} };
   }
   const tuning = options.tuning ?? {};
   const allowDestination = deps.allowDestination;
@@ -187,10 +192,14 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
       maxQueueWaitMs: tuning.maxQueueWaitMs,
       sampleIntervalSec: tuning.sampleIntervalSec,
       allowDestination,
+      ...(f === 4 && deps.nodeId ? { nodeId: deps.nodeId } : {}),
       ...(tuning.health ? { health: tuning.health } : {}),
     };
     const fam = new DhtFamily(
-      { logger: deps.logger, store, onInfohash: (ih) => lookupsRef?.enqueueSampled(ih), active: () => options.sampleInfohashes && deps.watchAll() },
+      {
+        logger: deps.logger, store, onInfohash: (ih) => lookupsRef?.enqueueSampled(ih), active: () => options.sampleInfohashes && deps.watchAll(),
+        ...(deps.sampleSlice ? { slice: deps.sampleSlice } : {}),
+      },
       nodeOptions,
       { ...(tuning.table ? { table: tuning.table } : {}), ...(tuning.sampler ? { sampler: tuning.sampler } : {}) },
     );
@@ -272,7 +281,7 @@ export function createDht(deps: DhtDeps, options: DhtOptions): DhtService {
     address: () => running?.v4.node.address() ?? null,
     address6: () => running?.v6?.node.address() ?? null,
     stats: () => {
-      if (!running) return emptyStats(true, ipv6Stats());
+      if (!running) return emptyDhtStats(true, ipv6Stats());
       const { v4, v6, lookups } = running;
       const n = v4.stats();
       return {

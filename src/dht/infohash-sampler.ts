@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { decodeSamplesResponse } from '../protocol/bep51-samples.js';
 import type { Logger } from '../util/logger.js';
 import { BoundedSet } from './bounded-set.js';
+import { randomTargetIn, type KeyspaceSlice } from './keyspace-slice.js';
 
 /**
  * BEP 51 sampling: walks DHT nodes (routing table first, then the `nodes` each reply names) with
@@ -23,6 +23,11 @@ export interface InfohashSamplerDeps {
   node: SamplerNode;
   onInfohash: (infohash: string) => void;
   active: () => boolean;
+  /**
+   * This crawler's share of the key space (cluster work split): every target lies in it, so n
+   * crawlers sample n disjoint slices. Undefined: the whole space.
+   */
+  slice?: () => KeyspaceSlice | undefined;
   logger: Logger;
 }
 
@@ -164,7 +169,7 @@ export class InfohashSampler {
     this.setNextAllowed(key, now + this.o.failedRetryMs);
     this.inFlight++;
     this.counters.queries++;
-    const target = randomBytes(20);
+    const target = randomTargetIn(this.deps.slice?.());
     this.deps.node
       .query(c, { q: 'sample_infohashes', a: { id: this.deps.node.nodeId, target } })
       .then(

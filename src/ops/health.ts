@@ -33,7 +33,8 @@ export interface HealthDeps {
   store: Pick<OpsStore, 'probeWrite'>;
   dht: () => DhtStats;
   /** True once the API listener is bound. */
-  apiBound: () => boolean;
+  /** 'none': this role serves no API (crawler, ingest). */
+  apiBound: () => boolean | 'none';
   logger: Logger;
   now?: () => number;
 }
@@ -98,7 +99,8 @@ export class HealthMonitor {
     this.lastCheckAt = now;
     const warnings: string[] = [];
 
-    const api: HealthCheck = this.deps.apiBound() ? { ok: true, detail: 'listening' } : { ok: false, detail: 'not listening' };
+    const bound = this.deps.apiBound();
+    const api: HealthCheck = bound === 'none' ? { ok: true, detail: 'no API in this role' } : bound ? { ok: true, detail: 'listening' } : { ok: false, detail: 'not listening' };
 
     let database: HealthCheck;
     try {

@@ -19,7 +19,7 @@ export interface DaemonMetrics {
 }
 
 /** A counter whose value is read from an existing total at scrape time (no work on the hot path). */
-function counterFrom(
+export function counterFrom(
   registry: Registry,
   name: string,
   help: string,
@@ -38,7 +38,7 @@ function counterFrom(
   });
 }
 
-function gaugeFrom(
+export function gaugeFrom(
   registry: Registry,
   name: string,
   help: string,

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import type { Config } from '../config/config-schema.js';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../util/logger.js';
 import { createDashboard, type DashboardDeps } from './dashboard/dashboard-module.js';
 import type { DashboardHttp } from './dashboard/ports.js';
@@ -13,7 +14,9 @@ export interface OpsDeps {
   logger: Logger;
   store: OpsStore;
   /** Read lazily (at scrape, check or status time): objects built after the module are fine. */
-  sources: OpsSources & { apiListening(): boolean };
+  sources: OpsSources & { apiListening(): boolean | 'none' };
+  /** More metrics on the same registry (the cluster roles' forwarder, ingest and mesh). */
+  registerMetrics?: (registry: Registry) => void;
   databasePath: string;
   pcapDir: string;
   /** The web dashboard's own needs (absent: no dashboard, e.g. in tests of metrics alone). */
@@ -67,6 +70,7 @@ export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
     main: () => fileSize(deps.databasePath),
     wal: () => fileSize(`${deps.databasePath}-wal`),
   });
+  deps.registerMetrics?.(metrics.registry);
   const health = new HealthMonitor(
     { store: deps.store, dht: () => deps.sources.dht(), apiBound: () => deps.sources.apiListening(), logger: log },
     { ...options.health, bootstrapCount: options.dht.bootstrap.length },

@@ -14,7 +14,7 @@ export class SqliteFilterOverlayRepository {
   private readonly all: Statement;
   private readonly clear: Statement;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.upsert = db.prepare(`INSERT INTO filter_infohashes (filter, infohash, op, changed_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (filter, infohash) DO UPDATE SET op = excluded.op, changed_at = excluded.changed_at`);
     this.all = db.prepare('SELECT filter, infohash, op, changed_at AS changedAt FROM filter_infohashes ORDER BY filter, infohash');
@@ -27,6 +27,14 @@ export class SqliteFilterOverlayRepository {
 
   list(): OverlayChange[] {
     return this.all.all() as OverlayChange[];
+  }
+
+  /** Replaces every change with `changes` (a crawler taking the center's list; one transaction). */
+  replaceAll(changes: readonly OverlayChange[]): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM filter_infohashes').run();
+      for (const c of changes) this.upsert.run(c.filter, c.infohash, c.op, c.changedAt);
+    })();
   }
 
   /** Forgets the API changes of one filter: the config file's list is authoritative again. */

@@ -31,6 +31,7 @@ export class SqliteForwardOutbox {
   private readonly failOne: Statement;
   private readonly countStmt: Statement;
   private readonly oldestStmt: Statement;
+  private readonly boundsStmt: Statement;
 
   constructor(private readonly db: Db) {
     this.insert = db.prepare('INSERT INTO forward_outbox (kind, uid, body, created_at) VALUES (?, ?, ?, ?)');
@@ -39,6 +40,7 @@ export class SqliteForwardOutbox {
     this.failOne = db.prepare('UPDATE forward_outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?');
     this.countStmt = db.prepare('SELECT count(*) FROM forward_outbox').pluck();
     this.oldestStmt = db.prepare('SELECT created_at FROM forward_outbox ORDER BY id LIMIT 1').pluck();
+    this.boundsStmt = db.prepare('SELECT (SELECT min(id) FROM forward_outbox) AS lo, (SELECT max(id) FROM forward_outbox) AS hi');
   }
 
   /**
@@ -87,6 +89,12 @@ export class SqliteForwardOutbox {
     this.db.transaction(() => {
       for (const id of ids) this.failOne.run(error, id);
     })();
+  }
+
+  /** max(id) − min(id) + 1, in O(log n): the backlog bound's cheap check (exact while rows leave in order). */
+  rowCountUpperBound(): number {
+    const r = this.boundsStmt.get() as { lo: number | null; hi: number | null };
+    return r.lo === null || r.hi === null ? 0 : r.hi - r.lo + 1;
   }
 
   /** Rows waiting for a confirm. */

@@ -1,0 +1,278 @@
+import type * as amqp from 'amqplib';
+import type { KeyspaceSlice } from '../dht/keyspace-slice.js';
+import type { DiscoveredPeer } from '../model/peer.js';
+import { Sleeper } from '../notify/async-util.js';
+import { backoffDelay, DEFAULT_BACKOFF } from '../notify/backoff.js';
+import { errorMessage } from '../util/app-error.js';
+import type { Logger } from '../util/logger.js';
+import { AmqpLink } from './amqp-link.js';
+import { rendezvousOwner } from './rendezvous.js';
+import type { ClusterTopology } from './topology.js';
+
+export interface CrawlerMeshOptions {
+  url: string;
+  topology: ClusterTopology;
+  nodeId: string;
+  connectTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  /** A peer this crawler does not own waits this long for the owner's claim before it is captured here. */
+  claimHoldMs: number;
+  /** How long a claim keeps other crawlers off a peer (the recapture interval). */
+  claimTtlMs: number;
+  /** Claims remembered at most (oldest forgotten first). */
+  maxClaims: number;
+  /** Peers waiting for their owner's claim, at most (beyond: captured at once, counted). */
+  maxHeld?: number;
+  /**
+   * While cut off from the broker (and for claimHoldMs after (re)connecting, until the others'
+   * claims arrived), every found peer is held, at most this long; then it is captured anyway
+   * (nothing is missed, a duplicate is possible).
+   */
+  partitionHoldMs: number;
+  /** Fixed work split (cluster.workSplit.crawlerCount > 0); else derived from the live crawlers. */
+  fixedSlice?: KeyspaceSlice;
+}
+
+type MeshMessage = { t: 'hb'; node: string; at: number } | { t: 'claim'; node: string; keys: string[] };
+
+export interface MeshStats {
+  connected: boolean;
+  liveCrawlers: string[];
+  slice: KeyspaceSlice | null;
+  /** Offered peers this crawler owns (captured at once). */
+  owned: number;
+  /** Peers owned by another live crawler: held for its claim. */
+  held: number;
+  heldNow: number;
+  /** Held peers captured here because no claim came (the owner did not see them). */
+  takenOver: number;
+  /** Peers skipped because another crawler claimed them within the recapture interval. */
+  claimedElsewhere: number;
+  claimsSent: number;
+  claimsReceived: number;
+  claimsRemembered: number;
+  /** Held peers captured at once because the hold list was full. */
+  heldOverflow: number;
+}
+
+/** What the pipeline says about an offered peer; only 'queued' means a capture will run here. */
+export type OfferFn = (peer: DiscoveredPeer) => string;
+
+/**
+ * The crawlers' mesh on a fanout exchange: heartbeats (membership: who is alive, hence this
+ * crawler's key-space slice for BEP 51 sampling) and capture claims (work split: a peer is
+ * captured by one crawler per recapture interval).
+ *
+ * A found peer (ip:port) is owned by one live crawler (rendezvous hashing). The owner captures it
+ * at once and claims it; another crawler holds it for claimHoldMs and drops it if the claim came,
+ * else captures it itself (the owner may not see that peer: other vantage point) and claims it.
+ * While the broker is unreachable (and for claimHoldMs after reconnecting, while the others'
+ * claims arrive) found peers are held, up to partitionHoldMs; then they are captured anyway
+ * (nothing missed, a duplicate possible).
+ */
+export class CrawlerMesh {
+  private readonly link: AmqpLink;
+  private readonly sleeper = new Sleeper();
+  private readonly seen = new Map<string, number>();
+  private readonly claims = new Map<string, { node: string; until: number }>();
+  private readonly holding = new Map<string, { peer: DiscoveredPeer; offer: OfferFn; at: number }>();
+  private outgoing: string[] = [];
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private failures = 0;
+  /** When the link came up (undefined while down). */
+  private connectedSince: number | undefined;
+  private readonly counters = { owned: 0, held: 0, takenOver: 0, claimedElsewhere: 0, claimsSent: 0, claimsReceived: 0, heldOverflow: 0 };
+
+  constructor(
+    private readonly deps: { logger: Logger; now?: () => number },
+    private readonly options: CrawlerMeshOptions,
+  ) {
+    const t = options.topology;
+    this.link = new AmqpLink(
+      {
+        logger: deps.logger,
+        onLost: () => {
+          this.connectedSince = undefined;
+          this.sleeper.wake();
+        },
+      },
+      { url: options.url, connectTimeoutMs: options.connectTimeoutMs, connectionName: `capture-daemon mesh ${options.nodeId}` },
+      (model) => model.createChannel(),
+      async (ch) => {
+        await ch.assertExchange(t.crawlerExchange, 'fanout', { durable: true });
+        const q = await ch.assertQueue('', { exclusive: true, autoDelete: true, arguments: { 'x-max-length': 100_000 } });
+        await ch.bindQueue(q.queue, t.crawlerExchange, '');
+        await ch.consume(q.queue, (msg) => msg && this.onMessage(msg), { noAck: true });
+        this.publish(ch, { t: 'hb', node: options.nodeId, at: this.now() });
+      },
+    );
+  }
+
+  private now(): number {
+    return this.deps.now ? this.deps.now() : Date.now();
+  }
+
+  start(): void {
+    this.loop ??= this.run().catch((err: unknown) => this.deps.logger.error({ err: errorMessage(err) }, 'crawler mesh stopped by an unexpected error'));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.sleeper.wake();
+    await this.loop;
+    // Held peers are not lost: they are captured here now (a duplicate at worst).
+    for (const [key, h] of this.holding) this.capture(key, h.peer, h.offer);
+    this.holding.clear();
+    await this.link.close();
+  }
+
+  /** Live crawlers (heard within 3 heartbeats, self included), sorted by id. */
+  liveCrawlers(): string[] {
+    const cutoff = this.now() - 3 * this.options.heartbeatIntervalMs;
+    const live = [this.options.nodeId];
+    for (const [node, at] of this.seen) if (at >= cutoff && node !== this.options.nodeId) live.push(node);
+    return live.sort();
+  }
+
+  /** This crawler's share of the key space for BEP 51 sampling. */
+  slice(): KeyspaceSlice | undefined {
+    if (this.options.fixedSlice) return this.options.fixedSlice;
+    const live = this.liveCrawlers();
+    return live.length <= 1 ? undefined : { index: live.indexOf(this.options.nodeId), count: live.length };
+  }
+
+  stats(): MeshStats {
+    return {
+      connected: this.link.connected, liveCrawlers: this.liveCrawlers(), slice: this.slice() ?? null, ...this.counters,
+      heldNow: this.holding.size, claimsRemembered: this.claims.size,
+    };
+  }
+
+  /** A peer the DHT found: captured here now, held for its owner's claim, or skipped (claimed elsewhere). */
+  offer(peer: DiscoveredPeer, offer: OfferFn): void {
+    const key = `${peer.ip}|${peer.port}|${peer.infohash}`;
+    if (this.claimedByOther(key)) {
+      this.counters.claimedElsewhere++;
+      return;
+    }
+    if (this.holding.has(key)) return;
+    // Cut off, or just (re)connected: the others' claims may be missing, so nothing is owned yet.
+    const settled = this.connectedSince !== undefined && this.now() - this.connectedSince >= this.options.claimHoldMs;
+    const owner = settled ? rendezvousOwner(`${peer.ip}|${peer.port}`, this.liveCrawlers()) : undefined;
+    if (owner === this.options.nodeId || this.options.claimHoldMs === 0) {
+      this.counters.owned++;
+      this.capture(key, peer, offer);
+      return;
+    }
+    if (this.holding.size >= (this.options.maxHeld ?? 10_000)) {
+      this.counters.heldOverflow++;
+      this.capture(key, peer, offer);
+      return;
+    }
+    this.counters.held++;
+    this.holding.set(key, { peer, offer, at: this.now() });
+  }
+
+  private claimedByOther(key: string): boolean {
+    const c = this.claims.get(key);
+    if (!c) return false;
+    if (c.until <= this.now()) {
+      this.claims.delete(key);
+      return false;
+    }
+    return c.node !== this.options.nodeId;
+  }
+
+  private capture(key: string, peer: DiscoveredPeer, offer: OfferFn): void {
+    if (offer(peer) !== 'queued') return;
+    this.remember(key, this.options.nodeId);
+    this.outgoing.push(key);
+    if (this.outgoing.length >= 500) this.sleeper.wake();
+  }
+
+  private remember(key: string, node: string): void {
+    this.claims.delete(key);
+    this.claims.set(key, { node, until: this.now() + this.options.claimTtlMs });
+    while (this.claims.size > this.options.maxClaims) this.claims.delete(this.claims.keys().next().value as string);
+  }
+
+  private onMessage(msg: amqp.ConsumeMessage): void {
+    let m: MeshMessage;
+    try {
+      m = JSON.parse(msg.content.toString('utf8')) as MeshMessage;
+    } catch {
+      return;
+    }
+    if (typeof m.node !== 'string' || m.node === this.options.nodeId) return;
+    const known = this.seen.has(m.node) && (this.seen.get(m.node) as number) >= this.now() - 3 * this.options.heartbeatIntervalMs;
+    this.seen.set(m.node, this.now());
+    // A crawler that joined (or came back): it missed our claims, send the live ones again.
+    if (!known) this.resendOwnClaims();
+    if (m.t !== 'claim' || !Array.isArray(m.keys)) return;
+    for (const key of m.keys) {
+      if (typeof key !== 'string') continue;
+      this.counters.claimsReceived++;
+      // A claim of our own capture that crossed theirs: the first claim seen here wins.
+      const mine = this.claims.get(key);
+      if (mine && mine.node === this.options.nodeId && mine.until > this.now()) continue;
+      this.remember(key, m.node);
+      this.holding.delete(key);
+    }
+  }
+
+  private resendOwnClaims(): void {
+    const now = this.now();
+    for (const [key, c] of this.claims) if (c.node === this.options.nodeId && c.until > now) this.outgoing.push(key);
+    this.sleeper.wake();
+  }
+
+  private publish(ch: amqp.Channel, m: MeshMessage): void {
+    ch.publish(this.options.topology.crawlerExchange, '', Buffer.from(JSON.stringify(m)), { contentType: 'application/json' });
+  }
+
+  private async run(): Promise<void> {
+    let lastHeartbeat = 0;
+    const tick = Math.min(200, Math.max(20, Math.floor(this.options.claimHoldMs / 4) || 200));
+    while (!this.stopping) {
+      const now = this.now();
+      // Held peers whose owner did not claim them in time: ours now. While cut off they wait up to
+      // partitionHoldMs; after a reconnection at least claimHoldMs (the others' claims come first).
+      for (const [key, h] of this.holding) {
+        const since = this.connectedSince;
+        const due = since === undefined ? h.at + this.options.partitionHoldMs : Math.max(h.at, since) + this.options.claimHoldMs;
+        if (now < due) continue;
+        this.holding.delete(key);
+        if (this.claimedByOther(key)) {
+          this.counters.claimedElsewhere++;
+          continue;
+        }
+        this.counters.takenOver++;
+        this.capture(key, h.peer, h.offer);
+      }
+      let ch: amqp.Channel | undefined;
+      try {
+        ch = await this.link.open();
+        this.connectedSince ??= this.now();
+        this.failures = 0;
+      } catch (err) {
+        this.connectedSince = undefined;
+        this.outgoing = [];
+        this.failures++;
+        if (this.failures === 1) this.deps.logger.warn({ err: errorMessage(err) }, 'crawler mesh unreachable: capturing every peer found here until it is back');
+        await this.sleeper.sleep(Math.min(backoffDelay(this.failures, DEFAULT_BACKOFF), 5_000));
+        continue;
+      }
+      if (now - lastHeartbeat >= this.options.heartbeatIntervalMs) {
+        this.publish(ch, { t: 'hb', node: this.options.nodeId, at: now });
+        lastHeartbeat = now;
+      }
+      while (this.outgoing.length > 0) {
+        const keys = this.outgoing.splice(0, 500);
+        this.publish(ch, { t: 'claim', node: this.options.nodeId, keys });
+        this.counters.claimsSent += keys.length;
+      }
+      await this.sleeper.sleep(tick);
+    }
+  }
+}
