@@ -66,7 +66,7 @@ function formatCluster(role: string, c: Record<string, unknown>): string[] {
 }
 
 /** The IPv6 DHT line (BEP 32): its own routing table, or why it is off. */
-function formatDht6(v6: NonNullable<Status['dht']['ipv6']>, found?: { ipv4: number; ipv6: number }): string {
+export function formatDht6(v6: NonNullable<Status['dht']['ipv6']>, found?: { ipv4: number; ipv6: number }): string {
   const peers = found ? ` · peers found ipv4 ${found.ipv4} / ipv6 ${found.ipv6}` : '';
   if (!v6.enabled) return `dht ipv6   off${peers}`;
   if (!v6.running) return `dht ipv6   not running (${v6.error ?? 'not started'})${peers}`;
