@@ -144,7 +144,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       notifier.ready('reloaded');
       const restartNeeded = merged.restartNeeded;
       const message = restartNeeded.length ? `config reloaded; these changes need a restart: ${restartNeeded.join(', ')}` : 'config reloaded';
-      log.info({ restartNeeded }, message);
+      log.info({ restartNeeded }, restartNeeded.length ? 'config reloaded; some changes need a restart' : 'config reloaded');
       return { ok: true, message, restartNeeded };
     };
     await life.start(createAdminModule({ handlers: { status: built.status, reload, metadataWanted: built.metadataWanted }, logger }, config.admin));

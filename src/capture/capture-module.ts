@@ -199,7 +199,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       // Writes a crash interrupted: removed in the background (only files older than this start).
       const startedAt = Date.now();
       void removeTemporaryPcaps(pcapStore.dir, startedAt).then(
-        (n) => n > 0 && log.info({ deleted: n, dir: pcapStore.dir }, `removed ${n} leftover .pcap.tmp files`),
+        (n) => n > 0 && log.info({ deleted: n, dir: pcapStore.dir }, 'removed leftover .pcap.tmp files'),
         (err: unknown) => log.warn({ err }, 'could not clean leftover .pcap.tmp files'),
       );
       pcapPrune = setInterval(() => {
@@ -216,7 +216,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       if (!writer.close()) {
         // The store still fails (read-only or full disk): say how many captures go with the process.
         const w = writer.stats();
-        log.error({ lost: w.pending, reason: w.lastError }, `${w.pending} captures could not be written before stopping and are lost: ${w.lastError ?? 'store failing'}`);
+        log.error({ lost: w.pending, reason: w.lastError ?? 'store failing' }, 'captures could not be written before stopping and are lost');
       }
       log.info({ ...drained, stored: writer.stats().written, durationMs: Date.now() - t0 }, 'capture stopped');
     },

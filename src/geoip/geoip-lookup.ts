@@ -72,7 +72,7 @@ async function openDb(kind: Kind, path: string, cacheSize: number, logger: Logge
     return { kind, path, reader, ipVersion, failed: false };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    logger.warn({ db: kind, path, reason }, `GeoIP ${kind} database unavailable; ${kind} fields stay empty`);
+    logger.warn({ db: kind, path, reason }, 'GeoIP database unavailable: its fields stay empty');
     return null;
   }
 }
@@ -135,7 +135,7 @@ export async function openGeoIp(options: GeoIpOptions, logger: Logger): Promise<
     } catch (err) {
       db.failed = true;
       logger.warn({ db: db.kind, path: db.path, ip: addr.ip, reason: err instanceof Error ? err.message : String(err) },
-        `GeoIP ${db.kind} database lookup failed; database disabled`);
+        'GeoIP database lookup failed: database disabled');
       return null;
     }
   };

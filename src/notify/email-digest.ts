@@ -250,7 +250,7 @@ export class EmailDigest {
       const reason = `no email recipients for filter "${filter}" (filter removed, or its notify.email is empty)`;
       outbox.settle({ parked: rows.map((r) => ({ id: r.id, reason })) });
       stats.parkedSinceStart += rows.length;
-      logger.warn({ filter, notifications: rows.length }, `email notifications parked: ${reason}`);
+      logger.warn({ filter, notifications: rows.length, reason }, 'email notifications parked');
       return undefined;
     }
 
@@ -323,7 +323,7 @@ export class EmailDigest {
     if (rejected.length > 0) {
       const message = `SMTP server refused some recipients of filter "${filter}": ${rejected.join(', ')} (the others got the digest; it is not resent)`;
       stats.lastError = { at: this.now(), message };
-      logger.warn({ filter, messageId, rejected }, message);
+      logger.warn({ filter, messageId, rejected }, 'SMTP server refused some recipients: the others got the digest; it is not resent');
     }
     logger.info({ filter, messageId, peers: sent.length, recipients: recipients.length, attempts: first.attempts }, 'email digest sent');
     return undefined;

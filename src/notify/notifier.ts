@@ -163,9 +163,7 @@ export function createNotifications(deps: NotificationsDeps, config: NotifyConfi
             amqpLastError: stats.amqp.lastError?.message,
             emailLastError: stats.email.lastError?.message,
           },
-          `notification outbox holds ${rows} rows, above notify.outboxMaxRows (${config.outboxMaxRows}): ` +
-            'a target has been unreachable for a long time. Capturing continues and new notifications are still ' +
-            'stored (nothing is dropped), so the database grows; bring the target back, or raise the bound',
+          'notification outbox above notify.outboxMaxRows: a target has been unreachable for a long time. Capturing continues and new notifications are still stored (nothing is dropped), so the database grows; bring the target back, or raise the bound',
         );
       }
       overLimit = true;
@@ -220,12 +218,12 @@ export function createNotifications(deps: NotificationsDeps, config: NotifyConfi
           const enabled = target === 'amqp' ? config.amqp.enabled : config.email.enabled;
           if (n && n.pending > 0 && !enabled) {
             log.warn(
-              { target, backlog: n.pending },
-              `${n.pending} ${target} notifications wait in the outbox but notify.${target}.enabled is false: they are kept until it is enabled again`,
+              { target, backlog: n.pending, setting: `notify.${target}.enabled` },
+              'notifications wait in the outbox but their target is disabled: they are kept until it is enabled again',
             );
           }
           if (n && n.parked > 0) {
-            log.warn({ target, parked: n.parked, reasons: outbox.parkedReasons(target, 5) }, `${n.parked} ${target} notifications are parked`);
+            log.warn({ target, parked: n.parked, reasons: outbox.parkedReasons(target, 5) }, 'notifications are parked');
           }
         }
         checkBound();

@@ -253,7 +253,7 @@ export class OutboxRelay {
     const now = this.now();
     this.deps.logger.info(
       { target: this.target, failures: this.consecutiveFailures, downForMs: now - (this.failingSince ?? now) },
-      `${this.target}: ${message}`,
+      message,
     );
     this.consecutiveFailures = 0;
     this.failingSince = undefined;
@@ -279,8 +279,8 @@ export class OutboxRelay {
     };
     const msg =
       kind === 'unreachable'
-        ? `${this.target} unreachable: captures continue, notifications wait in the outbox and go out when it is back`
-        : `${this.target} delivery failed: the notifications stay in the outbox and are retried`;
+        ? 'target unreachable: captures continue, notifications wait in the outbox and go out when it is back'
+        : 'delivery failed: the notifications stay in the outbox and are retried';
     if (this.warnLimiter.allow('fail', now, (suppressed) => Object.assign(fields, { suppressedWarnings: suppressed }))) {
       this.deps.logger.warn(fields, msg);
     } else {

@@ -141,7 +141,7 @@ export class HealthMonitor {
         warnings.push(warning);
         if (!this.warnedNoNodes) {
           this.warnedNoNodes = true;
-          this.deps.logger.warn({ bootstrapNodes: this.options.bootstrapCount, secondsSinceStart: Math.round(sinceStart / 1000) }, warning);
+          this.deps.logger.warn({ bootstrapNodes: this.options.bootstrapCount, secondsSinceStart: Math.round(sinceStart / 1000), advice }, 'the DHT has no nodes, so no peers are found');
         }
       }
       // No nodes is a warning, not unreadiness: the API serves stored data either way.

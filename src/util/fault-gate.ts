@@ -72,7 +72,7 @@ export class FaultGate {
     this.nextAt = this.now() + delay;
     if (this.consecutive === 1) {
       this.outages++;
-      this.logger?.error({ reason: this.lastError, retryInMs: delay, ...context }, `${this.options.name} failing: ${this.lastError}; retrying with backoff`);
+      this.logger?.error({ store: this.options.name, reason: this.lastError, retryInMs: delay, ...context }, 'writes failing: retrying with backoff');
     }
     return delay;
   }
@@ -80,7 +80,7 @@ export class FaultGate {
   /** Records a successful attempt (logs the recovery once). */
   succeeded(context: Record<string, unknown> = {}): void {
     if (this.consecutive === 0) return;
-    this.logger?.warn({ failedAttempts: this.consecutive, lastError: this.lastError, ...context }, `${this.options.name} recovered after ${this.consecutive} failed attempts`);
+    this.logger?.warn({ store: this.options.name, failedAttempts: this.consecutive, lastError: this.lastError, ...context }, 'writes recovered');
     this.consecutive = 0;
     this.lastError = null;
   }

@@ -14,8 +14,8 @@ import { BatchWriter } from '../../../src/util/batch-writer.js';
 import type { Logger } from '../../../src/util/logger.js';
 
 const dir = process.argv[2] as string;
-const lines: Array<{ level: string; msg: string }> = [];
-const at = (level: string) => (_obj: unknown, msg: string) => lines.push({ level, msg });
+const lines: Array<{ level: string; msg: string; store?: unknown }> = [];
+const at = (level: string) => (obj: unknown, msg: string) => lines.push({ level, msg, store: (obj as { store?: unknown } | undefined)?.store });
 const logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => logger } as unknown as Logger;
 
 const db = openDatabase(path.join(dir, 'capture.db'), { busyTimeoutMs: 50 });

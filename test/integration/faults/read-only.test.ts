@@ -89,15 +89,15 @@ describe.skipIf(ext4Unavailable !== undefined)(`data dir read-only while running
       expect(add.status).toBe(503);
       expect(await add.json()).toEqual({ error: 'STORAGE_UNAVAILABLE', message: 'read-only file system or file: the change was not saved, try again later' });
       // One line when the store starts failing, not one per capture or per retry.
-      const errors = d.lines.filter((l) => l.level === 'error').map((l) => l.msg);
-      expect(errors).toEqual([`capture store failing: ${s.capture.store.lastError}; retrying with backoff`]);
+      const errors = d.lines.filter((l) => l.level === 'error').map((l) => [l.msg, l.store, l.reason]);
+      expect(errors).toEqual([['writes failing: retrying with backoff', 'capture store', s.capture.store.lastError]]);
     } finally {
       await load.stop();
     }
     d.child.kill('SIGTERM');
     expect(await d.exited).toBe(0);
     daemon = undefined;
-    expect(d.lines.some((l) => l.level === 'error' && /^\d+ captures could not be written before stopping and are lost: read-only file system/.test(l.msg))).toBe(true);
+    expect(d.lines.some((l) => l.level === 'error' && l.msg === 'captures could not be written before stopping and are lost' && Number(l.lost) > 0 && /^read-only file system/.test(String(l.reason)))).toBe(true);
 
     // The repair (the namespace went with the daemon): fsck the image, then read what it holds.
     const fsck = spawnSync('e2fsck', ['-fy', image], { encoding: 'utf8' });

@@ -169,7 +169,7 @@ describe('AmqpPublisher + OutboxRelay against RabbitMQ', () => {
     expect(st.amqp.lastError?.message).toMatch(/ECONNREFUSED/);
     expect(st.amqp.backlog).toBe(50);
     expect(st.amqp.delivered).toBe(0);
-    expect(log.warnings().filter((w) => String(w.msg).includes('amqp unreachable'))).toHaveLength(1);
+    expect(log.warnings().filter((w) => String(w.msg).startsWith('target unreachable') && w.target === 'amqp')).toHaveLength(1);
 
     await proxy.start();
     await waitFor(() => collector.received.length >= 50, 10_000, 'delivery after the broker is back');
