@@ -11,9 +11,11 @@ import { CaptureScheduler, type CaptureSchedulerStats } from './capture-schedule
 import { CaptureOutcomes } from './capture-outcomes.js';
 import { PcapRetention } from './pcap-retention.js';
 import { EncryptionMemory, captureWithEncryption } from './encrypted-capture.js';
+import { captureWithTransport } from './transport-capture.js';
+import { loadUtp, utpDial } from './utp-socket.js';
 import { PeerValueTrust } from './peer-value-trust.js';
 import { CaptureMemoryBudget, type MemoryBudgetStats } from './memory-budget.js';
-import { capturePeer, makePeerId } from './peer-capture.js';
+import { capturePeer, makePeerId, type PeerCaptureInput, type PeerCaptureOutcome } from './peer-capture.js';
 import { ReverseDns } from './reverse-dns.js';
 
 /**
@@ -112,6 +114,9 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const peerId = makePeerId();
   const outcomes = new CaptureOutcomes();
   const encryptionMemory = new EncryptionMemory();
+  // uTP (BEP 29) after TCP for peers that do not take TCP (capture.utp: fallback).
+  const utp = cap.utp === 'off' ? undefined : utpDial();
+  if (cap.utp !== 'off' && utp === undefined) log.warn({ reason: loadUtp().error }, 'capture.utp is on but uTP is not available: TCP only');
   // Suspicious DHT values (byte-swapped ports, nodes whose every value fails): checked before the
   // filters; each queued value's node learns how its capture went.
   const trust = new PeerValueTrust();
@@ -125,20 +130,22 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       torrents: deps.torrents,
       dialable: deps.dialable,
       capture: async (input, signal) => {
-        const outcome = await captureWithEncryption(input, cap.encryption, (attempt, s) => capturePeer(
-          attempt,
-          {
-            connectTimeoutMs: cap.connectTimeoutMs,
-            handshakeTimeoutMs: cap.handshakeTimeoutMs,
-            idleTimeoutMs: cap.idleTimeoutMs,
-            totalTimeoutMs: cap.totalTimeoutMs,
-            haveWindowMs: cap.haveWindowMs,
-            pieceStateWaitMs: cap.pieceStateWaitMs,
-            peerId,
-            ...localAddressFor(input.ip, cap),
-          },
-          s,
-        ), signal, encryptionMemory);
+        const once = (attempt: PeerCaptureInput, s: AbortSignal): Promise<PeerCaptureOutcome> =>
+          capturePeer(
+            attempt,
+            {
+              connectTimeoutMs: cap.connectTimeoutMs,
+              handshakeTimeoutMs: cap.handshakeTimeoutMs,
+              idleTimeoutMs: cap.idleTimeoutMs,
+              totalTimeoutMs: cap.totalTimeoutMs,
+              haveWindowMs: cap.haveWindowMs,
+              pieceStateWaitMs: cap.pieceStateWaitMs,
+              peerId,
+              ...localAddressFor(attempt.ip, cap),
+            },
+            s,
+          );
+        const outcome = await captureWithTransport(input, cap.utp, (i, s) => captureWithEncryption(i, cap.encryption, once, s, encryptionMemory), once, utp, signal);
         outcomes.add(outcome);
         const key = `${input.infohash}|${input.ip}|${input.port}`;
         const via = viaOf.get(key);

@@ -1,4 +1,5 @@
 import type { EncryptedCaptureOutcome } from './encrypted-capture.js';
+import type { Transport, TransportCaptureOutcome } from './transport-capture.js';
 
 /**
  * Why captures end the way they do, counted per reason, per transport and per client family, for
@@ -33,7 +34,7 @@ export type OutcomeReason =
   | 'aborted'
   | 'other';
 
-export type Transport = 'tcp' | 'tcp+mse';
+export type { Transport } from './transport-capture.js';
 
 const PROTOCOL_ERRORS = new Set([
   'NOT_BITTORRENT', 'MESSAGE_TOO_LONG', 'MALFORMED_MESSAGE', 'EXTENDED_HANDSHAKE', 'FAST_WITHOUT_EXTENSION', 'BITFIELD_LENGTH',
@@ -85,7 +86,8 @@ export const MAX_CLIENTS = 64;
 export interface OutcomeSnapshot {
   total: number;
   byReason: Partial<Record<OutcomeReason, number>>;
-  byTransport: Record<Transport, { attempts: number; captured: number }>;
+  /** utp absent in snapshots from daemons before uTP. */
+  byTransport: Record<'tcp' | 'tcp+mse', { attempts: number; captured: number }> & { utp?: { attempts: number; captured: number } };
   /** Client family → reason → count (failures before the peer's handshake count under "unknown"). */
   byClient: Record<string, Partial<Record<OutcomeReason, number>>>;
   /** Plain handshakes dropped that the encrypted retry got past (a subset of encryption-required). */
@@ -100,21 +102,25 @@ export class CaptureOutcomes {
   private readonly byTransport: Record<Transport, { attempts: number; captured: number }> = {
     tcp: { attempts: 0, captured: 0 },
     'tcp+mse': { attempts: 0, captured: 0 },
+    utp: { attempts: 0, captured: 0 },
   };
   private readonly byClient = new Map<string, Map<OutcomeReason, number>>();
   private readonly retries = { tried: 0, captured: 0 };
 
-  add(o: EncryptedCaptureOutcome): OutcomeReason {
+  add(o: EncryptedCaptureOutcome | TransportCaptureOutcome): OutcomeReason {
     const reason = outcomeReason(o);
     this.total++;
     this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
-    const transport: Transport = o.encryption === 'none' ? 'tcp' : 'tcp+mse';
+    const transport: Transport = 'transport' in o ? o.transport : o.encryption === 'none' ? 'tcp' : 'tcp+mse';
     this.byTransport[transport].attempts++;
     if (o.ok) this.byTransport[transport].captured++;
+    // uTP after TCP: both were attempts (the outcome is the one that counted).
+    if ('utpTried' in o && o.utpTried !== undefined) this.byTransport.utp.attempts++;
+    if ('tcpFailed' in o && o.tcpFailed !== undefined) this.byTransport[o.tcpFailed.transport].attempts++;
     if (o.retried !== undefined) {
       // The first attempt went the other way.
       this.byTransport[o.retried.encryption === 'none' ? 'tcp' : 'tcp+mse'].attempts++;
-      if (o.retried.encryption === 'none') {
+      if (o.retried.encryption === 'none' && transport !== 'utp') {
         this.retries.tried++;
         if (o.ok) this.retries.captured++;
       }
@@ -136,7 +142,7 @@ export class CaptureOutcomes {
     return {
       total: this.total,
       byReason: Object.fromEntries(this.byReason),
-      byTransport: { tcp: { ...this.byTransport.tcp }, 'tcp+mse': { ...this.byTransport['tcp+mse'] } },
+      byTransport: { tcp: { ...this.byTransport.tcp }, 'tcp+mse': { ...this.byTransport['tcp+mse'] }, utp: { ...this.byTransport.utp } },
       byClient,
       encryptedRetries: { ...this.retries },
     };
@@ -153,7 +159,7 @@ export function formatOutcomes(s: OutcomeSnapshot): string[] {
       .join(' · ');
   const lines = [
     `outcomes   ${s.total}: ${sorted(s.byReason)}`,
-    `transport  tcp ${s.byTransport.tcp.captured}/${s.byTransport.tcp.attempts} captured · tcp+mse ${s.byTransport['tcp+mse'].captured}/${s.byTransport['tcp+mse'].attempts} captured (encrypted retries ${s.encryptedRetries.captured}/${s.encryptedRetries.tried})`,
+    `transport  tcp ${s.byTransport.tcp.captured}/${s.byTransport.tcp.attempts} captured · tcp+mse ${s.byTransport['tcp+mse'].captured}/${s.byTransport['tcp+mse'].attempts} captured (encrypted retries ${s.encryptedRetries.captured}/${s.encryptedRetries.tried}) · utp ${s.byTransport.utp?.captured ?? 0}/${s.byTransport.utp?.attempts ?? 0} captured`,
   ];
   const clients = Object.entries(s.byClient).sort(
     (a, b) => Object.values(b[1]).reduce((x, y) => x + (y ?? 0), 0) - Object.values(a[1]).reduce((x, y) => x + (y ?? 0), 0),

@@ -308,6 +308,8 @@ export class CapturePipeline {
       filters: listed.map((f) => f.name),
       notify: listed.flatMap((f) => this.deps.notifyTargets(f).map((target) => ({ filter: f.name, target }))),
     };
+    const transport = (outcome as { transport?: unknown }).transport;
+    if (transport === 'tcp' || transport === 'tcp+mse' || transport === 'utp') record.transport = transport;
     if (outcome.ok) {
       const hostIdentifier = await this.deps.reverseDns(peer.ip, signal).catch(() => '');
       const notes = [...(outcome.notes ?? [])];

@@ -392,6 +392,7 @@ export const configSchema = z
         /** Source address for IPv6 peers (localAddress is used for IPv4 peers only when it is IPv4). */
         localAddress6: z.string().refine((h) => isIPv6(h), 'must be an IPv6 address').optional(),
         encryption: z.enum(['prefer-plain', 'prefer-encrypted', 'plain-only', 'encrypted-only']).default('prefer-plain'),
+        utp: z.enum(['off', 'fallback']).default('off'),
         reverseDns: z
           .strictObject({
             enabled: z.boolean().default(true),

@@ -32,7 +32,11 @@ export interface CaptureRecord extends PeerGeo {
   report?: CaptureReport;
   error?: string;
   pcapPath?: string;
+  /** How the conversation was carried: tcp, tcp+mse (encrypted, MSE/PE) or utp (BEP 29). Absent on captures stored before migration 16. */
+  transport?: CaptureTransport;
 }
+
+export type CaptureTransport = 'tcp' | 'tcp+mse' | 'utp';
 
 export type NewCapture = Omit<CaptureRecord, 'id'> & {
   /** Filters the peer matched: it is listed under each. */

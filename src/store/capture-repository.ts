@@ -1,5 +1,5 @@
 import type { Statement, Transaction } from 'better-sqlite3';
-import type { CaptureRecord, NewCapture } from '../model/capture.js';
+import type { CaptureRecord, CaptureTransport, NewCapture } from '../model/capture.js';
 import { CaptureRollups } from './capture-rollups.js';
 import type { Db } from './open-database.js';
 
@@ -34,6 +34,8 @@ export type CaptureRow = [
   error: string | null,
   pcapPath: string | null,
   note: string | null,
+  /** Absent from the PostgreSQL store (it keeps no transport yet). */
+  transport?: string | null,
 ];
 
 export interface PeerPage {
@@ -47,9 +49,9 @@ export interface PeerPage {
 
 /** Column list in CaptureRow order; `f` is the listing, `c` the capture. */
 const ROW_COLUMNS = `f.capture_id, f.found_at, c.ip, c.port, c.infohash, c.country_code, c.city, c.isp, c.report_at,
-  c.total_pieces, c.has_pieces, c.has_total, c.client_name, c.host_identifier, c.error, c.pcap_path, c.note`;
+  c.total_pieces, c.has_pieces, c.has_total, c.client_name, c.host_identifier, c.error, c.pcap_path, c.note, c.transport`;
 const BY_ID_COLUMNS = `id, found_at, ip, port, infohash, country_code, city, isp, report_at,
-  total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note`;
+  total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note, transport`;
 
 /** The CaptureRecord of a row (absent values left out). */
 export function captureRowToRecord(r: CaptureRow): CaptureRecord {
@@ -70,11 +72,12 @@ export function captureRowToRecord(r: CaptureRow): CaptureRecord {
   }
   if (r[14] !== null) rec.error = r[14];
   if (r[15] !== null) rec.pcapPath = r[15];
+  if (r[17] !== null && r[17] !== undefined) rec.transport = r[17] as CaptureTransport;
   return rec;
 }
 
 /** Values per captures row in the INSERT below; rows per multi-row INSERT statement. */
-const CAPTURE_VALUES = 17;
+const CAPTURE_VALUES = 18;
 const LISTING_VALUES = 4;
 const ROWS_PER_INSERT = 64;
 
@@ -146,7 +149,7 @@ export class SqliteCaptureRepository {
     this.insertCaptures = new MultiRowInsert(
       db,
       `INSERT INTO captures (id, found_at, ip, port, infohash, country_code, city, isp,
-      report_at, total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note)`,
+      report_at, total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note, transport)`,
       CAPTURE_VALUES,
     );
     // OR IGNORE: a filter named twice in one capture's list is listed once.
@@ -246,6 +249,7 @@ export class SqliteCaptureRepository {
         }
         v[p++] = c.pcapPath ?? null;
         v[p++] = r?.note ?? null;
+        v[p++] = c.transport ?? null;
         const success = r ? 1 : 0;
         for (const f of c.filters) listings.push(this.filterId(f, true), success, c.foundAt, id);
         if (c.notify !== undefined && c.notify.length > 0) notify = true;

@@ -124,6 +124,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX btn_swarm_by_received ON btn_swarm (received_at);
   CREATE INDEX btn_histories_by_received ON btn_histories (received_at);
   `,
+  // 16: how each capture's conversation was carried: tcp, tcp+mse (MSE/PE) or utp (BEP 29); NULL
+  // for captures stored before (capture/transport-capture.ts).
+  `
+  ALTER TABLE captures ADD COLUMN transport TEXT CHECK (transport IN ('tcp', 'tcp+mse', 'utp'));
+  `,
 ];
 
 export function schemaVersion(db: Database.Database): number {

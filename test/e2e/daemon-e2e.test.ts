@@ -64,7 +64,7 @@ interface ScenarioResult {
   benchViaLookup?: BenchSeries;
   restart?: {
     /** `status --json` before the restart: how the peers were found, per DHT family. */
-    statusBefore?: { dht?: { stats?: { peersFoundByFamily?: { ipv4: number; ipv6: number }; ipv6?: { running?: boolean; node?: { nodes?: number; lookups?: { peers?: number } } } } } };
+    statusBefore?: { capture?: { outcomes?: { byTransport?: Record<string, { attempts: number; captured: number }> } }; dht?: { stats?: { peersFoundByFamily?: { ipv4: number; ipv6: number }; ipv6?: { running?: boolean; node?: { nodes?: number; lookups?: { peers?: number } } } } } };
     stop?: { code: number | null; signal: string | null; killed: boolean; ms: number };
     dhtListening?: { restored?: number };
     statusAfter?: { dht?: { nodes?: number; ipv6?: { running?: boolean; nodes?: number } } };
@@ -81,6 +81,7 @@ const PEER_ID: Record<string, RegExp> = {
   'lt-seed': /^-LT\w{4}-/,
   'lt-partial': /^-LT\w{4}-/,
   'lt-enc': /^-LT\w{4}-/,
+  'lt-utp': /^-LT\w{4}-/,
   transmission: /^-TR\d{4}-/,
   aria2: /^A2-\d+-\d+-\d+-/,
   'lt-seed6': /^-LT\w{4}-/,
@@ -235,8 +236,8 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
         if (!p) continue;
         expect.soft(p.status, `${c.name} pcap download`).toBe(200);
         expect.soft(PCAP_MAGIC, `${c.name} pcap magic`).toContain(p.magic);
-        // Only a capture made over MSE/PE is written as pcapng (the decrypted conversation, with a note).
-        expect.soft(p.magic === '0a0d0d0a', `${c.name}: pcapng (encrypted capture) exactly for the client that requires encryption`).toBe(c.name === 'lt-enc');
+        // Only a capture made over MSE/PE or uTP is written as pcapng (the conversation, with a note saying how it was carried).
+        expect.soft(p.magic === '0a0d0d0a', `${c.name}: pcapng exactly for the client that requires encryption and the uTP-only one`).toBe(c.name === 'lt-enc' || c.name === 'lt-utp');
         expect.soft(p.tshark?.rc, `${c.name} tshark exit`).toBe(0);
         const frames = p.tshark?.frames ?? [];
         const fromClient = frames.filter((f) => f.srcPort === c.port);
@@ -262,6 +263,11 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
         for (const s of r.bench.samples) expect.soft(s.captured, `bench peer ${s.ip} captured: ${JSON.stringify(s)}`).toBe(true);
         if (process.env.E2E_ASSERT_BENCH === '1') expect.soft(r.bench.visible.median, 'bench median (target 2000 ms)').toBeLessThanOrEqual(2000);
       }
+
+      // ---- transports: lt-utp over uTP, lt-enc over MSE/PE, as status counts them ----
+      const transports = r.restart?.statusBefore?.capture?.outcomes?.byTransport;
+      expect.soft(transports?.utp?.captured ?? 0, `status: captured over uTP ${JSON.stringify(transports)}`).toBeGreaterThanOrEqual(1);
+      expect.soft(transports?.['tcp+mse']?.captured ?? 0, 'status: captured over MSE/PE').toBeGreaterThanOrEqual(1);
 
       // ---- a restarted daemon resumes with its routing table ----
       expect.soft(r.restart?.stop?.code, 'graceful stop on SIGTERM').toBe(0);

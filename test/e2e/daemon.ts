@@ -72,6 +72,8 @@ ${c.host6 ? `  ipv6: { enabled: true, host: "${c.host6}", port: ${c.dhtPort}, bo
 ${c.host6 ? `  localAddress6: "${c.host6}"
 ` : ''}  allowedPrivateRanges: ["127.0.0.0/8"${c.host6 ? ', "fd00::/8"' : ''}]
   haveWindowMs: ${c.haveWindowMs ?? 500}
+  # lt-utp takes no TCP: captured over uTP after the TCP attempts
+  utp: fallback
   reverseDns: { enabled: false }
 geoip: { countryDb: null }
 metrics: { listen: { host: ${c.host}, port: 0 } }

@@ -3,6 +3,7 @@ import net from 'node:net';
 import Wire from 'bittorrent-protocol';
 import utMetadata from 'ut_metadata';
 import { MseResponder } from '../../src/protocol/mse/mse-responder.js';
+import { loadUtp } from '../../src/capture/utp-socket.js';
 
 /**
  * A synthetic BitTorrent peer for tests and benchmarks: one TCP server on a loopback address,
@@ -51,6 +52,8 @@ export interface WirePeerServerOptions {
   encryption?: 'required' | 'refused';
   /** Keep every byte sent and received per connection (see `transcripts()`). */
   record?: boolean;
+  /** 'utp': listens over uTP (BEP 29, utp-native) instead of TCP: a peer that takes no TCP. */
+  transport?: 'tcp' | 'utp';
 }
 
 export interface Transcript {
@@ -89,7 +92,7 @@ export async function startWirePeerServer(options: WirePeerServerOptions): Promi
   const records: Array<{ sent: Buffer[]; received: Buffer[] }> = [];
   let accepted = 0;
 
-  const server = net.createServer((socket) => {
+  const onSocket = (socket: net.Socket): void => {
     accepted += 1;
     sockets.add(socket);
     const record = options.record === true ? { sent: [] as Buffer[], received: [] as Buffer[] } : undefined;
@@ -199,10 +202,21 @@ export async function startWirePeerServer(options: WirePeerServerOptions): Promi
       if (delay > 0) conn.timer = setTimeout(announce, delay);
       else announce();
     });
-  });
+  };
 
-  server.listen({ host: options.host, port: options.port ?? 0 });
-  await once(server, 'listening');
+  let server: { address(): unknown; close(cb?: () => void): void };
+  if (options.transport === 'utp') {
+    const utp = loadUtp().utp;
+    if (utp === undefined) throw new Error(loadUtp().error);
+    const u = utp.createServer((c) => onSocket(c as unknown as net.Socket));
+    await new Promise<void>((resolve) => u.listen(options.port ?? 0, options.host, resolve));
+    server = { address: () => u.address(), close: (cb) => { u.close(); cb?.(); } };
+  } else {
+    const t = net.createServer(onSocket);
+    t.listen({ host: options.host, port: options.port ?? 0 });
+    await once(t, 'listening');
+    server = t;
+  }
   const address = server.address() as net.AddressInfo;
 
   return {

@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--announce-interval", type=int, default=60, help="seconds between DHT announces of each torrent")
     ap.add_argument("--encryption", choices=["enabled", "forced"], default="enabled",
                     help="forced: MSE/PE with RC4 only, in and out; a plaintext handshake is dropped")
+    ap.add_argument("--transport", choices=["both", "utp-only", "tcp-only"], default="both",
+                    help="utp-only: no TCP in or out (a peer reachable over uTP alone, BEP 29)")
     ap.add_argument("--status", required=True)
     a = ap.parse_args()
 
@@ -76,6 +78,10 @@ def main():
         "out_enc_policy": 0 if a.encryption == "forced" else 1,
         "in_enc_policy": 0 if a.encryption == "forced" else 1,
         "allowed_enc_level": 2 if a.encryption == "forced" else 3,
+        "enable_incoming_tcp": a.transport != "utp-only",
+        "enable_outgoing_tcp": a.transport != "utp-only",
+        "enable_incoming_utp": a.transport != "tcp-only",
+        "enable_outgoing_utp": a.transport != "tcp-only",
         "alert_mask": int(cats.error_notification | cats.status_notification | cats.dht_notification
                           | (cats.dht_operation_notification if a.mode == "lookup" else 0)),
     }

@@ -16,6 +16,7 @@ import { KrpcNode, keepAnnounced, addrKey, hostPort, type Addr } from './krpc.js
  *   transmission  transmission-daemon 3.00          127.3.0.2:51413   seeder 64/64    helper announces it (drops DHT from 127/8)
  *   aria2         aria2c 1.36                       127.6.0.2:6886    partial 16/64   native
  *   lt-enc        libtorrent, encryption forced     127.7.0.2:6888    seeder 64/64    native (drops plaintext handshakes: MSE/PE RC4 only)
+ *   lt-utp        libtorrent, TCP off               127.8.0.2:6889    seeder 64/64    native (uTP only: TCP accepted and closed)
  *   lt-bench      libtorrent, no DHT, N addresses   127.10+i.0.2:7000 seeder 64/64    announced on demand (benchmark)
  *   IPv6 (BEP 32; ULA addresses on lo, a DHT of its own):
  *   bootstrap6    libtorrent-rasterbar              [fd00:cd::1]:6881 DHT node only   native (IPv6 DHT)
@@ -251,6 +252,8 @@ export class Swarm {
     ltClient('lt-enc', '127.7.0.2', 6888, undefined, [], ['--encryption', 'forced']);
     // an IPv6-only peer, in the IPv6 DHT only
     ltClient('lt-seed6', 'fd00:cd::2', 6889, undefined, [], [], 6);
+    // a peer that takes no TCP (libtorrent accepts and closes it): uTP (BEP 29) only
+    ltClient('lt-utp', '127.8.0.2', 6889, undefined, [], ['--transport', 'utp-only']);
 
     // 3. Transmission, and the helper that announces it into the DHT
     await this.startTransmission('127.3.0.2', 51413, 'fd00:cd::3');

@@ -66,7 +66,7 @@ describe('CaptureOutcomes', () => {
     const snap = s.snapshot();
     expect(snap.total).toBe(5);
     expect(snap.byReason).toEqual({ captured: 1, 'encryption-required': 1, 'dropped-before-handshake': 1, 'connect-refused': 1, 'reset-after-handshake': 1 });
-    expect(snap.byTransport).toEqual({ tcp: { attempts: 5, captured: 1 }, 'tcp+mse': { attempts: 2, captured: 1 } });
+    expect(snap.byTransport).toEqual({ tcp: { attempts: 5, captured: 1 }, 'tcp+mse': { attempts: 2, captured: 1 }, utp: { attempts: 0, captured: 0 } });
     expect(snap.encryptedRetries).toEqual({ tried: 2, captured: 1 });
     expect(snap.byClient).toEqual({
       Transmission: { captured: 1, 'reset-after-handshake': 1 },

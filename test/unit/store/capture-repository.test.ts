@@ -98,7 +98,7 @@ describe('migration 3: capture listings keyed (filter, success, found_at, captur
     expect(names).toEqual(['capture_filters']);
     // Captures and outbox untouched.
     // Migration 4 adds the report's note, empty for every existing row.
-    expect(db.prepare('SELECT * FROM captures ORDER BY id').all()).toEqual(capturesBefore.map((c) => ({ ...(c as object), note: null })));
+    expect(db.prepare('SELECT * FROM captures ORDER BY id').all()).toEqual(capturesBefore.map((c) => ({ ...(c as object), note: null, transport: null })));
     expect(db.prepare('SELECT * FROM outbox ORDER BY id').all()).toEqual(outboxBefore);
 
     const repo = new SqliteCaptureRepository(db);
