@@ -280,23 +280,7 @@ async function startNodeRole(ctx: RoleContext, role: 'all' | 'crawler'): Promise
   let api: ReturnType<typeof createApiModule> | undefined;
   let btn: ReturnType<typeof createBtnModule> | undefined;
   if (!cluster) {
-    const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: ctx.keys, logger }, () => ctx.config().spam));
-    const spamRules = spamRuleSource((q) => spam.service.list(q), () => ctx.config().spam);
-    const btnStore = openBtnStore(store.db);
-    const b = await life.start(createBtnModule({ ...btnStore, spam: spamRules, logger }, { config: () => ctx.config().btn }));
-    btn = b;
-    ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit) });
-    ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
-    api = await life.start(
-      createApiModule(
-        {
-          modules: [b.http, spam.http, ...(ops.dashboard ? [ops.dashboard] : [])],
-          keys: ctx.keys, pageSize: () => ctx.config().http.pageSize, filters: registry, captures: store.captures, torrents: store.torrents,
-          onMetadataWanted: metadataWanted, ops: ops.api, logger, storageDir: path.dirname(ctx.config().database.path),
-        },
-        config.http,
-      ),
-    );
+    ({ api, btn } = await startApiSide(ctx, ops, registry, metadataWanted));
   }
   await life.start(ops);
   const apiUrl = (): string => api?.url() ?? '';
@@ -367,23 +351,7 @@ async function startCenterRole(ctx: RoleContext, role: 'ingest' | 'api'): Promis
   if (role === 'api') {
     // Infohash changes through this API go to the crawlers at once.
     filters.onChange((_compiled, change) => change && center.configChanged());
-    const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: ctx.keys, logger }, () => ctx.config().spam));
-    const spamRules = spamRuleSource((q) => spam.service.list(q), () => ctx.config().spam);
-    const btnStore = openBtnStore(store.db);
-    const b = await life.start(createBtnModule({ ...btnStore, spam: spamRules, logger }, { config: () => ctx.config().btn }));
-    btn = b;
-    ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit) });
-    ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
-    api = await life.start(
-      createApiModule(
-        {
-          modules: [b.http, spam.http, ...(ops.dashboard ? [ops.dashboard] : [])],
-          keys: ctx.keys, pageSize: () => ctx.config().http.pageSize, filters, captures: store.captures, torrents: store.torrents,
-          ops: ops.api, logger, storageDir: path.dirname(ctx.config().database.path),
-        },
-        config.http,
-      ),
-    );
+    ({ api, btn } = await startApiSide(ctx, ops, filters));
     // Another api node's infohash change: rebuild from the central store when its version differs.
     let version = snapshotVersion(ctx.config().filters, store.overlay.list());
     const timer = setInterval(() => {
@@ -416,6 +384,36 @@ async function startCenterRole(ctx: RoleContext, role: 'ingest' | 'api'): Promis
       };
     },
   };
+}
+
+/**
+ * The HTTP side of the roles that serve it (all, api): the spam list, the BTN server fed by its
+ * rules, their retention, and the API carrying them (and the dashboard) on one listener.
+ */
+async function startApiSide(
+  ctx: RoleContext,
+  ops: ReturnType<typeof createOpsModule>,
+  filters: FilterRegistry,
+  onMetadataWanted?: (infohash: string) => void,
+): Promise<{ api: ReturnType<typeof createApiModule>; btn: ReturnType<typeof createBtnModule> }> {
+  const { store, life, logger } = ctx;
+  const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: ctx.keys, logger }, () => ctx.config().spam));
+  const spamRules = spamRuleSource((q) => spam.service.list(q), () => ctx.config().spam);
+  const btnStore = openBtnStore(store.db);
+  const btn = await life.start(createBtnModule({ ...btnStore, spam: spamRules, logger }, { config: () => ctx.config().btn }));
+  ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit) });
+  ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
+  const api = await life.start(
+    createApiModule(
+      {
+        modules: [btn.http, spam.http, ...(ops.dashboard ? [ops.dashboard] : [])],
+        keys: ctx.keys, pageSize: () => ctx.config().http.pageSize, filters, captures: store.captures, torrents: store.torrents,
+        ...(onMetadataWanted ? { onMetadataWanted } : {}), ops: ops.api, logger, storageDir: path.dirname(ctx.config().database.path),
+      },
+      ctx.config().http,
+    ),
+  );
+  return { api, btn };
 }
 
 function fileBytes(p: string): number {
