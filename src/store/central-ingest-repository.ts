@@ -86,20 +86,20 @@ export class SqliteCentralIngestStore implements CentralIngestStore {
   }
 
   ingestCaptures(batch: readonly ForwardedCapture[]): Promise<IngestResult> {
-    if (batch.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });
-    try {
-      return Promise.resolve(this.captureTx(batch));
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    return inTransaction(this.captureTx, batch);
   }
 
   ingestSightings(batch: readonly ForwardedSighting[]): Promise<IngestResult> {
-    if (batch.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });
-    try {
-      return Promise.resolve(this.sightingTx(batch));
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    return inTransaction(this.sightingTx, batch);
+  }
+}
+
+/** The port's promise around one synchronous batch transaction: an empty batch writes nothing, a throw rejects. */
+function inTransaction<T>(tx: (batch: readonly T[]) => IngestResult, batch: readonly T[]): Promise<IngestResult> {
+  if (batch.length === 0) return Promise.resolve({ inserted: 0, duplicates: 0 });
+  try {
+    return Promise.resolve(tx(batch));
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
