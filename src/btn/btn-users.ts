@@ -1,5 +1,6 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BtnConfig } from '../config/config-schema.js';
+import { secretDigest as digest } from './btn-apps.js';
 import { BtnError } from './btn-error.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { BtnUserStore, StoredBtnUser } from './ports.js';
@@ -25,8 +26,6 @@ export interface Caller extends BtnUser {
 }
 
 export const SESSION_COOKIE = 'btn_session';
-
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
 export function userId(name: string): number {
   return digest(`btn-user:${name}`).readUIntBE(0, 6);
