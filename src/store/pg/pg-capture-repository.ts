@@ -62,6 +62,8 @@ function successKey(success: boolean | undefined): 'any' | 'false' | 'true' {
  */
 export class PgCaptureRepository {
   private readonly filterIds = new Map<string, number>();
+  /** Ingest batches stored by the direct COPY, and those that met a stored uid (staging path). */
+  readonly counters = { fastBatches: 0, stagedBatches: 0 };
 
   constructor(
     private readonly pool: PgPool,
@@ -135,27 +137,51 @@ export class PgCaptureRepository {
   }
 
   /**
-   * Idempotent bulk ingest: COPY into session-local staging tables, then INSERT … ON CONFLICT DO
-   * NOTHING on (found_at, uid), listings only for the captures actually inserted. A batch (or part
+   * Idempotent bulk ingest. First a COPY straight into the tables under a savepoint (the usual case:
+   * nothing of the batch stored yet); if a uid is already stored, the unique index refuses it and the
+   * batch goes again through session-local staging tables: INSERT … ON CONFLICT DO NOTHING on
+   * (found_at, uid), listings only for the captures actually inserted. A batch (or part
    * of one) delivered again is skipped, also when two ingesters receive it at once.
    */
   async ingestCaptures(batch: readonly StableCapture[]): Promise<IngestResult> {
+    return this.ingestForwarded(batch.map((c) => ({ uid: c.uid, crawlerId: c.crawlerId ?? null, capture: c })));
+  }
+
+  /** ingestCaptures for captures as the cluster forwards them (no copy of each capture object). */
+  async ingestForwarded(batch: ReadonlyArray<{ uid: string; crawlerId: string | null; capture: NewCapture }>): Promise<IngestResult> {
     if (batch.length === 0) return { inserted: 0, duplicates: 0 };
     // A uid repeated within the batch: the first one counts. Then key order (found_at, uid), so two
     // ingesters given overlapping batches wait for each other instead of deadlocking.
     const seen = new Set<string>();
-    const unique = batch.filter((c) => !seen.has(c.uid) && seen.add(c.uid) !== undefined);
-    unique.sort((a, b) => a.foundAt - b.foundAt || (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
-    const fids = await this.filterIdsOf(unique.flatMap((c) => c.filters), true);
+    const unique = batch.filter((f) => !seen.has(f.uid) && seen.add(f.uid) !== undefined);
+    unique.sort((a, b) => a.capture.foundAt - b.capture.foundAt || (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
+    const captures = unique.map((f) => f.capture);
+    const fids = await this.filterIdsOf(captures.flatMap((c) => c.filters), true);
     const inserted = await this.withPartitions(
-      unique.map((c) => c.foundAt),
+      captures.map((c) => c.foundAt),
       () =>
         inTransaction(this.pool, async (client) => {
+          const ids = await PgCaptureRepository.nextIds(client, unique.length);
+          const captureLines = unique.map((f, i) => captureLine(ids[i] as number, f.capture, f.uid, f.crawlerId));
+          const listingLines = PgCaptureRepository.listingLines(captures, ids, fids);
+          // Fast path, the usual case (no redelivery): COPY straight into the tables. A uid already
+          // stored fails the unique index (23505): back to the savepoint, and the staging path.
+          await client.query('SAVEPOINT fast_ingest');
+          try {
+            await copyLines(client, `captures (${CAPTURE_COLUMNS})`, captureLines);
+            await copyLines(client, `capture_filters (${LISTING_COLUMNS})`, listingLines);
+            await client.query('RELEASE SAVEPOINT fast_ingest');
+            this.counters.fastBatches++;
+            return unique.length;
+          } catch (err) {
+            if ((err as { code?: string }).code !== '23505') throw err;
+            await client.query('ROLLBACK TO SAVEPOINT fast_ingest');
+          }
+          this.counters.stagedBatches++;
           await client.query(`CREATE TEMP TABLE IF NOT EXISTS stage_captures (LIKE captures) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS stage_filters (LIKE capture_filters) ON COMMIT DELETE ROWS`);
-          const ids = await PgCaptureRepository.nextIds(client, unique.length);
-          await copyLines(client, `stage_captures (${CAPTURE_COLUMNS})`, unique.map((c, i) => captureLine(ids[i] as number, c, c.uid, c.crawlerId ?? null)));
-          await copyLines(client, `stage_filters (${LISTING_COLUMNS})`, PgCaptureRepository.listingLines(unique, ids, fids));
+          await copyLines(client, `stage_captures (${CAPTURE_COLUMNS})`, captureLines);
+          await copyLines(client, `stage_filters (${LISTING_COLUMNS})`, listingLines);
           const res = await client.query<{ n: number }>(`WITH ins AS (
               INSERT INTO captures (${CAPTURE_COLUMNS})
               SELECT ${CAPTURE_COLUMNS} FROM stage_captures

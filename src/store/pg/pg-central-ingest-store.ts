@@ -18,7 +18,7 @@ export class PgCentralIngestStore implements CentralIngestStore {
   ) {}
 
   ingestCaptures(batch: readonly ForwardedCapture[]): Promise<IngestResult> {
-    return this.captures.ingestCaptures(batch.map((f) => ({ ...f.capture, uid: f.uid, crawlerId: f.crawlerId })));
+    return this.captures.ingestForwarded(batch);
   }
 
   async ingestSightings(batch: readonly ForwardedSighting[]): Promise<IngestResult> {

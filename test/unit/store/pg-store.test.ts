@@ -110,7 +110,10 @@ describe('PostgreSQL captures: idempotent ingest (a capture\'s stable id)', () =
     const st = await store(s);
     const first = stable(randomCaptures(300, 21, T0, { notify: false }), 'crawler-1');
     expect(await st.captures.ingestCaptures(first)).toEqual({ inserted: 300, duplicates: 0 });
+    expect(st.captures.counters).toEqual({ fastBatches: 1, stagedBatches: 0 });
     expect(await st.captures.ingestCaptures(first)).toEqual({ inserted: 0, duplicates: 300 });
+    // The direct COPY met stored uids: rolled back to its savepoint, the batch went through staging.
+    expect(st.captures.counters).toEqual({ fastBatches: 1, stagedBatches: 1 });
     const second = stable(randomCaptures(200, 22, T0 + 500, { notify: false }), 'crawler-2');
     const overlap = [...first.slice(250), ...second, second[0] as StableCapture];
     expect(await st.captures.ingestCaptures(overlap)).toEqual({ inserted: 200, duplicates: 51 });
