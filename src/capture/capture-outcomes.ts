@@ -88,6 +88,8 @@ export interface OutcomeSnapshot {
   byReason: Partial<Record<OutcomeReason, number>>;
   /** utp absent in snapshots from daemons before uTP. */
   byTransport: Record<'tcp' | 'tcp+mse', { attempts: number; captured: number }> & { utp?: { attempts: number; captured: number } };
+  /** Transport of the outcome (the attempt that counted) → reason → count; absent from older daemons. */
+  byTransportReason?: Partial<Record<Transport, Partial<Record<OutcomeReason, number>>>>;
   /** Client family → reason → count (failures before the peer's handshake count under "unknown"). */
   byClient: Record<string, Partial<Record<OutcomeReason, number>>>;
   /** Plain handshakes dropped that the encrypted retry got past (a subset of encryption-required). */
@@ -105,6 +107,7 @@ export class CaptureOutcomes {
     utp: { attempts: 0, captured: 0 },
   };
   private readonly byClient = new Map<string, Map<OutcomeReason, number>>();
+  private readonly byTransportReason = new Map<Transport, Map<OutcomeReason, number>>();
   private readonly retries = { tried: 0, captured: 0 };
 
   add(o: EncryptedCaptureOutcome | TransportCaptureOutcome): OutcomeReason {
@@ -114,6 +117,12 @@ export class CaptureOutcomes {
     const transport: Transport = 'transport' in o ? o.transport : o.encryption === 'none' ? 'tcp' : 'tcp+mse';
     this.byTransport[transport].attempts++;
     if (o.ok) this.byTransport[transport].captured++;
+    let perTransport = this.byTransportReason.get(transport);
+    if (perTransport === undefined) {
+      perTransport = new Map();
+      this.byTransportReason.set(transport, perTransport);
+    }
+    perTransport.set(reason, (perTransport.get(reason) ?? 0) + 1);
     // uTP after TCP: both were attempts (the outcome is the one that counted).
     if ('utpTried' in o && o.utpTried !== undefined) this.byTransport.utp.attempts++;
     if ('tcpFailed' in o && o.tcpFailed !== undefined) this.byTransport[o.tcpFailed.transport].attempts++;
@@ -143,6 +152,7 @@ export class CaptureOutcomes {
       total: this.total,
       byReason: Object.fromEntries(this.byReason),
       byTransport: { tcp: { ...this.byTransport.tcp }, 'tcp+mse': { ...this.byTransport['tcp+mse'] }, utp: { ...this.byTransport.utp } },
+      byTransportReason: Object.fromEntries([...this.byTransportReason].map(([t, m]) => [t, Object.fromEntries(m)])),
       byClient,
       encryptedRetries: { ...this.retries },
     };
@@ -161,6 +171,7 @@ export function formatOutcomes(s: OutcomeSnapshot): string[] {
     `outcomes   ${s.total}: ${sorted(s.byReason)}`,
     `transport  tcp ${s.byTransport.tcp.captured}/${s.byTransport.tcp.attempts} captured · tcp+mse ${s.byTransport['tcp+mse'].captured}/${s.byTransport['tcp+mse'].attempts} captured (encrypted retries ${s.encryptedRetries.captured}/${s.encryptedRetries.tried}) · utp ${s.byTransport.utp?.captured ?? 0}/${s.byTransport.utp?.attempts ?? 0} captured`,
   ];
+  for (const [transport, reasons] of Object.entries(s.byTransportReason ?? {})) lines.push(`  via ${transport.padEnd(10)} ${sorted(reasons ?? {})}`);
   const clients = Object.entries(s.byClient).sort(
     (a, b) => Object.values(b[1]).reduce((x, y) => x + (y ?? 0), 0) - Object.values(a[1]).reduce((x, y) => x + (y ?? 0), 0),
   );

@@ -250,6 +250,11 @@ export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'
       Object.entries(reasons).map(([reason, n]) => [{ client, reason: reason.replace(/-/g, '_') }, n ?? 0] as [Record<string, string>, number]),
     ),
   );
+  counterFrom(registry, 'capture_outcomes_by_transport_total', 'Captures by the transport of the attempt that counted (tcp, tcp_mse, utp) and what explains their end', ['transport', 'reason'], () =>
+    Object.entries(sources.capture().outcomes?.byTransportReason ?? {}).flatMap(([transport, reasons]) =>
+      Object.entries(reasons ?? {}).map(([reason, n]) => [{ transport: transport.replace('+', '_'), reason: reason.replace(/-/g, '_') }, n ?? 0] as [Record<string, string>, number]),
+    ),
+  );
   counterFrom(registry, 'capture_encrypted_retries_total', 'Captures retried encrypted (MSE/PE) after the peer dropped the plain handshake, by result', ['result'], () => {
     const r = sources.capture().outcomes?.encryptedRetries;
     return [

@@ -61,7 +61,9 @@ describe('uTP after TCP', () => {
     const snap = outcomes.snapshot();
     expect(snap.byTransport).toEqual({ tcp: { attempts: 2, captured: 0 }, 'tcp+mse': { attempts: 0, captured: 0 }, utp: { attempts: 1, captured: 1 } });
     expect(snap.byReason).toEqual({ 'connect-refused': 1, captured: 1 });
+    expect(snap.byTransportReason).toEqual({ tcp: { 'connect-refused': 1 }, utp: { captured: 1 } });
     expect(formatOutcomes(snap)[1]).toContain('utp 1/1 captured');
+    expect(formatOutcomes(snap)).toContain('  via utp        captured 1');
   });
 
   it('a peer on neither: the TCP outcome stands, uTP tried and counted', async () => {

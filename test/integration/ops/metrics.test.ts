@@ -53,6 +53,7 @@ function sources(): OpsSources {
         total: 12,
         byReason: { captured: 6, 'encryption-required': 3, 'connect-refused': 2, 'choked-and-silent': 1 },
         byTransport: { tcp: { attempts: 12, captured: 7 }, 'tcp+mse': { attempts: 3, captured: 3 } },
+        byTransportReason: { tcp: { captured: 6, 'connect-refused': 2 }, utp: { captured: 1 } },
         byClient: { qBittorrent: { captured: 4, 'connect-refused': 1 }, unknown: { 'connect-timeout': 6 } },
         encryptedRetries: { tried: 3, captured: 2 },
       },
@@ -136,6 +137,8 @@ describe('Prometheus metrics', () => {
     expect(line(text, 'capture_daemon_capture_memory_refusals_total{kind="metadata"}')).toMatch(/ 14$/);
     expect(line(text, 'capture_daemon_capture_outcomes_by_client_total{client="qBittorrent",reason="connect_refused"}')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_capture_outcomes_by_client_total{client="unknown",reason="connect_timeout"}')).toMatch(/ 6$/);
+    expect(line(text, 'capture_daemon_capture_outcomes_by_transport_total{transport="tcp",reason="connect_refused"}')).toMatch(/ 2$/);
+    expect(line(text, 'capture_daemon_capture_outcomes_by_transport_total{transport="utp",reason="captured"}')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_capture_encrypted_retries_total{result="captured"}')).toMatch(/ 2$/);
     expect(line(text, 'capture_daemon_dashboard_streams ')).toMatch(/ 0$/);
     expect(line(text, 'capture_daemon_dashboard_stream_connections_total{result="refused"}')).toMatch(/ 0$/);
