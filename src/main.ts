@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { statSync } from 'node:fs';
+import { fileSize } from './util/file-size.js';
 import type { Registry } from 'prom-client';
 import { createBtnModule } from './btn/module.js';
 import { createCenterCluster } from './cluster/center-cluster.js';
@@ -379,7 +379,7 @@ async function startCenterRole(ctx: RoleContext, role: 'ingest' | 'api'): Promis
         queues: { ingestUnacked: center.consumer?.stats().unacked ?? 0, outbox: store.outbox.countPending() },
         capturesLastHour: capturesLastHour(), notify: notifications.status(),
         filters: { total: filters.list().length, enabled: filters.compiled.filterCount }, apiKeys: ctx.keys().size,
-        database: { path: cfg.database.path, bytes: fileBytes(cfg.database.path) + fileBytes(`${cfg.database.path}-wal`) },
+        database: { path: cfg.database.path, bytes: fileSize(cfg.database.path) + fileSize(`${cfg.database.path}-wal`) },
         ...(btn ? { btn: btn.status() } : {}), ops: ops.status(), cluster: center.status(),
       };
     },
@@ -416,10 +416,3 @@ async function startApiSide(
   return { api, btn };
 }
 
-function fileBytes(p: string): number {
-  try {
-    return statSync(p).size;
-  } catch {
-    return 0;
-  }
-}

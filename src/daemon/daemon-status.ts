@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { fileSize } from '../util/file-size.js';
 import type { CaptureModule } from '../capture/capture-module.js';
 import type { ResolvedConfig } from '../config/load-config.js';
 import type { DhtService } from '../dht/dht-module.js';
@@ -21,14 +21,6 @@ export interface StatusSources {
   btn?: { status(): Record<string, unknown> };
   /** Health, retention and metrics (the ops module). */
   ops?: { status(): unknown };
-}
-
-function fileSize(p: string): number {
-  try {
-    return statSync(p).size;
-  } catch {
-    return 0;
-  }
 }
 
 /** The admin endpoint's status document (`capture-daemon status --json`). */

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { fileSize } from '../util/file-size.js';
 import type { Config } from '../config/config-schema.js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../util/logger.js';
@@ -53,14 +53,6 @@ export interface OpsModule {
   /** Binds the metrics listener, starts the health checks and the retention timer. */
   start(): Promise<void>;
   stop(): Promise<void>;
-}
-
-function fileSize(p: string): number {
-  try {
-    return statSync(p).size;
-  } catch {
-    return 0;
-  }
 }
 
 /** Operations: Prometheus metrics on their own listener, health (readyz, watchdog), retention. */
