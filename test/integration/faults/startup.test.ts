@@ -99,7 +99,7 @@ describe('start-up: a second instance, a stale lock', () => {
       await waitFor(() => d.out().includes('ready'), 60_000);
       expect(readFileSync(path.join(data, 'capture-daemon.pid'), 'utf8').trim()).toBe(String(d.child.pid));
       await waitFor(() => !existsSync(path.join(day, 'a-1.2.3.4-6881-20260102T000000000Z.pcap.tmp')), 10_000);
-      expect(d.out()).toMatch(/removed 1 leftover \.pcap\.tmp files/);
+      await waitFor(() => /"deleted":1,"dir":"[^"]*","msg":"removed leftover \.pcap\.tmp files"/.test(d.out()), 10_000);
       expect(existsSync(path.join(day, 'b-1.2.3.4-6881-20260102T000000000Z.pcap'))).toBe(true);
     } finally {
       d.child.kill('SIGTERM');
