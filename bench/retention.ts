@@ -14,6 +14,9 @@
  *
  *   node --import tsx bench/retention.ts      ROWS=1000000 for a smaller database, REQUESTS=…,
  *                                             SIM_SECONDS=3600 SIM_CAP_MIB=64 SIM_INTERVAL_S=10
+ *   KEEP_DB=1          keep the generated database (bench/.data) and reuse it next time (10 M rows take long to make)
+ *   ALTERNATE_S=60     retention on for 60 s, off for 60 s, and so on: "before" and "during" then see the same load
+ *   MAX_DELETE_S=1200  stop deleting after that long (prints what was deleted)
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -38,6 +41,9 @@ const REQUESTS = Number(process.env.REQUESTS ?? 1_000);
 const SIM_SECONDS = Number(process.env.SIM_SECONDS ?? 3_600);
 const SIM_CAP_MIB = Number(process.env.SIM_CAP_MIB ?? 64);
 const SIM_INTERVAL_S = Number(process.env.SIM_INTERVAL_S ?? 10);
+const KEEP_DB = process.env.KEEP_DB === '1';
+const ALTERNATE_S = Number(process.env.ALTERNATE_S ?? 0);
+const MAX_DELETE_S = Number(process.env.MAX_DELETE_S ?? 0);
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 10, 22);
 const KEY = 'bench-key-0123456789';
@@ -66,15 +72,19 @@ async function deleteDuringApi(): Promise<void> {
   header(`retention: delete ${fmtInt(Math.round(ROWS * 0.9))} old captures of ${fmtInt(ROWS)} while GET /capture/peers/all/ runs`);
   mkdirSync(DATA, { recursive: true });
   const file = path.join(DATA, `retention-${ROWS}.sqlite`);
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+  if (!KEEP_DB) for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
   const db = openDatabase(file);
   const captures = new SqliteCaptureRepository(db);
   const ops = new SqliteOpsRepository(db);
   const r = new Rng(7);
   const old = Math.round(ROWS * 0.9);
   const t0 = performance.now();
+  const have = db.prepare('SELECT count(*) FROM captures').pluck().get() as number;
+  if (have > ROWS) throw new Error(`${file} holds ${have} captures, more than ${ROWS}: remove it`);
+  // A kept database may have lost some of its old captures to an earlier run (oldest first).
+  if (have > 0) console.log(`  reusing ${file} (KEEP_DB=1): ${fmtInt(have)} captures, ${fmtInt(have - (ROWS - old))} of them old`);
   // 90% from 120 to 31 days ago (past a 30-day limit), 10% in the last 10 days.
-  for (let i = 0; i < ROWS; i += 10_000) {
+  for (let i = 0; have === 0 && i < ROWS; i += 10_000) {
     const batch: NewCapture[] = [];
     for (let k = i; k < Math.min(ROWS, i + 10_000); k++) {
       const foundAt = k < old ? NOW - 120 * DAY + Math.floor((k / old) * 89 * DAY) : NOW - 10 * DAY + Math.floor(((k - old) / (ROWS - old)) * 10 * DAY);
@@ -117,16 +127,36 @@ async function deleteDuringApi(): Promise<void> {
   for (let i = 0; i < REQUESTS; i++) before.push(await get());
 
   const usedBefore = ops.space().usedBytes;
-  const retention = new Retention(
-    { store: ops, logger: silentLogger(), now: () => NOW },
-    { enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, maxBatchMs: 10, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA },
-  );
-  const pass = retention.runOnce();
-  let done = false;
-  void pass.then(() => (done = true));
+  // Retention runs in slices of ALTERNATE_S seconds with as long without it in between (0: one pass
+  // to the end), so "before" and "during" see the same machine load; MAX_DELETE_S stops it early.
+  const run = { deleted: {} as Record<string, number>, durationMs: 0, vacuumedPages: 0, batches: 0, longestBatchMs: 0, usedBytesAfter: 0 };
   const during: number[] = [];
-  while (!done) during.push(await get());
-  const run = await pass;
+  const t1 = performance.now();
+  let finished = false;
+  while (!finished && (MAX_DELETE_S === 0 || performance.now() - t1 < MAX_DELETE_S * 1000)) {
+    const retention = new Retention(
+      { store: ops, logger: silentLogger(), now: () => NOW },
+      { enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, maxBatchMs: 10, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA },
+    );
+    const pass = retention.runOnce();
+    let done = false;
+    void pass.then(() => (done = true));
+    const sliceEnd = performance.now() + (ALTERNATE_S > 0 ? ALTERNATE_S * 1000 : Infinity);
+    while (!done && performance.now() < sliceEnd) during.push(await get());
+    if (!done) await retention.stop();
+    const slice = await pass;
+    finished = done && slice.error === undefined && (slice.deleted.captures ?? 0) < 500;
+    for (const [k, v] of Object.entries(slice.deleted)) run.deleted[k] = (run.deleted[k] ?? 0) + v;
+    run.durationMs += slice.durationMs;
+    run.vacuumedPages += slice.vacuumedPages;
+    run.batches += slice.batches;
+    run.longestBatchMs = Math.max(run.longestBatchMs, slice.longestBatchMs);
+    run.usedBytesAfter = slice.usedBytesAfter;
+    if (ALTERNATE_S > 0 && !finished) {
+      const offEnd = performance.now() + ALTERNATE_S * 1000;
+      while (performance.now() < offEnd) before.push(await get());
+    }
+  }
   await app.close();
   const sb = [...before].sort((a, b) => a - b);
   const sd = [...during].sort((a, b) => a - b);
@@ -140,9 +170,10 @@ async function deleteDuringApi(): Promise<void> {
       `in use ${fmtBytes(usedBefore)} -> ${fmtBytes(run.usedBytesAfter)}`,
   );
   console.log(`  event loop held by retention: ${fmtInt(run.batches)} batches and vacuum steps, longest ${fmtMs(run.longestBatchMs)} (budget retention.maxBatchMs = 10 ms)`);
-  if (deleted !== old) throw new Error(`deleted ${deleted}, expected ${old}`);
+  if (!finished) console.log(`  stopped after MAX_DELETE_S = ${MAX_DELETE_S} s: ${fmtInt(deleted)} of ${fmtInt(have > 0 ? have - (ROWS - old) : old)} old captures deleted`);
+  else if (deleted !== (have > 0 ? have - (ROWS - old) : old)) throw new Error(`deleted ${deleted}, expected ${old}`);
   db.close();
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+  if (!KEEP_DB) for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
 }
 
 async function monthUnderCap(): Promise<void> {

@@ -1,8 +1,9 @@
 /**
  * The size of the next unit of blocking work (rows per delete, pages per vacuum step), adapted to a
  * time budget: a batch that took longer than `maxMs` shrinks the next in proportion, one well under
- * it grows the next by half, between 1 and `max`. The pause after a batch is at least twice its
- * time, so the work takes at most a third of the event loop.
+ * it grows the next by half, between 1 and `max`. It starts small (a slow start: the first batch on
+ * a cold cache can take many times the budget) and keeps what it learned for the next pass. The
+ * pause after a batch is at least twice its time, so the work takes at most a third of the event loop.
  */
 export class AdaptiveBatch {
   private current: number;
@@ -13,8 +14,11 @@ export class AdaptiveBatch {
     private readonly maxMs: number,
     private readonly minPauseMs: number,
   ) {
-    this.current = Math.max(1, Math.trunc(max));
+    this.current = Math.max(1, Math.min(Math.trunc(max), AdaptiveBatch.START));
   }
+
+  /** Units in the first batch (or `max` when smaller). */
+  static readonly START = 32;
 
   /** Units to take in the next batch. */
   get size(): number {

@@ -71,6 +71,7 @@ export interface RetentionStatus {
  */
 export class Retention {
   private readonly targets = new Map<string, RetentionTarget>();
+  private readonly sizers = new Map<string, AdaptiveBatch>();
   private readonly totals: Record<string, number> = {};
   private lastRun: RetentionRun | null = null;
   /** The pass in progress (its batch timings are recorded into it). */
@@ -192,7 +193,7 @@ export class Retention {
       }
       // 4. Give free pages back to the file system (files created with auto_vacuum = INCREMENTAL).
       if (store.space().autoVacuum === 2) {
-        const step = this.batch(o.vacuumPagesPerStep);
+        const step = this.batch('vacuum', o.vacuumPagesPerStep);
         while (!this.stopped && store.space().freelistCount > 0) {
           const n = this.timed(step, () => store.incrementalVacuum(step.size));
           run.vacuumedPages += n;
@@ -222,8 +223,11 @@ export class Retention {
     return run;
   }
 
-  private batch(max: number): AdaptiveBatch {
-    return new AdaptiveBatch(max, this.options.maxBatchMs, this.options.pauseMs);
+  /** The batch sizer of one kind of work (a table, the vacuum), kept across passes: what it learned holds. */
+  private batch(kind: string, max: number): AdaptiveBatch {
+    let b = this.sizers.get(kind);
+    if (!b) this.sizers.set(kind, (b = new AdaptiveBatch(max, this.options.maxBatchMs, this.options.pauseMs)));
+    return b;
   }
 
   /** Runs one blocking batch of `b.size` units and records its time. */
@@ -242,7 +246,7 @@ export class Retention {
   }
 
   private async deleteCaptures(before: number, deleted: Record<string, number>, more: () => boolean): Promise<void> {
-    const b = this.batch(this.options.batchSize);
+    const b = this.batch('captures', this.options.batchSize);
     while (!this.stopped && more()) {
       const limit = b.size;
       const r = this.timed(b, () => this.deps.store.deleteOldestCaptures(before, limit));
@@ -257,7 +261,7 @@ export class Retention {
 
   private async batches(before: number | undefined, del: (before: number, limit: number) => number, table: string, deleted: Record<string, number>): Promise<void> {
     if (before === undefined) return;
-    const b = this.batch(this.options.batchSize);
+    const b = this.batch(table, this.options.batchSize);
     while (!this.stopped) {
       const limit = b.size;
       const n = this.timed(b, () => del(before, limit));

@@ -170,16 +170,17 @@ describe('retention', () => {
     });
     retention.register({ name: 'spamReports', deleteOlderThan: () => expect.fail('spamReports is kept forever (0 days)') });
     const run = await retention.runOnce();
-    expect(calls[0]).toEqual([NOW - 7 * DAY, 100]);
-    expect(calls.length).toBe(3);
+    // A slow start (32 rows), growing by half while batches are fast, up to batchSize (100): 32 + 48 + 72 + 98.
+    expect(calls.map((c) => c[1])).toEqual([32, 48, 72, 100]);
+    expect(calls[0]?.[0]).toBe(NOW - 7 * DAY);
     expect(run.deleted.btnSubmissions).toBe(250);
   });
 
-  it('shrinks the batches of a slow table to its time budget and pauses at least twice a batch between them', async () => {
+  it('shrinks the batches of a slow table to its time budget, pauses at least twice a batch, and keeps the size for the next pass', async () => {
     const { dir, ops } = setup();
     const limits: number[] = [];
     const gaps: number[] = [];
-    let left = 400;
+    let left = 100;
     let lastEnd = 0;
     const retention = new Retention(
       { store: ops, logger: silentLogger(), now: () => NOW },
@@ -190,8 +191,8 @@ describe('retention', () => {
       deleteOlderThan: (_before, limit) => {
         if (lastEnd > 0) gaps.push(performance.now() - lastEnd);
         limits.push(limit);
-        // 0.5 ms of blocking work per row: 100 rows (the batch size) take 50 ms, 5 times the budget.
-        const until = performance.now() + limit * 0.5;
+        // 2 ms of blocking work per row: the first batch (32 rows) takes 64 ms, 6 times the budget.
+        const until = performance.now() + limit * 2;
         while (performance.now() < until);
         lastEnd = performance.now();
         const n = Math.min(limit, left);
@@ -200,14 +201,20 @@ describe('retention', () => {
       },
     });
     const run = await retention.runOnce();
-    expect(run.deleted.spamReports).toBe(400);
-    expect(limits[0]).toBe(100);
-    // 100 rows took ≥ 50 ms against a 10 ms budget: the next batches hold at most 100 × 10/50 × 0.8 = 16 rows.
-    for (const l of limits.slice(1)) expect(l).toBeLessThanOrEqual(16);
-    // The pause after a batch of ≥ 50 ms is ≥ 100 ms (not the 0 ms pauseMs).
-    expect(gaps[0]).toBeGreaterThanOrEqual(95);
-    // status shows how long the event loop was held: every batch counted, the first (≥ 50 ms) the longest.
+    expect(run.deleted.spamReports).toBe(100);
+    expect(limits[0]).toBe(32);
+    // 32 rows took ≥ 64 ms against a 10 ms budget: the next batches hold at most 32 × 10/64 × 0.8 = 4 rows.
+    for (const l of limits.slice(1)) expect(l).toBeLessThanOrEqual(4);
+    // The pause after a batch of ≥ 64 ms is ≥ 128 ms (not the 0 ms pauseMs).
+    expect(gaps[0]).toBeGreaterThanOrEqual(120);
+    // status shows how long the event loop was held: every batch counted, the first (≥ 64 ms) the longest.
     expect(run.batches).toBeGreaterThanOrEqual(limits.length); // and any vacuum steps
-    expect(run.longestBatchMs).toBeGreaterThanOrEqual(50);
+    expect(run.longestBatchMs).toBeGreaterThanOrEqual(64);
+    // The next pass starts at the size it learned, not at 32 again.
+    left = 3;
+    limits.length = 0;
+    lastEnd = 0;
+    await retention.runOnce();
+    expect(limits[0]).toBeLessThanOrEqual(4);
   });
 });

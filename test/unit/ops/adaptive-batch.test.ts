@@ -2,8 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { AdaptiveBatch } from '../../../src/ops/adaptive-batch.js';
 
 describe('AdaptiveBatch', () => {
-  it('starts at the most, shrinks in proportion when over the budget, grows by half when well under it, within 1..max', () => {
+  it('starts small, shrinks in proportion when over the budget, grows by half when well under it, within 1..max', () => {
+    expect(new AdaptiveBatch(10, 10, 20).size).toBe(10);
     const b = new AdaptiveBatch(500, 10, 20);
+    expect(b.size).toBe(AdaptiveBatch.START);
+    for (let i = 0; i < 20; i++) b.record(1);
     expect(b.size).toBe(500);
     b.record(40); // 4x over: 500 * 10/40 * 0.8
     expect(b.size).toBe(100);
