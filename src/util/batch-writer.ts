@@ -72,8 +72,16 @@ export class BatchWriter<T> {
     this.buffer.push(item);
     if (this.gate.failing) return true; // the retry timer is set; never write ahead of it
     if (this.buffer.length >= this.options.maxBatch) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.options.maxDelayMs);
+    else if (this.timer === undefined) this.arm(this.options.maxDelayMs);
     return true;
+  }
+
+  /** Flushes after `delayMs`; the handle is cleared when it fires, so a live handle means a pending flush. */
+  private arm(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, delayMs);
   }
 
   /**
@@ -81,7 +89,13 @@ export class BatchWriter<T> {
    * nothing is attempted). Returns false if items are left (sink failed, or waiting to retry).
    */
   flush(): boolean {
-    if (!this.gate.mayAttempt()) return this.buffer.length === 0;
+    if (!this.gate.mayAttempt()) {
+      // A timer can fire a millisecond before the gate's clock says the wait is over: without a new
+      // timer nothing would ever retry (add() never writes ahead of the retry), and the items would
+      // wait in memory for good.
+      if (this.buffer.length > 0 && this.timer === undefined) this.arm(Math.max(1, this.gate.waitMs()));
+      return this.buffer.length === 0;
+    }
     return this.writeAll();
   }
 
@@ -93,8 +107,7 @@ export class BatchWriter<T> {
       try {
         this.sink(batch);
       } catch (err) {
-        const delay = this.gate.failed(err, { pending: this.buffer.length });
-        this.timer = setTimeout(() => this.flush(), delay);
+        this.arm(this.gate.failed(err, { pending: this.buffer.length }));
         return false;
       }
       this.buffer.splice(0, batch.length);

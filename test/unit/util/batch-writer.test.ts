@@ -82,6 +82,29 @@ describe('BatchWriter on a failing sink (disk full)', () => {
     expect(calls).toBe(3);
   });
 
+  it('retries when its timer fires a little before the retry time on the clock (no item waits for good)', () => {
+    // Node's timers and Date.now() round differently: a timer can fire 1 ms "early" by Date.now().
+    // Here the gate's clock reads 1 ms ahead when the failure sets the retry time and 1 ms behind
+    // when the retry timer fires, so the timer comes 2 ms early by that clock.
+    let locked = true;
+    const written: number[] = [];
+    const w = new BatchWriter<number>(
+      (batch) => {
+        if (locked) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+        written.push(...batch);
+      },
+      { maxBatch: 10, maxDelayMs: 50, maxPending: 1000, retryDelayMs: 100, maxRetryDelayMs: 1000, now: () => Date.now() + (locked ? 1 : -1) },
+    );
+    for (let i = 0; i < 5; i++) w.add(i);
+    vi.advanceTimersByTime(60); // first flush fails: retry in 100 ms
+    expect(w.stats()).toMatchObject({ state: 'failing', pending: 5 });
+    locked = false; // the lock is gone; nothing is added any more
+    vi.advanceTimersByTime(2_000);
+    expect(written).toEqual([0, 1, 2, 3, 4]);
+    expect(w.stats()).toMatchObject({ state: 'ok', pending: 0, written: 5 });
+    w.close();
+  });
+
   it('refuses (and counts) past maxPending; close() makes one last attempt', () => {
     let full = true;
     const out: number[] = [];
