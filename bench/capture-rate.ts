@@ -33,7 +33,8 @@
  * handshake, so capturePeer reports them as soon as their extended handshake is in; partial peers
  * (half the pieces, then three HAVEs 500 ms apart) are observed for the whole HAVE window.
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { isolateNetwork, runInIsolatedNetwork } from './isolated-network.js';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,47 +53,9 @@ const TARGET_RSS = 250_000_000;
 /** Extra node flags for the capturer only (e.g. V8 GC tuning), from CAPTURE_RATE_NODE_FLAGS. */
 const NODE_FLAGS = (process.env.CAPTURE_RATE_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
 
-if (process.env.CAPTURE_BENCH_IN_NETNS === undefined) {
-  // Nothing else before this: re-run inside a fresh network namespace with only loopback.
-  const child = spawn(
-    'unshare',
-    [
-      '--net',
-      '--fork',
-      'sh',
-      '-c',
-      'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec env CAPTURE_BENCH_IN_NETNS=1 "$0" --import tsx "$@"',
-      process.execPath,
-      SELF,
-      ...process.argv.slice(2),
-    ],
-    { stdio: 'inherit' },
-  );
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
-  child.on('error', (err) => {
-    console.error(`capture-rate: cannot run unshare: ${err.message}`);
-    process.exit(2);
-  });
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
-} else {
-  await main();
-}
+await runInIsolatedNetwork('capture-rate', SELF, main, process.argv.slice(2));
 
 // -------------------------------------------------------------------------------------------------
-
-
-function isolateNetwork(): void {
-  execFileSync('ip', ['link', 'set', 'lo', 'up']);
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => (l.split(':')[1] ?? '').trim().split('@')[0]);
-  if (links.length !== 1 || links[0] !== 'lo') {
-    console.error(`capture-rate: ABORT — the namespace must hold only lo, found: ${links.join(', ')}`);
-    process.exit(3);
-  }
-  console.log(`network: private namespace, interfaces: ${links.join(', ')} (up)`);
-}
 
 function openFilesLimit(): number {
   const line = readFileSync('/proc/self/limits', 'utf8')
@@ -199,7 +162,7 @@ function pad(s: string, n: number): string {
 }
 
 async function main(): Promise<void> {
-  isolateNetwork();
+  console.log(`network: private namespace, interfaces: ${isolateNetwork('capture-rate').join(', ')} (up)`);
   const durationMs = Number(process.env.CAPTURE_RATE_DURATION_S ?? 20) * 1000;
   const warmupMs = Math.min(3_000, durationMs / 4);
   const spec: SwarmSpec = {

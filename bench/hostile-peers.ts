@@ -19,7 +19,8 @@
  * Network safety: everything runs in a private network namespace holding only loopback (the script
  * re-executes itself under `unshare --net --fork`, brings lo up and aborts unless lo is alone).
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { isolateNetwork, runInIsolatedNetwork } from './isolated-network.js';
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,33 +36,7 @@ const TARGET_API_MS = 500;
 const TARGET_HONEST = 0.9;
 const BENCH_KEY = 'hostile-bench-key-0123456789';
 
-if (process.env.CAPTURE_BENCH_IN_NETNS === undefined) {
-  const child = spawn(
-    'unshare',
-    ['--net', '--fork', 'sh', '-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec env CAPTURE_BENCH_IN_NETNS=1 "$0" --import tsx "$@"', process.execPath, SELF],
-    { stdio: 'inherit' },
-  );
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
-  child.on('error', (err) => {
-    console.error(`hostile-peers: cannot run unshare: ${err.message}`);
-    process.exit(2);
-  });
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
-} else {
-  await main();
-}
-
-function isolateNetwork(): void {
-  execFileSync('ip', ['link', 'set', 'lo', 'up']);
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => (l.split(':')[1] ?? '').trim().split('@')[0]);
-  if (links.length !== 1 || links[0] !== 'lo') {
-    console.error(`hostile-peers: ABORT — the namespace must hold only lo, found: ${links.join(', ')}`);
-    process.exit(3);
-  }
-}
+await runInIsolatedNetwork('hostile-peers', SELF, main);
 
 function startChild(file: string, execArgv: string[] = []): ChildProcess {
   return fork(path.join(HERE, file), [], { execArgv: [...execArgv, '--import', 'tsx'], env: process.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -117,7 +92,7 @@ function pollApi(url: string): { stop: () => Promise<{ worstMs: number; requests
 }
 
 async function main(): Promise<void> {
-  isolateNetwork();
+  isolateNetwork('hostile-peers');
   header('hostile-peers: 200 hostile connections of one kind; 50 flooders beside 50 honest seeders');
   const only = (process.env.HOSTILE_ONLY ?? '').split(',').filter((s) => s !== '');
   const floodMs = Number(process.env.HOSTILE_FLOOD_S ?? 31) * 1000;

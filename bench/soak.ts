@@ -22,7 +22,7 @@
  * loopback (the script re-executes itself under `unshare --net --fork`, brings lo up and aborts
  * unless lo is alone). The daemon bootstraps only from simulated nodes.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { isolateNetwork, runInIsolatedNetwork } from './isolated-network.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,33 +37,7 @@ import { compactPeer, startSimDht } from './soak-dht.js';
 const SELF = fileURLToPath(import.meta.url);
 const KEY = 'soak-bench-key-0123456789abcdef';
 
-if (process.env.CAPTURE_BENCH_IN_NETNS === undefined) {
-  const child = spawn(
-    'unshare',
-    ['--net', '--fork', 'sh', '-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec env CAPTURE_BENCH_IN_NETNS=1 "$0" --import tsx "$@"', process.execPath, SELF],
-    { stdio: 'inherit' },
-  );
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
-  child.on('error', (err) => {
-    console.error(`soak: cannot run unshare: ${err.message}`);
-    process.exit(2);
-  });
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
-} else {
-  await main();
-}
-
-function isolateNetwork(): void {
-  execFileSync('ip', ['link', 'set', 'lo', 'up']);
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => (l.split(':')[1] ?? '').trim().split('@')[0]);
-  if (links.length !== 1 || links[0] !== 'lo') {
-    console.error(`soak: ABORT — the namespace must hold only lo, found: ${links.join(', ')}`);
-    process.exit(3);
-  }
-}
+await runInIsolatedNetwork('soak', SELF, main);
 
 interface Sample {
   t: number;
@@ -100,7 +74,7 @@ function metric(text: string, name: string): number {
 }
 
 async function main(): Promise<void> {
-  isolateNetwork();
+  isolateNetwork('soak');
   const seconds = Number(process.env.SOAK_SECONDS ?? 3600);
   const sampleS = Number(process.env.SOAK_SAMPLE_S ?? Math.max(10, Math.min(60, Math.round(seconds / 30))));
   const nodeCount = Number(process.env.SOAK_NODES ?? 2000);
