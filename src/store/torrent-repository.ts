@@ -17,7 +17,8 @@ export interface TorrentInfo {
   updatedAt?: number;
 }
 
-interface Row {
+/** A `torrents` row as both stores return it (SQLite here, PostgreSQL in pg/pg-torrent-repository.ts). */
+export interface TorrentRow {
   infohash: string;
   state: 'pending' | 'known';
   name: string | null;
@@ -54,7 +55,7 @@ export class SqliteTorrentRepository {
   }
 
   get(infohash: string): TorrentInfo {
-    const r = this.select.get(infohash) as Row | undefined;
+    const r = this.select.get(infohash) as TorrentRow | undefined;
     if (!r) return { infohash, state: 'unknown' };
     const t: TorrentInfo = { infohash: r.infohash, state: r.state, source: r.source, addedAt: r.added_at, updatedAt: r.updated_at };
     if (r.state === 'known') {

@@ -1,26 +1,13 @@
 import type { TorrentFileEntry, TorrentMetadata } from '../../protocol/metainfo.js';
-import type { TorrentInfo } from '../torrent-repository.js';
+import type { TorrentInfo, TorrentRow } from '../torrent-repository.js';
 import type { PgPool } from './pg-pool.js';
-
-interface Row {
-  infohash: string;
-  state: 'pending' | 'known';
-  name: string | null;
-  total_size: number | null;
-  piece_length: number | null;
-  piece_count: number | null;
-  files: string | null;
-  source: string;
-  added_at: number;
-  updated_at: number;
-}
 
 /** Torrents in PostgreSQL: the same contract as SqliteTorrentRepository. */
 export class PgTorrentRepository {
   constructor(private readonly pool: PgPool) {}
 
   async get(infohash: string): Promise<TorrentInfo> {
-    const res = await this.pool.query<Row>({
+    const res = await this.pool.query<TorrentRow>({
       name: 'torrent-get',
       text: `SELECT infohash, state, name, total_size, piece_length, piece_count, files, source, added_at, updated_at
         FROM torrents WHERE infohash = $1`,
