@@ -31,6 +31,12 @@ import { SqliteForwardOutbox } from './store/forward-outbox-repository.js';
 import { createSpamModule } from './spam/module.js';
 import { spamRuleSource } from './daemon/spam-rule-source.js';
 import { openSqliteStore, type SqliteStore } from './store/sqlite-store.js';
+import { PgOpsProbe, PgOverlayCache } from './store/pg/pg-center-adapters.js';
+import { redactPgUrl } from './store/pg/pg-pool.js';
+import { PgRetention } from './store/pg/pg-retention.js';
+import { openPgStore, type PgStore } from './store/pg/pg-store.js';
+import { notificationsOff } from './notify/notify-status.js';
+import type { ClusterStateStore } from './cluster/node-identity.js';
 import type { NewCapture } from './model/capture.js';
 import { AppError, errorMessage } from './util/app-error.js';
 import { createLogger, type Logger } from './util/logger.js';
@@ -64,7 +70,7 @@ export type Role = ResolvedConfig['role'];
 interface BuiltRole {
   apiUrl(): string;
   filters: FilterRegistry;
-  status(): Record<string, unknown>;
+  status(): Record<string, unknown> | Promise<Record<string, unknown>>;
   metadataWanted(infohash: string): void;
   /** After a config reload (filters and keys swapped): the cluster's shared config goes out again. */
   reloaded?(): void;
@@ -73,15 +79,26 @@ interface BuiltRole {
   startLast?(): Promise<void>;
 }
 
-/** What both role builders share: the running config and key ring, the database, the lifecycle. */
-interface RoleContext {
+/** What every role builder shares: the running config and key ring, the lifecycle. */
+interface BaseContext {
   config(): ResolvedConfig;
   keys(): ApiKeyRing;
-  store: SqliteStore;
   life: Lifecycle;
   logger: Logger;
   startedAt: number;
   configFile(): string | null;
+}
+
+/** A role on SQLite (all, crawler, and ingest/api on a shared SQLite file). */
+interface RoleContext extends BaseContext {
+  store: SqliteStore;
+}
+
+/** A center role (ingest, api) on the central PostgreSQL store. */
+interface PgRoleContext extends BaseContext {
+  pg: PgStore;
+  /** The store's URL, password hidden, and schema (for status). */
+  where: string;
 }
 
 /**
@@ -106,10 +123,11 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
   };
   warnConfig(config);
 
-  if (config.store.location.kind === 'postgres') {
-    // The all-in-one daemon keeps everything in one SQLite file; PostgreSQL is the central store of
-    // the cluster's ingest and api roles (README, "Storage").
-    throw new AppError('CONFIG_INVALID', 'store.url is a postgres:// URL: the all-in-one daemon stores in SQLite (a file path or sqlite:PATH); PostgreSQL is for the ingest and api roles');
+  const pgLocation = config.store.location.kind === 'postgres' ? config.store.location : undefined;
+  const role = config.role;
+  if (pgLocation && role !== 'ingest' && role !== 'api') {
+    // The config check says so too (config-schema.ts, postgresRoleProblems); README, "Storage".
+    throw new AppError('CONFIG_INVALID', `store.url is PostgreSQL, but role ${role} keeps its SQLite file: PostgreSQL is the central store of the ingest and api roles`);
   }
 
   // Before anything is opened or bound: a usable data dir, and no other instance on it.
@@ -117,11 +135,21 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
   const life = new Lifecycle(log);
   life.onStop(releaseLock);
   try {
-    const store = openSqliteStore(config.database);
-    life.onStop(() => store.close());
     let keys = new ApiKeyRing(config.apiKeys);
-    const ctx: RoleContext = { config: () => config, keys: () => keys, store, life, logger, startedAt, configFile: () => loaded.file ?? null };
-    const built = config.role === 'ingest' || config.role === 'api' ? await startCenterRole(ctx, config.role) : await startNodeRole(ctx, config.role);
+    const base: BaseContext = { config: () => config, keys: () => keys, life, logger, startedAt, configFile: () => loaded.file ?? null };
+    let built: BuiltRole;
+    if (pgLocation && (role === 'ingest' || role === 'api')) {
+      const where = `${redactPgUrl(pgLocation.url)}${config.store.schema ? ` (schema ${config.store.schema})` : ''}`;
+      log.info({ store: where }, 'opening the central store (PostgreSQL)');
+      const pg = await openPgStore({ url: pgLocation.url, schema: config.store.schema, max: config.store.poolSize });
+      life.onStop(() => pg.close());
+      built = await startPgCenterRole({ ...base, pg, where }, role);
+    } else {
+      const store = openSqliteStore(config.database);
+      life.onStop(() => store.close());
+      const ctx: RoleContext = { ...base, store };
+      built = role === 'ingest' || role === 'api' ? await startCenterRole(ctx, role) : await startNodeRole(ctx, role);
+    }
     const filters = built.filters;
 
     const reload = async (): Promise<{ ok: boolean; message: string; restartNeeded?: string[] }> => {
@@ -344,6 +372,8 @@ async function startCenterRole(ctx: RoleContext, role: 'ingest' | 'api'): Promis
     },
     config,
   );
+  // The idempotency keys are bounded: uids older than retention.maxAgeDays.ingestedUids go.
+  if (ingestStore) ops.registerRetention({ name: 'ingestedUids', deleteOlderThan: (before, limit) => ingestStore.deleteUidsOlderThan(before, limit) });
   if (role === 'ingest') await life.start(notifications);
   center.start();
   life.onStop(() => center.stop());
@@ -381,6 +411,126 @@ async function startCenterRole(ctx: RoleContext, role: 'ingest' | 'api'): Promis
         filters: { total: filters.list().length, enabled: filters.compiled.filterCount }, apiKeys: ctx.keys().size,
         database: { path: cfg.database.path, bytes: fileSize(cfg.database.path) + fileSize(`${cfg.database.path}-wal`) },
         ...(btn ? { btn: btn.status() } : {}), ops: ops.status(), cluster: center.status(),
+      };
+    },
+  };
+}
+
+/** Named values of a center role on PostgreSQL: kept in memory (the role is stateless; set cluster.nodeId to name it). */
+function memoryClusterState(): ClusterStateStore {
+  const values = new Map<string, string>();
+  return { get: (k) => values.get(k), set: (k, v) => void values.set(k, v) };
+}
+
+/**
+ * role ingest and role api on the central PostgreSQL store (store.url postgres://…). Stateless: no
+ * SQLite file, so any number of either can run on any host. ingest consumes the ingest queue in
+ * batches with manual acks and writes them idempotently (PgCentralIngestStore: a capture's uid is
+ * unique per month, a sighting's in ingested_sightings), and runs PgRetention (drops whole months
+ * of captures, bounds peers and the sighting uids). api serves the Capture API and torrents from
+ * PostgreSQL; its infohash changes are stored there and sent to the crawlers at once. Both send the
+ * shared configuration (config filters + the stored infohash changes) and re-read the stored
+ * changes every few seconds (another api node's change). Not on PostgreSQL: notifications (the
+ * outbox is SQLite; refused by the config check), the BTN server (refused), the spam list and the
+ * dashboard (their tables are SQLite: not served, a warning at start).
+ */
+async function startPgCenterRole(ctx: PgRoleContext, role: 'ingest' | 'api'): Promise<BuiltRole> {
+  const { pg, life, logger } = ctx;
+  const config = ctx.config();
+  const log = logger.child({ component: 'daemon' });
+  const overlay = new PgOverlayCache(pg.overlay);
+  await overlay.refresh();
+  const filters = new FilterRegistry({ overlay, torrents: pg.torrents }, config.filters);
+  const probe = new PgOpsProbe(pg.pool, config.health.checkIntervalMs);
+  await probe.start();
+  life.onStop(() => probe.stop());
+  const center = createCenterCluster(
+    { state: memoryClusterState(), ingestStore: role === 'ingest' ? pg.ingest : null, logger, readShared: () => ({ filters: [...ctx.config().filters], overlay: overlay.list() }) },
+    config,
+    role,
+  );
+  const notify = notificationsOff(config.notify.outboxMaxRows);
+  let api: ReturnType<typeof createApiModule> | undefined;
+  const ops = createOpsModule(
+    {
+      logger, store: probe, databasePath: '', pcapDir: config.pcap.dir,
+      sources: {
+        dht: () => emptyDhtStats(false), capture: () => centerCaptureStats(center.consumer?.stats() ?? null), notify: () => notify,
+        apiListening: () => (api ? api.url() !== '' : 'none'),
+      },
+      ...(center.consumer ? { registerMetrics: (r: Registry) => registerIngestMetrics(r, () => (center.consumer as NonNullable<typeof center.consumer>).stats()) } : {}),
+    },
+    // The ops module's retention is SQLite's row-by-row one: PgRetention (below) is this store's.
+    { ...config, retention: { ...config.retention, enabled: false } },
+  );
+  let retention: PgRetention | undefined;
+  if (role === 'ingest' && config.retention.enabled) {
+    const limits = (): { captures: number; sightings: number; ingestedUids: number } => {
+      const d = ctx.config().retention.maxAgeDays;
+      return { captures: d.captures, sightings: d.sightings, ingestedUids: d.ingestedUids };
+    };
+    retention = new PgRetention(pg, limits, logger.child({ component: 'retention' }));
+  }
+  center.start();
+  life.onStop(() => center.stop());
+  if (role === 'api') {
+    const notServed = [...(config.spam.enabled ? ['spam list (spam.enabled)'] : []), ...(config.dashboard.enabled ? ['dashboard (dashboard.enabled)'] : [])];
+    if (notServed.length > 0) log.warn({ notServed }, 'not served by the api role on PostgreSQL (their tables are SQLite): set them to false to silence this');
+    // Infohash changes through this API go to the crawlers at once.
+    filters.onChange((_compiled, change) => change && center.configChanged());
+    api = await life.start(
+      createApiModule(
+        {
+          keys: ctx.keys, pageSize: () => ctx.config().http.pageSize, filters, captures: pg.captures, torrents: pg.torrents,
+          ops: ops.api, logger, storageDir: ctx.config().dataDir,
+        },
+        ctx.config().http,
+      ),
+    );
+  }
+  // Another api node's infohash change: re-read the stored changes, rebuild and send when they differ.
+  const refresh = setInterval(() => {
+    overlay.refresh().then(
+      (changed) => {
+        if (!changed) return;
+        filters.setConfig(ctx.config().filters);
+        center.configChanged();
+      },
+      () => undefined, // PostgreSQL away: the health check says so; the cached changes stay in use
+    );
+  }, Math.min(2_000, config.cluster.sharedConfig.publishIntervalMs));
+  refresh.unref();
+  life.onStop(() => clearInterval(refresh));
+  await life.start(ops);
+  if (retention) {
+    retention.start(config.retention.intervalMs);
+    life.onStop(() => (retention as PgRetention).stop());
+  }
+  const apiUrl = (): string => api?.url() ?? '';
+  const capturesLastHour = async (): Promise<number | null> => {
+    try {
+      return (await pg.captures.countPerMinuteSince(Date.now() - 3_600_000)).reduce((n, [, k]) => n + k, 0);
+    } catch {
+      return null;
+    }
+  };
+  return {
+    apiUrl,
+    filters,
+    metadataWanted: () => undefined,
+    reloaded: () => center.configChanged(),
+    watchdogOk: () => ops.watchdogOk(),
+    status: async () => {
+      const db = probe.state();
+      return {
+        role, version: VERSION, pid: process.pid, startedAt: new Date(ctx.startedAt).toISOString(), uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
+        configFile: ctx.configFile(), api: apiUrl(), dht: { enabled: false, nodes: 0, address: null },
+        queues: { ingestUnacked: center.consumer?.stats().unacked ?? 0, outbox: 0 },
+        capturesLastHour: (await capturesLastHour()) ?? 0, notify,
+        filters: { total: filters.list().length, enabled: filters.compiled.filterCount }, apiKeys: ctx.keys().size,
+        database: { path: ctx.where, bytes: db.bytes },
+        store: { kind: 'postgres', where: ctx.where, reachable: db.reachable, lastOkAt: db.lastOkAt, lastError: db.lastError, ...(retention ? { retention: retention.stats() } : {}) },
+        ops: ops.status(), cluster: center.status(),
       };
     },
   };

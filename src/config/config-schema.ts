@@ -450,6 +450,9 @@ export const configSchema = z
             outbox: z.number().min(0).default(30),
             btnSubmissions: z.number().min(0).default(90),
             spamReports: z.number().min(0).default(0),
+            // The center's idempotency keys of forwarded items (SQLite ingested_uids, PostgreSQL
+            // ingested_sightings): a copy arriving later than this after the first is stored again.
+            ingestedUids: z.number().min(0).default(30),
           })
           .prefault({}),
         maxDatabaseBytes: byteSize.default(0),
@@ -560,6 +563,10 @@ export const configSchema = z
     if (cfg.store.url !== undefined && cfg.database.path !== undefined && typeof parseStoreUrl(cfg.store.url) === 'object' && (parseStoreUrl(cfg.store.url) as StoreLocation).kind === 'sqlite') {
       ctx.addIssue({ code: 'custom', path: ['store', 'url'], message: 'names a SQLite file and so does database.path: set only one of them' });
     }
+    const storeLocation = cfg.store.url === undefined ? undefined : parseStoreUrl(cfg.store.url);
+    if (typeof storeLocation === 'object' && storeLocation.kind === 'postgres') {
+      for (const problem of postgresRoleProblems(cfg)) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+    }
     if (cfg.btn.enabled && cfg.btn.publicUrl === null) {
       ctx.addIssue({ code: 'custom', path: ['btn', 'publicUrl'], message: 'is required when btn.enabled is true (the URL clients reach the daemon at)' });
     }
@@ -594,6 +601,30 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
+
+/**
+ * What a `postgres://` store.url cannot be combined with (README, "Storage"): PostgreSQL is the
+ * central store of the ingest and api roles; `all` and `crawler` keep their SQLite file; the BTN
+ * server and the notification outbox live in SQLite only.
+ */
+function postgresRoleProblems(cfg: {
+  role: string;
+  btn: { enabled: boolean };
+  notify: { amqp: { enabled: boolean }; email: { enabled: boolean } };
+}): Array<{ path: string[]; message: string }> {
+  const out: Array<{ path: string[]; message: string }> = [];
+  if (cfg.role === 'all') {
+    out.push({ path: ['store', 'url'], message: 'is PostgreSQL, but role all (the single-node daemon) keeps everything in its SQLite file: PostgreSQL is for the ingest and api roles (remove store.url, or set role)' });
+  } else if (cfg.role === 'crawler') {
+    out.push({ path: ['store', 'url'], message: 'is PostgreSQL, but a crawler keeps its captures and forward outbox in its own SQLite file (database.path) and reaches the center through cluster.amqp: remove store.url' });
+  } else {
+    if (cfg.btn.enabled) out.push({ path: ['btn', 'enabled'], message: 'the BTN server keeps its data in SQLite: not available with a PostgreSQL store.url (set btn.enabled: false)' });
+    if (cfg.role === 'ingest' && (cfg.notify.amqp.enabled || cfg.notify.email.enabled)) {
+      out.push({ path: ['notify'], message: 'the notification outbox is SQLite only: the ingest role on PostgreSQL sends no notifications (set notify.amqp.enabled and notify.email.enabled to false)' });
+    }
+  }
+  return out;
+}
 export type FilterConfig = Config['filters'][number];
 export type ApiKeyConfig = Config['apiKeys'][number];
 export type BtnConfig = Config['btn'];

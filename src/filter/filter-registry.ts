@@ -6,15 +6,23 @@ import { CompiledFilters } from './compiled-filters.js';
 /** A filter with its effective infohash list: the config's, plus API adds, minus API deletes. */
 export type EffectiveFilter = FilterConfig & { infohashes: string[] };
 
-/** Where the registry persists API changes (the SQLite overlay table in production). */
+/**
+ * Where the registry persists API changes: the SQLite overlay table (synchronous), or PostgreSQL
+ * through a cache (record() resolves once the row is stored; list() is the cache).
+ */
 export interface FilterOverlayStore {
-  record(filter: string, infohash: string, op: 'add' | 'delete'): void;
+  record(filter: string, infohash: string, op: 'add' | 'delete'): void | Promise<void>;
   list(): OverlayChange[];
 }
 
-/** Tells whether the daemon knows a torrent and its metadata. */
+/** Tells whether the daemon knows a torrent and its metadata (SQLite at once, PostgreSQL later). */
 export interface TorrentLookup {
-  get(infohash: string): { state: 'unknown' | 'pending' | 'known' };
+  get(infohash: string): { state: 'unknown' | 'pending' | 'known' } | Promise<{ state: 'unknown' | 'pending' | 'known' }>;
+}
+
+/** `then(value)` now when `v` is a value, after it when it is a promise (SQLite stays synchronous). */
+function after<T, R>(v: T | Promise<T>, then: (value: T) => R | Promise<R>): R | Promise<R> {
+  return v instanceof Promise ? v.then(then) : then(v);
 }
 
 export function applyOverlay(filters: readonly FilterConfig[], overlay: readonly OverlayChange[]): EffectiveFilter[] {
@@ -99,27 +107,29 @@ export class FilterRegistry {
     return f;
   }
 
-  /** API addInfohash: the torrent must be known with metadata. Adding one already there is fine. */
-  addInfohash(name: string, infohash: string): void {
-    const f = this.require(name);
-    const state = this.deps.torrents.get(infohash).state;
-    if (state === 'unknown') {
-      throw new FilterError('INFOHASH_NOT_FOUND', `torrent ${infohash} is not in the database: add it first (POST /torrents/addInfohash/ or /torrents/addTorrent/)`);
-    }
-    if (state === 'pending') {
-      throw new FilterError('TORRENT_FILE_NOT_FOUND', `metadata of torrent ${infohash} has not been fetched yet: try again later or upload the .torrent file`);
-    }
-    if (f.infohashes.includes(infohash)) {
-      // Still record it: an explicit add survives a later removal from the config file.
-      this.deps.overlay.record(name, infohash, 'add');
-      return;
-    }
-    this.deps.overlay.record(name, infohash, 'add');
-    this.change(name, infohash, 'add');
+  /**
+   * API addInfohash: the torrent must be known with metadata. Adding one already there is fine.
+   * Synchronous on SQLite; a promise on PostgreSQL (the change applies once it is stored).
+   */
+  addInfohash(name: string, infohash: string): void | Promise<void> {
+    this.require(name);
+    return after(this.deps.torrents.get(infohash), ({ state }) => {
+      if (state === 'unknown') {
+        throw new FilterError('INFOHASH_NOT_FOUND', `torrent ${infohash} is not in the database: add it first (POST /torrents/addInfohash/ or /torrents/addTorrent/)`);
+      }
+      if (state === 'pending') {
+        throw new FilterError('TORRENT_FILE_NOT_FOUND', `metadata of torrent ${infohash} has not been fetched yet: try again later or upload the .torrent file`);
+      }
+      this.require(name);
+      // Recorded even when already listed: an explicit add survives a later removal from the config file.
+      return after(this.deps.overlay.record(name, infohash, 'add'), () => {
+        if (!this.require(name).infohashes.includes(infohash)) this.change(name, infohash, 'add');
+      });
+    });
   }
 
   /** API deleteInfohash: a filter that has infohashes must keep at least one. */
-  deleteInfohash(name: string, infohash: string): void {
+  deleteInfohash(name: string, infohash: string): void | Promise<void> {
     const f = this.require(name);
     if (!f.infohashes.includes(infohash)) {
       throw new FilterError('INFOHASH_NOT_FOUND', `infohash ${infohash} is not in Capture Filter "${name}"`);
@@ -127,8 +137,10 @@ export class FilterRegistry {
     if (f.infohashes.length <= 1) {
       throw new FilterError('FILTER_WITHOUT_INFOHASHES_NOT_ALLOWED', `Capture Filter "${name}" must keep at least one infohash`);
     }
-    this.deps.overlay.record(name, infohash, 'delete');
-    this.change(name, infohash, 'delete');
+    return after(this.deps.overlay.record(name, infohash, 'delete'), () => {
+      // Another change may have landed while the row was stored (PostgreSQL): apply only what is still to do.
+      if (this.require(name).infohashes.includes(infohash)) this.change(name, infohash, 'delete');
+    });
   }
 
   /**

@@ -67,8 +67,8 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: ApiDeps): void
       const filter = stringParam(p, 'filter', true);
       const infohash = infohashParam(p);
       caller.requireFilter(filter);
-      if (op === 'addInfohash') deps.filters.addInfohash(filter, infohash);
-      else deps.filters.deleteInfohash(filter, infohash);
+      if (op === 'addInfohash') await deps.filters.addInfohash(filter, infohash);
+      else await deps.filters.deleteInfohash(filter, infohash);
       req.log.info({ filter, infoHash: infohash, apiKey: caller.name }, op);
       return {};
     });

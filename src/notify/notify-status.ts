@@ -36,3 +36,12 @@ export function formatNotifyStatus(s: NotifyStatus, now: number = Date.now()): s
   }
   return lines;
 }
+
+/** The status of a process that sends no notifications (the center roles on PostgreSQL: no outbox there). */
+export function notificationsOff(maxRows: number): NotifyStatus {
+  const off = (): TargetStatus => ({
+    enabled: false, backlog: 0, oldestPendingAt: null, parked: 0, lastSuccessAt: null, lastError: null,
+    delivered: 0, failed: 0, retried: 0, parkedSinceStart: 0, nextRetryAt: null, connected: false, details: {},
+  });
+  return { outbox: { pending: 0, parked: 0, maxRows, overLimit: false }, amqp: off(), email: off() };
+}

@@ -85,6 +85,16 @@ export class SqliteCentralIngestStore implements CentralIngestStore {
     return { inserted: fresh.length, duplicates: batch.length - fresh.length };
   }
 
+  /**
+   * Retention of the idempotency keys (retention.maxAgeDays.ingestedUids): deletes at most `limit`
+   * uids ingested before `before`; a copy of such an item arriving later would be stored again.
+   */
+  deleteUidsOlderThan(before: number, limit: number): number {
+    return this.deps.db
+      .prepare('DELETE FROM ingested_uids WHERE uid IN (SELECT uid FROM ingested_uids WHERE ingested_at < ? ORDER BY ingested_at LIMIT ?)')
+      .run(before, limit).changes;
+  }
+
   ingestCaptures(batch: readonly ForwardedCapture[]): Promise<IngestResult> {
     return inTransaction(this.captureTx, batch);
   }

@@ -6,8 +6,13 @@ const DAY_MS = 86_400_000;
 export interface PgRetentionLimits {
   /** Captures older than this many days go (0 = kept forever), a whole month at a time. */
   captures: number;
-  /** Peers last seen before this many days ago go, and the sighting uids ingested before then (0 = kept). */
+  /** Peers last seen before this many days ago go (0 = kept). */
   sightings: number;
+  /**
+   * Sighting uids (the ingest's idempotency keys) ingested before this many days ago go (0 = kept;
+   * absent: the sightings limit). Capture uids live in their capture row: they go with its month.
+   */
+  ingestedUids?: number;
 }
 
 export interface PgRetentionPass {
@@ -47,11 +52,9 @@ export async function pgRetentionPass(store: PgStore, limits: PgRetentionLimits,
   const droppedMonths = limits.captures > 0 ? (await store.partitions.dropEndingBy(now - limits.captures * DAY_MS)).map((p) => p.suffix) : [];
   let peersDeleted = 0;
   let sightingUidsDeleted = 0;
-  if (limits.sightings > 0) {
-    const cutoff = now - limits.sightings * DAY_MS;
-    peersDeleted = await deleteBounded(store, 'peers', 'last_seen', cutoff);
-    sightingUidsDeleted = await deleteBounded(store, 'ingested_sightings', 'ingested_at', cutoff);
-  }
+  if (limits.sightings > 0) peersDeleted = await deleteBounded(store, 'peers', 'last_seen', now - limits.sightings * DAY_MS);
+  const uidDays = limits.ingestedUids ?? limits.sightings;
+  if (uidDays > 0) sightingUidsDeleted = await deleteBounded(store, 'ingested_sightings', 'ingested_at', now - uidDays * DAY_MS);
   return { at: now, droppedMonths, peersDeleted, sightingUidsDeleted, durationMs: performance.now() - t0 };
 }
 
@@ -59,7 +62,7 @@ export async function pgRetentionPass(store: PgStore, limits: PgRetentionLimits,
 export class PgRetention {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  private readonly counters = { passes: 0, failures: 0, monthsDropped: 0, peersDeleted: 0 };
+  private readonly counters = { passes: 0, failures: 0, monthsDropped: 0, peersDeleted: 0, sightingUidsDeleted: 0 };
   private last: PgRetentionPass | undefined;
 
   constructor(
@@ -88,14 +91,15 @@ export class PgRetention {
       this.counters.passes++;
       this.counters.monthsDropped += pass.droppedMonths.length;
       this.counters.peersDeleted += pass.peersDeleted;
-      if (pass.droppedMonths.length > 0 || pass.peersDeleted > 0) this.logger.info({ ...pass }, 'retention pass (PostgreSQL)');
+      this.counters.sightingUidsDeleted += pass.sightingUidsDeleted;
+      if (pass.droppedMonths.length > 0 || pass.peersDeleted > 0 || pass.sightingUidsDeleted > 0) this.logger.info({ ...pass }, 'retention pass (PostgreSQL)');
     } catch (err) {
       this.counters.failures++;
       this.logger.warn({ err }, 'retention pass (PostgreSQL) failed; retried at the next interval');
     }
   }
 
-  stats(): { passes: number; failures: number; monthsDropped: number; peersDeleted: number; last?: PgRetentionPass } {
+  stats(): { passes: number; failures: number; monthsDropped: number; peersDeleted: number; sightingUidsDeleted: number; last?: PgRetentionPass } {
     return { ...this.counters, ...(this.last ? { last: this.last } : {}) };
   }
 

@@ -9,14 +9,18 @@
  * is in the API of both servers, every capture a crawler stored is in the center exactly once
  * (no redelivery or resend stored twice), and the peers two crawlers both captured (work-split
  * races around the reconnection) are counted and bounded (0 in most runs, 4 seen once in 7).
- * The center's store is SQLite (one file shared by the ingester and the API servers).
+ * The center's store is PostgreSQL (a fresh schema per run, dropped afterwards): the ingester and
+ * the two API servers are the real daemon on `store.url: postgres://…`, with no SQLite file; the
+ * peers are read by paging with a small page size, each page from the other API server.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clusterTopology } from '../../../src/cluster/topology.js';
 import { adminRequest } from '../../../src/daemon/admin-client.js';
+import { freshPgSchema } from '../../helpers/pg-test-schema.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
 import { makeTorrent } from '../../helpers/torrent-fixture.js';
@@ -47,10 +51,13 @@ interface PeerRow {
   error?: string;
 }
 
-async function apiPeers(apiUrl: string): Promise<PeerRow[]> {
+/** Every peer of filter `watch`, following hasMore; page i is read from server i mod n (a load balancer's view). */
+async function apiPeers(apiUrls: string | readonly string[]): Promise<PeerRow[]> {
+  const urls = typeof apiUrls === 'string' ? [apiUrls] : apiUrls;
   const out: PeerRow[] = [];
   let from = 0;
-  for (let page = 0; page < 100; page++) {
+  for (let page = 0; page < 1000; page++) {
+    const apiUrl = urls[page % urls.length] as string;
     const res = await fetch(`${apiUrl}/capture/peers/all/?key=${KEY}&filter=watch&from=${from}`);
     if (!res.ok) throw new Error(`${apiUrl}: HTTP ${res.status} ${await res.text()}`);
     const body = (await res.json()) as { to: number; hasMore: boolean; peers: PeerRow[] };
@@ -74,7 +81,8 @@ describe('multi-node: 3 crawlers in network namespaces, 1 ingester, 2 API server
       teardown.push(t.cleanup);
       const prefix = uniquePrefix();
       teardown.push(() => deleteTopology(prefix));
-      const central = path.join(t.dir, 'center', 'capture.db');
+      const schema = await freshPgSchema('multinode');
+      teardown.push(() => schema.drop());
       const torrent = makeTorrent({ pieceCount: 4 });
       const filters = [{ name: 'watch', infohashes: [torrent.infohash], storeTCPDumpFile: false, storeTCPDumpAttempt: false }];
       const clusterCommon = { amqp: { url: brokerUrl(), prefix, connectTimeoutMs: 3000 }, sharedConfig: { publishIntervalMs: 1000 } };
@@ -84,9 +92,10 @@ describe('multi-node: 3 crawlers in network namespaces, 1 ingester, 2 API server
           file,
           json({
             role, dataDir: path.join(t.dir, name), log: { level: 'info' },
-            database: { path: central, busyTimeoutMs: 5000 },
-            dht: { enabled: false }, metrics: { enabled: false }, retention: { enabled: false },
-            http: { listen: { host: '127.0.0.1', port: 0 } },
+            store: { url: schema.url, schema: schema.schema, poolSize: 4 },
+            dht: { enabled: false }, metrics: { enabled: false }, spam: { enabled: false }, dashboard: { enabled: false },
+            // A small page: the peers span several pages, read alternately from both API servers.
+            http: { listen: { host: '127.0.0.1', port: 0 }, pageSize: 7 },
             apiKeys: [{ name: 'test', key: KEY }], filters,
             cluster: { ...clusterCommon, nodeId: name, ingest: { prefetch: 100, batchSize: 10, batchWaitMs: 50, writeTimeoutMs: 20_000 } },
           }),
@@ -94,7 +103,7 @@ describe('multi-node: 3 crawlers in network namespaces, 1 ingester, 2 API server
         return file;
       };
 
-      // The center: ingester first (it creates the central database), then two API servers.
+      // The center: ingester first (it migrates the schema), then two API servers.
       const ingestFile = centerConfig('ingest', 'ingest');
       let ingest: Proc = startRole(ingestFile, 'ingest');
       teardown.push(() => ingest.stop());
@@ -195,29 +204,40 @@ describe('multi-node: 3 crawlers in network namespaces, 1 ingester, 2 API server
       await waitFor(async () => (await queueDepth(clusterTopology(prefix).ingestQueue)) === 0, 60_000, 'the ingest queue drained');
       await new Promise((r) => setTimeout(r, 1500));
 
-      const [one, two] = await Promise.all(apiUrls.map(apiPeers));
-      for (const rows of [one as PeerRow[], two as PeerRow[]]) {
+      // Each server alone, and both alternately page by page (a load balancer): the same captures, each once.
+      const [one, two, both] = await Promise.all([apiPeers(apiUrls[0] as string), apiPeers(apiUrls[1] as string), apiPeers([apiUrls[1] as string, apiUrls[0] as string])]);
+      for (const rows of [one as PeerRow[], two as PeerRow[], both as PeerRow[]]) {
         const keys = rows.map((p) => `${p.ip}:${p.port}`);
         expect(new Set(keys)).toEqual(expected);
-        // Both servers list the same captures.
         expect(keys.length).toBe((one as PeerRow[]).length);
       }
+      expect(both).toEqual(one);
+      // Both API servers ready (PostgreSQL reachable), and their status names the store.
+      for (const url of apiUrls) expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      const apiStatus = await adminRequest<{ role: string; store: { kind: string; reachable: boolean } }>(path.join(t.dir, 'api-1', 'admin.sock'), 'GET', '/status');
+      expect(apiStatus).toMatchObject({ role: 'api', store: { kind: 'postgres', reachable: true } });
       // Peers captured by two crawlers (the work split's races: a shared peer found by two crawlers
       // around the cut crawler's reconnection, when their views of who is live differ for a moment):
       // measured, bounded. A redelivery or a resend never adds one (checked below by uid and count).
       const splitDuplicates = (one as PeerRow[]).length - expected.size;
       expect(splitDuplicates).toBeLessThanOrEqual(8);
       expect(whileDown).toBeLessThan(expected.size);
-      const ingestStatus = (await adminRequest<{ cluster: { ingest: { redelivered: number; duplicates: number; rejected: number } } }>(
+      const ingestFull = await adminRequest<{ cluster: { ingest: { redelivered: number; duplicates: number; rejected: number } }; store: { reachable: boolean; retention?: { passes: number; failures: number } } }>(
         path.join(t.dir, 'ingest', 'admin.sock'), 'GET', '/status',
-      )).cluster.ingest;
+      );
+      const ingestStatus = ingestFull.cluster.ingest;
       expect(ingestStatus.rejected).toBe(0);
+      // The ingester runs the PostgreSQL retention (a pass at start).
+      expect(ingestFull.store.reachable).toBe(true);
+      expect(ingestFull.store.retention?.failures).toBe(0);
+      expect(ingestFull.store.retention?.passes).toBeGreaterThanOrEqual(1);
 
       // Nothing lost: every capture a crawler stored is in the center (stop them to read their files).
       for (const p of crawlers) await p.stop();
-      const center = new Database(central, { readonly: true });
-      teardown.push(() => center.close());
-      const centerUids = new Set(center.prepare("SELECT uid FROM ingested_uids WHERE kind = 'capture'").pluck().all() as string[]);
+      const center = new pg.Client({ connectionString: schema.url, options: `-c search_path=${schema.schema}` });
+      await center.connect();
+      teardown.push(() => center.end());
+      const centerCount = async (sql: string): Promise<number> => Number((await center.query<{ n: string }>(sql)).rows[0]?.n);
       let local = 0;
       const perCrawler: number[] = [];
       for (const dir of crawlerDirs) {
@@ -230,8 +250,9 @@ describe('multi-node: 3 crawlers in network namespaces, 1 ingester, 2 API server
       }
       // Nothing lost, nothing stored twice: every capture a crawler stored is in the center once.
       expect(local).toBe((one as PeerRow[]).length);
-      expect(centerUids.size).toBe(local);
-      expect(center.prepare('SELECT count(*) FROM captures').pluck().get()).toBe(local);
+      expect(await centerCount('SELECT count(DISTINCT uid) AS n FROM captures')).toBe(local);
+      expect(await centerCount('SELECT count(*) AS n FROM captures')).toBe(local);
+      expect(await centerCount('SELECT count(*) AS n FROM captures WHERE uid IS NULL')).toBe(0);
       console.log(
         `multi-node: captures per crawler ${perCrawler.join('/')}; peers captured twice by the work split: ${splitDuplicates}; ` +
           `in the API while the ingester was down: ${whileDown}; ingester after restart: ${JSON.stringify(ingestStatus)}`,

@@ -41,6 +41,24 @@ function listed(store: SqliteStore): Array<{ ip: string; port: number }> {
 }
 
 describe('SqliteCentralIngestStore', () => {
+  it('bounds its idempotency keys: uids ingested before the cutoff go, at most `limit` per call', async () => {
+    const t = tempDir('central-');
+    const store = openSqliteStore({ path: path.join(t.dir, 'central.db'), busyTimeoutMs: 1000 });
+    cleanups.push(t.cleanup, () => store.close());
+    let now = 1_000_000;
+    const ingest = new SqliteCentralIngestStore({ db: store.db, captures: store.captures }, { now: () => now });
+    await ingest.ingestCaptures([capture('old1', 1), capture('old2', 2), capture('old3', 3)]);
+    now = 2_000_000;
+    await ingest.ingestCaptures([capture('new1', 4)]);
+    expect(ingest.deleteUidsOlderThan(2_000_000, 2)).toBe(2);
+    expect(ingest.deleteUidsOlderThan(2_000_000, 2)).toBe(1);
+    expect(ingest.deleteUidsOlderThan(2_000_000, 2)).toBe(0);
+    expect(store.db.prepare('SELECT uid FROM ingested_uids').pluck().all()).toEqual(['new1']);
+    // The captures stay (they have their own retention); only the window for recognising a copy closed.
+    expect(store.db.prepare('SELECT count(*) FROM captures').pluck().get()).toBe(4);
+    expect(await ingest.ingestCaptures([capture('new1', 4)])).toEqual({ inserted: 0, duplicates: 1 });
+  });
+
   it('stores a batch once: a redelivery, a repeat within a batch and an overlapping batch add nothing', async () => {
     const { store, ingest } = central();
     const batch = [capture('u1', 1), capture('u2', 2), capture('u3', 3)];

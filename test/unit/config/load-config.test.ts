@@ -120,10 +120,10 @@ apiKeys:
     expect(viaScheme.store.location).toEqual({ kind: 'sqlite', path: '/data/x.db' });
     // Everything that uses the SQLite file (backup, status, retention) uses the same one.
     expect(viaScheme.database.path).toBe('/data/x.db');
-    const pg = at('dataDir: /srv/cd\nstore: { url: "postgres://capture@db.example.net:5432/capture", schema: capture, poolSize: 20 }');
+    const pg = at('role: api\ndataDir: /srv/cd\nstore: { url: "postgres://capture@db.example.net:5432/capture", schema: capture, poolSize: 20 }');
     expect(pg.store).toMatchObject({ location: { kind: 'postgres', url: 'postgres://capture@db.example.net:5432/capture' }, schema: 'capture', poolSize: 20 });
     expect(pg.database.path).toBe('/srv/cd/capture.db');
-    const env = loadConfig({ env: { CAPTURE_DAEMON_STORE__URL: 'postgresql://u@127.0.0.1/test' } }).config;
+    const env = loadConfig({ env: { CAPTURE_DAEMON_ROLE: 'ingest', CAPTURE_DAEMON_STORE__URL: 'postgresql://u@127.0.0.1/test' } }).config;
     expect(env.store.location).toEqual({ kind: 'postgres', url: 'postgresql://u@127.0.0.1/test' });
   });
 
@@ -132,10 +132,22 @@ apiKeys:
     expect(p('store: { url: "mysql://h/db" }')).toEqual([{ path: 'store.url', message: expect.stringMatching(/unknown scheme "mysql:"/) as unknown }]);
     expect(p('store: { url: "postgres://h" }')).toEqual([{ path: 'store.url', message: expect.stringMatching(/database name/) as unknown }]);
     expect(p('store: { url: "sqlite:" }')).toEqual([{ path: 'store.url', message: expect.stringMatching(/needs a file/) as unknown }]);
-    expect(p('store: { url: "postgres://h/db", schema: "Bad-Name" }').map((x) => x.path)).toEqual(['store.schema']);
+    expect(p('role: api\nstore: { url: "postgres://h/db", schema: "Bad-Name" }').map((x) => x.path)).toEqual(['store.schema']);
     expect(p('database: { path: a.db }\nstore: { url: b.db }')).toEqual([{ path: 'store.url', message: expect.stringMatching(/set only one/) as unknown }]);
-    // A postgres URL beside database.path is fine: the file is the crawler's local store.
-    expect(loadConfig({ file: tmpFile('database: { path: a.db }\nstore: { url: "postgres://h/db" }'), env: {} }).config.store.location.kind).toBe('postgres');
+    // A postgres URL beside database.path is fine (a center role: the file is not used).
+    expect(loadConfig({ file: tmpFile('role: ingest\ndatabase: { path: a.db }\nstore: { url: "postgres://h/db" }'), env: {} }).config.store.location.kind).toBe('postgres');
+  });
+
+  it('store.url postgres://: only the ingest and api roles; no BTN server, no notifications from ingest (one clear problem each)', () => {
+    const p = (yaml: string): Array<{ path: string; message: string }> => problems(() => loadConfig({ file: tmpFile(yaml), env: {} }));
+    const url = 'store: { url: "postgres://h/db" }';
+    expect(p(url)).toEqual([{ path: 'store.url', message: expect.stringMatching(/role all .*SQLite file: PostgreSQL is for the ingest and api roles/) as unknown }]);
+    expect(p(`role: crawler\n${url}`)).toEqual([{ path: 'store.url', message: expect.stringMatching(/crawler keeps .* own SQLite file .*remove store.url/) as unknown }]);
+    expect(p(`role: api\n${url}\nbtn: { enabled: true, publicUrl: "https://x.example" }`)).toEqual([{ path: 'btn.enabled', message: expect.stringMatching(/SQLite/) as unknown }]);
+    expect(p(`role: ingest\n${url}\nnotify: { amqp: { enabled: true } }`)).toEqual([{ path: 'notify', message: expect.stringMatching(/no notifications/) as unknown }]);
+    // The role from the command line (start --role) counts as the file's.
+    expect(() => loadConfig({ file: tmpFile(url), env: { CAPTURE_DAEMON_ROLE: 'api' } })).not.toThrow();
+    expect(loadConfig({ file: tmpFile(`role: api\n${url}`), env: {} }).config.retention.maxAgeDays.ingestedUids).toBe(30);
   });
 
   it('reports YAML syntax errors with their line', () => {

@@ -47,6 +47,12 @@ describe('PostgreSQL retention', () => {
     // A sighting whose uid is still remembered stays a duplicate.
     expect(await st.ingest.ingestSightings([{ uid: 'new', crawlerId: 'c', ip: '10.0.0.2', port: 2, infohash: 'ab'.repeat(20), seenAt: now - DAY }])).toEqual({ inserted: 0, duplicates: 1 });
 
+    // The uid window has its own limit (ingestedUids): 0 keeps the uids while peers go.
+    await st.pool.query(`UPDATE ingested_sightings SET ingested_at = $1`, [now - 100 * DAY]);
+    expect(await pgRetentionPass(st, { captures: 0, sightings: 30, ingestedUids: 0 }, now)).toMatchObject({ sightingUidsDeleted: 0 });
+    expect(await pgRetentionPass(st, { captures: 0, sightings: 0, ingestedUids: 99 }, now)).toMatchObject({ peersDeleted: 0, sightingUidsDeleted: 1 });
+    expect(await count(st, 'SELECT count(*) FROM ingested_sightings')).toBe(0);
+
     // Limits of 0 keep everything.
     const keep = await pgRetentionPass(st, { captures: 0, sightings: 0 }, now + 365 * DAY);
     expect(keep).toMatchObject({ droppedMonths: [], peersDeleted: 0, sightingUidsDeleted: 0 });
