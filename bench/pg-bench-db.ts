@@ -42,16 +42,39 @@ export async function createBenchDb(prefix: string): Promise<BenchDb> {
   };
 }
 
+/**
+ * A named database kept between runs (made when missing, never dropped): for benchmarks whose
+ * data takes long to make (100 M captures). `drop()` does nothing; drop it by hand with
+ * `psql -h 127.0.0.1 -U postgres -c 'DROP DATABASE name'`.
+ */
+export async function keptBenchDb(name: string): Promise<BenchDb> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid database name ${name}`);
+  const admin = new pg.Client({ connectionString: PG_BENCH_ADMIN_URL });
+  await admin.connect();
+  try {
+    const have = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (have.rowCount === 0) await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return { name, url: withDatabase(PG_BENCH_ADMIN_URL, name), drop: async () => undefined };
+}
+
 /** Bytes of the database. */
 export async function databaseBytes(pool: pg.Pool): Promise<number> {
   const res = await pool.query<{ b: number }>('SELECT pg_database_size(current_database()) AS b');
   return Number(res.rows[0]?.b ?? 0);
 }
 
-/** CPU ms (user + system) of every server process connected to database `name` (Linux /proc; same machine). */
+/** CPU ms (user + system) of the server processes working for database `name` (Linux /proc; same machine). */
 export async function serverCpuMs(pool: pg.Pool, name: string): Promise<Map<number, number>> {
   const { readFileSync } = await import('node:fs');
-  const res = await pool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [name]);
+  // The database's backends, and the server's WAL writer, checkpointer and background writer (shared
+  // with other databases of the server: counted whole, so the figure errs on the high side).
+  const res = await pool.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE datname = $1 OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`,
+    [name],
+  );
   const out = new Map<number, number>();
   for (const { pid } of res.rows) {
     try {
@@ -77,4 +100,10 @@ export async function cpuStopwatch(pool: pg.Pool, name: string): Promise<() => P
     for (const [pid, ms] of server1) serverMs += ms - (server0.get(pid) ?? 0);
     return { nodeMs: (node.user + node.system) / 1000, serverMs };
   };
+}
+
+/** Bytes of WAL written so far (pg_current_wal_lsn as a number). */
+export async function walBytes(pool: pg.Pool): Promise<number> {
+  const res = await pool.query<{ b: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint AS b`);
+  return Number(res.rows[0]?.b ?? 0);
 }

@@ -11,7 +11,10 @@
  * uniform over the filled time, `to` the end, filter alpha/beta/gamma 60/30/10 %, success
  * unset/true/false 60/20/20 %. Target: p99 ≤ 50 ms at 100 M.
  *
- * A fresh database is made and dropped at the end (KEEP=1 keeps it and prints its name).
+ * A fresh database is made and dropped at the end (KEEP=1 keeps it and prints its name). DB=name
+ * uses (or makes) that database and keeps it: rows already there are not made again (the load
+ * resumes after the highest id), so a 100 M database is built once and measured many times.
+ * LOAD_ONLY=1 builds up to the last size and measures nothing.
  *
  *   nice -n 10 node --import tsx bench/pg-peers-page.ts     SIZES=1000000,10000000,30000000,100000000
  *                                                          REQUESTS=1000 CHUNK=2000000
@@ -28,7 +31,7 @@ import { openPgStore, type PgStore } from '../src/store/pg/pg-store.js';
 import { SqliteTorrentRepository } from '../src/store/torrent-repository.js';
 import { silentLogger } from '../src/util/logger.js';
 import { fmtBytes, fmtInt, fmtMs, header, passMiss, percentile, Rng } from './lib.js';
-import { createBenchDb, databaseBytes } from './pg-bench-db.js';
+import { createBenchDb, databaseBytes, keptBenchDb } from './pg-bench-db.js';
 
 const SIZES = (process.env.SIZES ?? '1000000,10000000,30000000,100000000').split(',').map(Number);
 const FINAL = Math.max(...SIZES);
@@ -120,7 +123,9 @@ async function measure(store: PgStore, base: string, rows: number, rng: Rng): Pr
 }
 
 header(`pg-peers-page: GET /capture/peers/all/ on PostgreSQL, page ${fmtInt(PAGE_SIZE)}, sizes ${SIZES.map(fmtInt).join(', ')}`);
-const db = await createBenchDb('bench_pg_pages');
+const KEPT_DB = process.env.DB;
+const LOAD_ONLY = process.env.LOAD_ONLY === '1';
+const db = KEPT_DB ? await keptBenchDb(KEPT_DB) : await createBenchDb('bench_pg_pages');
 console.log(`database ${db.name}`);
 const store = await openPgStore({ url: db.url, max: 4, now: END_MS, statementTimeoutMs: 0 });
 const sqlite = openDatabase(':memory:');
@@ -135,24 +140,31 @@ const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 const results: Array<{ rows: number; http: number; sql: number; bytes: number }> = [];
 try {
   await store.partitions.ensureFor(Array.from({ length: 62 }, (_, d) => START_MS + d * 86_400_000).filter((t) => t < END_MS));
-  await store.pool.query(`INSERT INTO filter_names (id, name) VALUES (1, 'alpha'), (2, 'beta'), (3, 'gamma')`);
+  await store.pool.query(`INSERT INTO filter_names (id, name) VALUES (1, 'alpha'), (2, 'beta'), (3, 'gamma') ON CONFLICT DO NOTHING`);
   const rng = new Rng(5);
-  let have = 0;
+  // Rows are made in id order, one chunk (captures and its listings) per transaction: the highest
+  // id is where a kept database's load resumes.
+  let have = Number((await store.pool.query<{ n: string | null }>('SELECT max(id) AS n FROM captures')).rows[0]?.n ?? 0);
+  if (have > 0) console.log(`database holds ${fmtInt(have)} captures already`);
   for (const size of SIZES) {
+    if (size < have || (LOAD_ONLY && size !== FINAL)) continue;
     const t0 = performance.now();
     for (let a = have; a < size; a += CHUNK) {
       const b = Math.min(size, a + CHUNK);
-      await store.pool.query(captureSql(a + 1, b + 1));
-      await store.pool.query(listingSql(a + 1, b + 1));
+      await store.pool.query(`BEGIN; ${captureSql(a + 1, b + 1)}; ${listingSql(a + 1, b + 1)}; COMMIT`);
+      if (LOAD_ONLY) console.log(`  ${fmtInt(b)} captures (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
     const loadS = (performance.now() - t0) / 1000;
     const t1 = performance.now();
-    await store.pool.query('VACUUM (ANALYZE) captures');
-    await store.pool.query('VACUUM (ANALYZE) capture_filters');
+    if (size > have) {
+      await store.pool.query('VACUUM (ANALYZE) captures');
+      await store.pool.query('VACUUM (ANALYZE) capture_filters');
+    }
     const vacuumS = (performance.now() - t1) / 1000;
     const bytes = await databaseBytes(store.pool);
-    console.log(`\n${fmtInt(size)} captures: +${fmtInt(size - have)} in ${loadS.toFixed(0)} s (${fmtInt((size - have) / loadS)} rows/s with listings), VACUUM ANALYZE ${vacuumS.toFixed(0)} s, database ${fmtBytes(bytes)}`);
-    have = size;
+    console.log(`\n${fmtInt(size)} captures: +${fmtInt(size - have)} in ${loadS.toFixed(0)} s (${fmtInt((size - have) / Math.max(loadS, 1e-3))} rows/s with listings), VACUUM ANALYZE ${vacuumS.toFixed(0)} s, database ${fmtBytes(bytes)}`);
+    have = Math.max(have, size);
+    if (LOAD_ONLY) continue;
     const r = await measure(store, base, size, rng);
     results.push({ rows: size, ...r, bytes });
   }
@@ -167,6 +179,6 @@ try {
   await app.close();
   await store.close();
   sqlite.close();
-  if (process.env.KEEP === '1') console.log(`kept database ${db.name}`);
+  if (process.env.KEEP === '1' || KEPT_DB) console.log(`kept database ${db.name}`);
   else await db.drop();
 }

@@ -35,11 +35,18 @@ export class PgPartitions {
   /** Makes sure the months of every timestamp in `ms` exist (one round trip when they all do). */
   async ensureFor(ms: Iterable<number>): Promise<void> {
     const missing = new Map<string, MonthPartition>();
+    // Consecutive times mostly share a month: a Date per time only when leaving the last month seen.
+    let start = Infinity;
+    let end = -Infinity;
     for (const t of ms) {
+      if (t >= start && t < end) continue;
       const month = monthOf(t);
+      start = month.startMs;
+      end = month.endMs;
       if (!this.known.has(month.suffix)) missing.set(month.suffix, month);
     }
     if (missing.size === 0) return;
+    const months = [...missing.keys()];
     await inTransaction(this.pool, async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('capture-daemon partitions ' || current_schema()))`);
       const have = await client.query<{ suffix: string }>('SELECT suffix FROM capture_partitions WHERE suffix = ANY($1)', [[...missing.keys()]]);
@@ -51,7 +58,7 @@ export class PgPartitions {
         await client.query('INSERT INTO capture_partitions (suffix, start_ms, end_ms) VALUES ($1, $2, $3)', [p.suffix, p.startMs, p.endMs]);
       }
     });
-    for (const t of ms) this.known.add(monthOf(t).suffix);
+    for (const m of months) this.known.add(m);
   }
 
   /** Creates the month of `now` and the `monthsAhead` after it, so ingest never waits for DDL at a month's turn. */

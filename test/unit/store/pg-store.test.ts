@@ -112,7 +112,7 @@ describe('PostgreSQL captures: idempotent ingest (a capture\'s stable id)', () =
     expect(await st.captures.ingestCaptures(first)).toEqual({ inserted: 300, duplicates: 0 });
     expect(st.captures.counters).toEqual({ fastBatches: 1, stagedBatches: 0 });
     expect(await st.captures.ingestCaptures(first)).toEqual({ inserted: 0, duplicates: 300 });
-    // The direct COPY met stored uids: rolled back to its savepoint, the batch went through staging.
+    // The direct COPY met stored uids: its transaction rolled back, the batch went through staging.
     expect(st.captures.counters).toEqual({ fastBatches: 1, stagedBatches: 1 });
     const second = stable(randomCaptures(200, 22, T0 + 500, { notify: false }), 'crawler-2');
     const overlap = [...first.slice(250), ...second, second[0] as StableCapture];
