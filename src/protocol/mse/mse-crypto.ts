@@ -160,6 +160,16 @@ export function deriveKeys(secret: Uint8Array, skey: Uint8Array): MseKeys {
   return { req1: sha1(REQ1, secret), req2xor3: req2, keyA: sha1(KEY_A, secret, skey), keyB: sha1(KEY_B, secret, skey) };
 }
 
+/** HASH('req1', S): the marker the responder synchronises on (it does not depend on the torrent). */
+export function req1Hash(secret: Uint8Array): Buffer {
+  return sha1(REQ1, secret);
+}
+
+/** HASH('req3', S): the responder xors it off the initiator's HASH('req2', SKEY) xor HASH('req3', S). */
+export function req3Hash(secret: Uint8Array): Buffer {
+  return sha1(REQ3, secret);
+}
+
 /** HASH('req2', SKEY): the responder's lookup key for an infohash. */
 export function req2Hash(skey: Uint8Array): Buffer {
   return sha1(REQ2, skey);

@@ -8,7 +8,9 @@ import {
   VC,
   deriveKeys,
   randomPad,
+  req1Hash,
   req2Hash,
+  req3Hash,
   step4Plain,
   type MseKeys,
   type MseMethod,
@@ -41,7 +43,11 @@ const PLAINTEXT_HANDSHAKE = Buffer.from('\u0013BitTorrent protocol', 'latin1');
 
 export class MseResponder {
   private state: State = 'await-ya';
-  private readonly keyPair: MseKeyPair;
+  /** Made when Ya arrives: a connection that opens with a plaintext handshake (dropped) costs no DH work. */
+  private keyPair: MseKeyPair | undefined;
+  /** HASH('req1', S) and HASH('req3', S), once S is known. */
+  private req1: Buffer | undefined;
+  private req3: Buffer | undefined;
   private readonly accept: number;
   private readonly byReq2 = new Map<string, Uint8Array>();
   private secret: Buffer | undefined;
@@ -60,7 +66,7 @@ export class MseResponder {
 
   constructor(private readonly options: MseResponderOptions) {
     this.accept = options.accept ?? CRYPTO_RC4;
-    this.keyPair = options.keyPair ?? new MseKeyPair();
+    this.keyPair = options.keyPair;
     for (const ih of options.infohashes) this.byReq2.set(req2Hash(ih).toString('hex'), ih);
   }
 
@@ -84,19 +90,21 @@ export class MseResponder {
         return { send: EMPTY, plain: EMPTY };
       }
       if (this.inBuf.length < DH_KEY_LENGTH) return { send: EMPTY, plain: EMPTY };
+      const keyPair = (this.keyPair ??= new MseKeyPair());
       try {
-        this.secret = this.keyPair.secret(this.inBuf.subarray(0, DH_KEY_LENGTH));
+        this.secret = keyPair.secret(this.inBuf.subarray(0, DH_KEY_LENGTH));
       } catch (err) {
         throw new MseError('MSE_BAD_KEY', { cause: err });
       }
+      this.req1 = req1Hash(this.secret);
+      this.req3 = req3Hash(this.secret);
       this.inBuf = this.inBuf.subarray(DH_KEY_LENGTH);
-      sends.push(this.keyPair.publicKey, this.options.padB ?? randomPad());
+      sends.push(keyPair.publicKey, this.options.padB ?? randomPad());
       this.state = 'await-req1';
     }
     const secret = this.secret as Buffer;
     if (this.state === 'await-req1') {
-      // HASH('req1', S) does not depend on the torrent: any key derivation gives it.
-      const req1 = deriveKeys(secret, VC).req1;
+      const req1 = this.req1 as Buffer;
       const at = this.inBuf.indexOf(req1);
       if (at > MAX_PAD || (at < 0 && this.inBuf.length >= MAX_PAD + req1.length)) throw new MseError('MSE_SYNC_NOT_FOUND');
       if (at < 0) return this.out(sends, plain);
@@ -105,10 +113,9 @@ export class MseResponder {
     }
     if (this.state === 'await-skey') {
       if (this.inBuf.length < 20) return this.out(sends, plain);
-      const req3 = deriveKeys(secret, VC).req2xor3; // HASH('req2', VC) xor HASH('req3', S)
-      const req2VC = req2Hash(VC);
+      const req3 = this.req3 as Buffer;
       const req2 = Buffer.alloc(20);
-      for (let i = 0; i < 20; i++) req2[i] = (this.inBuf[i] as number) ^ (req3[i] as number) ^ (req2VC[i] as number);
+      for (let i = 0; i < 20; i++) req2[i] = (this.inBuf[i] as number) ^ (req3[i] as number);
       const ih = this.byReq2.get(req2.toString('hex'));
       if (ih === undefined) throw new MseError('MSE_UNKNOWN_TORRENT');
       this.infohash = ih;

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { DiffieHellman, createHash, randomBytes } from 'node:crypto';
 import Wire from 'bittorrent-protocol';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   CRYPTO_PLAINTEXT,
   CRYPTO_RC4,
@@ -161,6 +161,32 @@ describe('MSE handshake: our initiator against our responder', () => {
     const r2 = resp.receive(step3);
     const i2 = init.receive(r2.send);
     expect(Buffer.from(resp.receive(i2.send).plain).toString()).toBe('later');
+  });
+});
+
+describe('MSE: DH work only when the exchange happens', () => {
+  it('an initiator that never connects makes no key pair; a responder that drops a plaintext handshake computes nothing', () => {
+    void new MseKeyPair(); // the shared group object exists (made once per process)
+    const generate = vi.spyOn(DiffieHellman.prototype, 'generateKeys');
+    const compute = vi.spyOn(DiffieHellman.prototype, 'computeSecret');
+    try {
+      for (let i = 0; i < 5; i++) new MseInitiator({ infohash: INFOHASH });
+      const resp = new MseResponder({ infohashes: [INFOHASH] });
+      expect(resp.receive(HANDSHAKE).send.length).toBe(0);
+      expect(resp.plaintextHandshake).toBe(true);
+      expect(generate).not.toHaveBeenCalled();
+      expect(compute).not.toHaveBeenCalled();
+      // A real exchange: one key pair and one secret per side.
+      const init = new MseInitiator({ infohash: INFOHASH });
+      const resp2 = new MseResponder({ infohashes: [INFOHASH] });
+      const r1 = resp2.receive(init.start());
+      init.receive(r1.send);
+      expect(generate).toHaveBeenCalledTimes(2);
+      expect(compute).toHaveBeenCalledTimes(2);
+    } finally {
+      generate.mockRestore();
+      compute.mockRestore();
+    }
   });
 });
 
