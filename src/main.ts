@@ -239,6 +239,7 @@ async function startNodeRole(ctx: RoleContext, role: 'all' | 'crawler'): Promise
       {
         state, outbox, writer: (crawlerId) => outbox.captureWriter(store.captures, crawlerId), replaceOverlay: (o) => store.overlay.replaceAll(o),
         setFilters: (f) => late.filters?.setConfig(f), logger,
+        sighted: (peer) => late.filters?.compiled.wantsInfohash(peer.infohash) ?? false,
       },
       config,
     );

@@ -33,15 +33,20 @@ interface Status {
   storage?: Record<'captures' | 'pcap', StorageState>;
   role?: string;
   cluster?: Record<string, unknown>;
+  /** A center role on PostgreSQL: reachability (the last probe) and the ingester's retention. */
+  store?: { kind: string; reachable: boolean; lastError: string | null; retention?: { passes: number; failures: number; monthsDropped: number } };
 }
 
 /** One line per cluster part: a crawler's forwarder and mesh, the ingester, the shared config. */
 function formatCluster(role: string, c: Record<string, unknown>): string[] {
   const lines = [`role       ${role} · node ${String(c.nodeId)}`];
-  const f = c.forward as { connected: boolean; backlog: number; lagMs: number; confirmed: number; failed: number; lastError: string | null } | undefined;
+  const f = c.forward as
+    | { connected: boolean; backlog: number; lagMs: number; confirmed: number; failed: number; lastError: string | null; sightings?: number; sightingsDropped?: number }
+    | undefined;
   if (f) {
     lines.push(
       `forward    ${f.connected ? 'connected' : 'NOT CONNECTED'} · backlog ${f.backlog} · lag ${formatDuration(Math.round(f.lagMs / 1000))} · confirmed ${f.confirmed} · failed ${f.failed}` +
+        (f.sightings !== undefined ? ` · sightings ${f.sightings}${f.sightingsDropped ? ` (${f.sightingsDropped} dropped)` : ''}` : '') +
         (f.lastError ? ` · last error: ${f.lastError}` : ''),
     );
   }
@@ -147,7 +152,9 @@ export function registerStatus(program: Command): void {
         `queues     ${q}`,
         `captures   ${s.capturesLastHour} in the last hour`,
         ...(s.capture?.memory ? [formatCaptureMemory(s.capture.memory)] : []),
-        `database   ${s.database.path} (${formatBytes(s.database.bytes)})`,
+        `database   ${s.database.path} (${formatBytes(s.database.bytes)})` +
+          (s.store?.kind === 'postgres' ? ` · ${s.store.reachable ? 'reachable' : `NOT REACHABLE${s.store.lastError ? `: ${s.store.lastError}` : ''}`}` : '') +
+          (s.store?.retention ? ` · retention passes ${s.store.retention.passes} (failed ${s.store.retention.failures}), months dropped ${s.store.retention.monthsDropped}` : ''),
         ...(s.storage ? [`storage    captures ${formatStorage(s.storage.captures)} · pcap ${formatStorage(s.storage.pcap)}`] : []),
         `filters    ${s.filters.total} (${s.filters.enabled} enabled) · api keys ${s.apiKeys}`,
       ];

@@ -3,19 +3,27 @@ import type { FilterConfig } from '../config/config-schema.js';
 import type { KeyspaceSlice } from '../dht/keyspace-slice.js';
 import type { NewCapture } from '../model/capture.js';
 import type { DiscoveredPeer } from '../model/peer.js';
-import { AppError } from '../util/app-error.js';
+import { randomUUID } from 'node:crypto';
+import { AppError, errorMessage } from '../util/app-error.js';
 import type { Logger } from '../util/logger.js';
 import { AmqpForwarder, type ForwardOutboxPort } from './amqp-forwarder.js';
 import { CrawlerMesh, type OfferFn } from './crawler-mesh.js';
 import { resolveDhtNodeId, resolveNodeId, type ClusterStateStore } from './node-identity.js';
 import { SharedConfigSubscriber, type OverlayEntry, type SharedConfigSnapshot } from './shared-config.js';
+import type { ForwardedSighting } from './ports.js';
 import { clusterTopology } from './topology.js';
 
 const SNAPSHOT_KEY = 'shared-config';
 
 export interface CrawlerClusterDeps {
   state: ClusterStateStore & { transaction<T>(fn: () => T): T };
-  outbox: ForwardOutboxPort & { rowCountUpperBound(): number };
+  outbox: ForwardOutboxPort & {
+    rowCountUpperBound(): number;
+    /** Adds sighting rows in one transaction (SqliteForwardOutbox.add). */
+    add(items: ReadonlyArray<{ kind: 'sighting'; uid: string; body: string }>): void;
+  };
+  /** Whether a found peer is a sighting to forward (its torrent is watched); absent: none are. */
+  sighted?: (peer: DiscoveredPeer) => boolean;
   /** Writes a capture batch and its forward rows in one transaction (SqliteForwardOutbox.captureWriter). */
   writer: (crawlerId: string) => (batch: readonly NewCapture[]) => number[];
   /** Replaces the local copy of the API's infohash changes (SqliteFilterOverlayRepository.replaceAll). */
@@ -86,6 +94,39 @@ export function createCrawlerCluster(deps: CrawlerClusterDeps, config: ResolvedC
   const write = deps.writer(nodeId);
   let backlogFullLogged = false;
 
+  // Sightings: buffered, written to the outbox every SIGHTING_FLUSH_MS (one transaction), forwarded
+  // like captures. A crash loses at most that buffer; past half the backlog bound they are dropped.
+  const SIGHTING_FLUSH_MS = 250;
+  const sightingCounters = { sightings: 0, sightingsDropped: 0, sightingsBuffered: 0 };
+  let sightingBuffer: ForwardedSighting[] = [];
+  let sightingTimer: NodeJS.Timeout | undefined;
+  const flushSightings = (): void => {
+    sightingTimer = undefined;
+    const batch = sightingBuffer;
+    sightingBuffer = [];
+    sightingCounters.sightingsBuffered = 0;
+    if (batch.length === 0) return;
+    if (deps.outbox.rowCountUpperBound() >= c.forward.maxBacklogRows / 2) {
+      sightingCounters.sightingsDropped += batch.length;
+      return;
+    }
+    try {
+      deps.outbox.add(batch.map((s) => ({ kind: 'sighting' as const, uid: s.uid, body: JSON.stringify(s) })));
+      sightingCounters.sightings += batch.length;
+      forwarder.wake();
+    } catch (err) {
+      sightingCounters.sightingsDropped += batch.length;
+      log.warn({ err: errorMessage(err), sightings: batch.length }, 'sightings could not be written to the forward outbox: dropped');
+    }
+  };
+  const sight = (peer: DiscoveredPeer): void => {
+    if (!c.forward.sightings || !deps.sighted?.(peer)) return;
+    sightingBuffer.push({ uid: randomUUID(), crawlerId: nodeId, ip: peer.ip, port: peer.port, infohash: peer.infohash, seenAt: peer.foundAt });
+    sightingCounters.sightingsBuffered = sightingBuffer.length;
+    if (sightingBuffer.length >= 5_000) flushSightings();
+    else sightingTimer ??= setTimeout(flushSightings, SIGHTING_FLUSH_MS);
+  };
+
   return {
     nodeId,
     dhtNodeId,
@@ -109,16 +150,23 @@ export function createCrawlerCluster(deps: CrawlerClusterDeps, config: ResolvedC
       backlogFullLogged = false;
       write(batch);
     },
-    offer: (peer, capture) => mesh.offer(peer, capture),
+    offer: (peer, capture) => {
+      sight(peer);
+      mesh.offer(peer, capture);
+    },
     sampleSlice: () => mesh.slice(),
     wake: () => forwarder.wake(),
-    status: () => ({ role: 'crawler', nodeId, dhtNodeId: dhtNodeId.toString('hex'), forward: forwarder.stats(), mesh: mesh.stats(), sharedConfig: subscriber.stats() }),
+    status: () => ({
+      role: 'crawler', nodeId, dhtNodeId: dhtNodeId.toString('hex'), forward: { ...forwarder.stats(), ...sightingCounters }, mesh: mesh.stats(), sharedConfig: subscriber.stats(),
+    }),
     start() {
       forwarder.start();
       mesh.start();
       subscriber.start();
     },
     async stop() {
+      clearTimeout(sightingTimer);
+      flushSightings();
       await subscriber.stop();
       await mesh.stop();
       await forwarder.stop();

@@ -275,6 +275,9 @@ const cluster = z
         pollIntervalMs: z.number().int().min(10).default(200),
         confirmTimeoutMs: z.number().int().min(100).default(30_000),
         maxBacklogRows: z.number().int().min(1).default(2_000_000),
+        // Sightings (every peer of a watched torrent the DHT shows this crawler) go to the center's
+        // peers table too; written to the outbox every 250 ms, dropped (counted) past half the backlog.
+        sightings: z.boolean().default(true),
       })
       .prefault({}),
     ingest: z

@@ -159,7 +159,7 @@ describe('multi-node: 3 crawlers in network namespaces, 1 ingester, 2 API server
       }
       for (const p of crawlers) await p.waitLine((l) => l.event === 'ready', 120_000, 'a crawler ready');
       const socketOf = (i: number): string => path.join(crawlerDirs[i] as string, 'admin.sock');
-      type CrawlerStatus = { cluster: { forward: { backlog: number; confirmed: number }; mesh: { liveCrawlers: string[]; heldNow: number }; sharedConfig: { applied: number } } };
+      type CrawlerStatus = { cluster: { forward: { backlog: number; confirmed: number; sightings: number; sightingsDropped: number; sightingsBuffered: number }; mesh: { liveCrawlers: string[]; heldNow: number }; sharedConfig: { applied: number } } };
       const statusOf = (i: number): Promise<CrawlerStatus> => adminRequest<CrawlerStatus>(socketOf(i), 'GET', '/status');
       // Membership and the shared configuration reach every crawler.
       await waitFor(async () => (await Promise.all([0, 1, 2].map(statusOf))).every((s) => s.cluster.mesh.liveCrawlers.length === 3 && s.cluster.sharedConfig.applied >= 1), 60_000, 'three live crawlers with the shared filters');
@@ -233,6 +233,10 @@ describe('multi-node: 3 crawlers in network namespaces, 1 ingester, 2 API server
       expect(ingestFull.store.retention?.passes).toBeGreaterThanOrEqual(1);
 
       // Nothing lost: every capture a crawler stored is in the center (stop them to read their files).
+      // Sightings (every peer each crawler's DHT showed it): all forwarded, none buffered or dropped.
+      const forwardStats = (await Promise.all([0, 1, 2].map(statusOf))).map((s) => s.cluster.forward);
+      for (const f of forwardStats) expect(f).toMatchObject({ backlog: 0, sightingsBuffered: 0, sightingsDropped: 0 });
+      const sightingsSent = forwardStats.reduce((n, f) => n + f.sightings, 0);
       for (const p of crawlers) await p.stop();
       const center = new pg.Client({ connectionString: schema.url, options: `-c search_path=${schema.schema}` });
       await center.connect();
@@ -253,9 +257,17 @@ describe('multi-node: 3 crawlers in network namespaces, 1 ingester, 2 API server
       expect(await centerCount('SELECT count(DISTINCT uid) AS n FROM captures')).toBe(local);
       expect(await centerCount('SELECT count(*) AS n FROM captures')).toBe(local);
       expect(await centerCount('SELECT count(*) AS n FROM captures WHERE uid IS NULL')).toBe(0);
+      // Sightings in the center's peers table: every peer once (ip, port, infohash), every sighting
+      // counted once (ingested uids = sightings the crawlers wrote = the sum of seen counts).
+      const peerKeys = (await center.query<{ ip: string; port: number }>('SELECT ip, port FROM peers')).rows.map((r) => `${r.ip}:${r.port}`);
+      expect(new Set(peerKeys)).toEqual(expected);
+      expect(peerKeys.length).toBe(expected.size);
+      expect(await centerCount('SELECT count(*) AS n FROM ingested_sightings')).toBe(sightingsSent);
+      expect(await centerCount('SELECT sum(seen_count) AS n FROM peers')).toBe(sightingsSent);
+      expect(await centerCount(`SELECT min(seen_count) AS n FROM peers WHERE port = ${SHARED_PORT}`)).toBeGreaterThanOrEqual(3);
       console.log(
         `multi-node: captures per crawler ${perCrawler.join('/')}; peers captured twice by the work split: ${splitDuplicates}; ` +
-          `in the API while the ingester was down: ${whileDown}; ingester after restart: ${JSON.stringify(ingestStatus)}`,
+          `in the API while the ingester was down: ${whileDown}; sightings forwarded: ${sightingsSent}; ingester after restart: ${JSON.stringify(ingestStatus)}`,
       );
     },
     600_000,
