@@ -31,9 +31,29 @@ export interface CrawlerMeshOptions {
   partitionHoldMs: number;
   /** Fixed work split (cluster.workSplit.crawlerCount > 0); else derived from the live crawlers. */
   fixedSlice?: KeyspaceSlice;
+  /** How long a takeover announcement waits for rivals (default: claimHoldMs / 3, within 300-1,000 ms). */
+  intentWaitMs?: number;
 }
 
-type MeshMessage = { t: 'hb'; node: string; at: number } | { t: 'claim'; node: string; keys: string[] };
+type MeshMessage = { t: 'hb'; node: string; at: number } | { t: 'claim' | 'intent'; node: string; keys: string[] };
+
+/**
+ * A peer waiting here. hold: for its owner's claim (or, cut off, for the link). intent: its hold
+ * ran out, this crawler announced that it takes the peer over and waits for rival announcements.
+ * yield: a rival takes it over; wait for its claim (captured here anyway if none comes).
+ */
+interface Held {
+  peer: DiscoveredPeer;
+  offer: OfferFn;
+  at: number;
+  phase: 'hold' | 'intent' | 'yield';
+  /** intent/yield: when the phase ends. */
+  due: number;
+  /** intent: when this crawler's announcement went out. */
+  sentAt: number;
+  /** Rivals' takeover announcements for this peer: who, received when. */
+  rivals: Array<{ node: string; at: number }>;
+}
 
 export interface MeshStats {
   connected: boolean;
@@ -53,6 +73,12 @@ export interface MeshStats {
   claimsRemembered: number;
   /** Held peers captured at once because the hold list was full. */
   heldOverflow: number;
+  /** Takeovers announced (intent), lost to a rival (yielded), and yielded ones captured anyway (the rival's claim never came). */
+  intentsSent: number;
+  yielded: number;
+  yieldTimeouts: number;
+  /** Found peers held because the live crawlers changed within a heartbeat (a join or leave): no owner decided yet. */
+  heldViewChanging: number;
 }
 
 /** What the pipeline says about an offered peer; only 'queued' means a capture will run here. */
@@ -75,14 +101,20 @@ export class CrawlerMesh {
   private readonly sleeper = new Sleeper();
   private readonly seen = new Map<string, number>();
   private readonly claims = new Map<string, { node: string; until: number }>();
-  private readonly holding = new Map<string, { peer: DiscoveredPeer; offer: OfferFn; at: number }>();
+  private readonly holding = new Map<string, Held>();
   private outgoing: string[] = [];
+  private outgoingIntents: string[] = [];
+  /** The live crawlers as last computed, and since when they are so (ownership needs a settled view). */
+  private viewKey = '';
+  private viewSince = 0;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private failures = 0;
   /** When the link came up (undefined while down). */
   private connectedSince: number | undefined;
-  private readonly counters = { owned: 0, held: 0, takenOver: 0, claimedElsewhere: 0, claimsSent: 0, claimsReceived: 0, heldOverflow: 0 };
+  private readonly counters = {
+    owned: 0, held: 0, takenOver: 0, claimedElsewhere: 0, claimsSent: 0, claimsReceived: 0, heldOverflow: 0, intentsSent: 0, yielded: 0, yieldTimeouts: 0, heldViewChanging: 0,
+  };
 
   constructor(
     private readonly deps: { logger: Logger; now?: () => number },
@@ -158,8 +190,13 @@ export class CrawlerMesh {
     }
     if (this.holding.has(key)) return;
     // Cut off, or just (re)connected: the others' claims may be missing, so nothing is owned yet.
-    const settled = this.connectedSince !== undefined && this.now() - this.connectedSince >= this.options.claimHoldMs;
-    const owner = settled ? rendezvousOwner(`${peer.ip}|${peer.port}`, this.liveCrawlers()) : undefined;
+    // Nor while the live crawlers change (a join, a leave): two crawlers' views may differ for a
+    // moment, and both would think themselves the owner.
+    const now = this.now();
+    const settled = this.connectedSince !== undefined && now - this.connectedSince >= this.options.claimHoldMs;
+    const live = this.liveCrawlers();
+    const stable = this.viewStable(live, now);
+    const owner = settled && stable ? rendezvousOwner(`${peer.ip}|${peer.port}`, live) : undefined;
     if (owner === this.options.nodeId || this.options.claimHoldMs === 0) {
       this.counters.owned++;
       this.capture(key, peer, offer);
@@ -171,7 +208,23 @@ export class CrawlerMesh {
       return;
     }
     this.counters.held++;
-    this.holding.set(key, { peer, offer, at: this.now() });
+    if (settled && !stable) this.counters.heldViewChanging++;
+    this.holding.set(key, { peer, offer, at: now, phase: 'hold', due: 0, sentAt: 0, rivals: [] });
+  }
+
+  /** Whether the live crawlers have been the same for a heartbeat interval (updates the view). */
+  private viewStable(live: readonly string[], now: number): boolean {
+    const key = live.join(',');
+    if (key !== this.viewKey) {
+      this.viewKey = key;
+      this.viewSince = now;
+    }
+    return now - this.viewSince >= this.options.heartbeatIntervalMs;
+  }
+
+  /** How long a takeover announcement waits for rival announcements (longer than a trip through the broker). */
+  private intentWaitMs(): number {
+    return this.options.intentWaitMs ?? Math.max(300, Math.min(1_000, Math.floor(this.options.claimHoldMs / 3)));
   }
 
   private claimedByOther(key: string): boolean {
@@ -209,7 +262,13 @@ export class CrawlerMesh {
     this.seen.set(m.node, this.now());
     // A crawler that joined (or came back): it missed our claims, send the live ones again.
     if (!known) this.resendOwnClaims();
-    if (m.t !== 'claim' || !Array.isArray(m.keys)) return;
+    if ((m.t !== 'claim' && m.t !== 'intent') || !Array.isArray(m.keys)) return;
+    if (m.t === 'intent') {
+      // A rival takes over peers it held: remembered on the ones held here (the tie-break below).
+      const at = this.now();
+      for (const key of m.keys) if (typeof key === 'string') this.holding.get(key)?.rivals.push({ node: m.node, at });
+      return;
+    }
     for (const key of m.keys) {
       if (typeof key !== 'string') continue;
       this.counters.claimsReceived++;
@@ -238,15 +297,41 @@ export class CrawlerMesh {
       const now = this.now();
       // Held peers whose owner did not claim them in time: ours now. While cut off they wait up to
       // partitionHoldMs; after a reconnection at least claimHoldMs (the others' claims come first).
+      // Connected, a takeover is announced first (intent) and decided after intentWaitMs. A crawler
+      // that already heard a rival's announcement does not announce and yields; announcements that
+      // crossed are decided by the lowest node id (every crawler applies the same rule, so one of
+      // them captures, provided an announcement crosses the broker within intentWaitMs). Who yields
+      // waits claimHoldMs for the winner's claim, else captures anyway: nothing is missed.
       for (const [key, h] of this.holding) {
         const since = this.connectedSince;
-        const due = since === undefined ? h.at + this.options.partitionHoldMs : Math.max(h.at, since) + this.options.claimHoldMs;
+        const due =
+          h.phase !== 'hold' ? h.due : since === undefined ? h.at + this.options.partitionHoldMs : Math.max(h.at, since) + this.options.claimHoldMs;
         if (now < due) continue;
-        this.holding.delete(key);
         if (this.claimedByOther(key)) {
+          this.holding.delete(key);
           this.counters.claimedElsewhere++;
           continue;
         }
+        if (h.phase === 'hold' && since !== undefined && h.rivals.length === 0) {
+          h.phase = 'intent';
+          h.sentAt = now;
+          h.due = now + this.intentWaitMs();
+          this.outgoingIntents.push(key);
+          continue;
+        }
+        if ((h.phase === 'hold' && since !== undefined) || (h.phase === 'intent' && since !== undefined)) {
+          // A rival announced first (this crawler stays silent), or announcements crossed and a lower id won.
+          const lost = h.phase === 'hold' || h.rivals.some((r) => r.node < this.options.nodeId);
+          if (lost) {
+            h.phase = 'yield';
+            h.due = now + this.options.claimHoldMs;
+            this.counters.yielded++;
+            continue;
+          }
+        }
+        // Won, or cut off meanwhile, or the winner's claim never came: captured here (never missed).
+        if (h.phase === 'yield') this.counters.yieldTimeouts++;
+        this.holding.delete(key);
         this.counters.takenOver++;
         this.capture(key, h.peer, h.offer);
       }
@@ -258,6 +343,7 @@ export class CrawlerMesh {
       } catch (err) {
         this.connectedSince = undefined;
         this.outgoing = [];
+        this.outgoingIntents = [];
         this.failures++;
         if (this.failures === 1) this.deps.logger.warn({ err: errorMessage(err) }, 'crawler mesh unreachable: capturing every peer found here until it is back');
         await this.sleeper.sleep(Math.min(backoffDelay(this.failures, DEFAULT_BACKOFF), 5_000));
@@ -266,6 +352,11 @@ export class CrawlerMesh {
       if (now - lastHeartbeat >= this.options.heartbeatIntervalMs) {
         this.publish(ch, { t: 'hb', node: this.options.nodeId, at: now });
         lastHeartbeat = now;
+      }
+      while (this.outgoingIntents.length > 0) {
+        const keys = this.outgoingIntents.splice(0, 500);
+        this.publish(ch, { t: 'intent', node: this.options.nodeId, keys });
+        this.counters.intentsSent += keys.length;
       }
       while (this.outgoing.length > 0) {
         const keys = this.outgoing.splice(0, 500);

@@ -77,6 +77,49 @@ describe('crawler mesh (RabbitMQ fanout): membership, key-space slices, one capt
     for (const n of nodes) expect(n.captured.length).toBeGreaterThan(50);
   }, 120_000);
 
+  it('a crawler joining mid-stream: every peer captured, and (nearly) once', async () => {
+    const prefix = uniquePrefix();
+    cleanups.push(() => deleteTopology(prefix));
+    const nodes = ['crawler-a', 'crawler-b'].map((id) => mesh(prefix, id, BROKER.port, 1500));
+    for (const n of nodes) n.mesh.start();
+    await waitFor(() => nodes.every((n) => n.mesh.liveCrawlers().length === 2), 30_000, 'two live crawlers');
+    await new Promise((r) => setTimeout(r, 1700));
+    // 40 rounds of 20 new peers, 150 ms apart; every running crawler finds each round's peers, in
+    // its own order and a little later or earlier than the others. crawler-c joins at round 10.
+    let next = 0;
+    const total = 40 * 20;
+    const offers: Array<Promise<void>> = [];
+    for (let round = 0; round < 40; round++) {
+      if (round === 10) {
+        const c = mesh(prefix, 'crawler-c', BROKER.port, 1500);
+        c.mesh.start();
+        nodes.push(c);
+      }
+      const batch = Array.from({ length: 20 }, () => peer(5000 + next++));
+      for (const n of nodes) {
+        const delay = Math.floor(Math.random() * 120);
+        offers.push(new Promise((r) => setTimeout(() => {
+          for (const p of [...batch].sort(() => Math.random() - 0.5)) n.offer(p);
+          r();
+        }, delay)));
+      }
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await Promise.all(offers);
+    await waitFor(() => nodes.every((n) => n.mesh.stats().heldNow === 0), 30_000, 'every held peer decided');
+    const all = nodes.flatMap((n) => n.captured.map((p) => `${p.ip}:${p.port}`));
+    const unique = new Set(all);
+    expect(unique.size).toBe(total);
+    const duplicates = all.length - unique.size;
+    console.log(`mesh duplicates with a crawler joining: ${duplicates} of ${all.length} captures (${nodes.map((n) => n.captured.length).join('/')})`);
+    // Measured: 28, 105 and 49 of 800 before takeovers were announced (intent + tie-break) and
+    // ownership waited for a settled view; 0 in 6 of 6 runs after. Bounded, not asserted zero: a
+    // broker trip slower than intentWaitMs (500 ms here) under heavy load can still let two capture.
+    expect(duplicates).toBeLessThanOrEqual(8);
+    // The new crawler took its share.
+    expect(nodes[2]!.captured.length).toBeGreaterThan(20);
+  }, 120_000);
+
   it('a crawler that joins late gets the live claims and does not capture claimed peers again; without the broker it captures everything', async () => {
     const prefix = uniquePrefix();
     cleanups.push(() => deleteTopology(prefix));
