@@ -17,8 +17,18 @@
  *   KEEP_DB=1          keep the generated database (bench/.data) and reuse it next time (10 M rows take long to make)
  *   ALTERNATE_S=60     retention on for 60 s, off for 60 s, and so on: "before" and "during" then see the same load
  *   MAX_DELETE_S=1200  stop deleting after that long (prints what was deleted)
+ *   CHECKPOINT=worker  WAL checkpoints as the daemon makes them (database.checkpoint.worker, the default);
+ *              auto    SQLite's automatic checkpoint inside commits (every 1,000 pages, on the event loop);
+ *              off     none at all while it runs (the WAL grows: an A/B reference only)
+ *   MAX_BATCH_MS=10    retention.maxBatchMs
+ *
+ * Beside the API's latency it prints the event loop's delay (monitorEventLoopDelay) before and
+ * during, and the time of each blocking retention step (delete transaction, vacuum step); with
+ * CHECKPOINT=auto, the steps inside which SQLite ran its checkpoint apart from the others (read from
+ * the wal-index header in the -shm file: nBackfill moved during the step).
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +42,8 @@ import { SqliteCaptureRepository } from '../src/store/capture-repository.js';
 import { SqliteFilterOverlayRepository } from '../src/store/filter-overlay-repository.js';
 import { openDatabase } from '../src/store/open-database.js';
 import { SqliteOpsRepository } from '../src/store/ops-repository.js';
+import { WalCheckpointer } from '../src/store/wal-checkpointer.js';
+import type { OpsStore } from '../src/ops/ports.js';
 import { SqliteTorrentRepository } from '../src/store/torrent-repository.js';
 import { silentLogger } from '../src/util/logger.js';
 import { fmtBytes, fmtInt, fmtMs, header, percentile, Rng } from './lib.js';
@@ -44,6 +56,9 @@ const SIM_INTERVAL_S = Number(process.env.SIM_INTERVAL_S ?? 10);
 const KEEP_DB = process.env.KEEP_DB === '1';
 const ALTERNATE_S = Number(process.env.ALTERNATE_S ?? 0);
 const MAX_DELETE_S = Number(process.env.MAX_DELETE_S ?? 0);
+const CHECKPOINT = (process.env.CHECKPOINT ?? 'worker') as 'worker' | 'auto' | 'off';
+const MAX_BATCH_MS = Number(process.env.MAX_BATCH_MS ?? 10);
+if (!['worker', 'auto', 'off'].includes(CHECKPOINT)) throw new Error(`CHECKPOINT=${CHECKPOINT}: worker, auto or off`);
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 10, 22);
 const KEY = 'bench-key-0123456789';
@@ -66,6 +81,50 @@ function makeCapture(r: Rng, foundAt: number, i: number): NewCapture {
   if (r.chance(0.5)) c.report = { date: foundAt + 2_000, totalPiecesInTorrent: 1_000, hasPieces: r.int(0, 1_000), hasTotal: false, clientName: 'qBittorrent 4.6.2', hostIdentifier: `host-${i % 977}.example.net` };
   else c.error = 'connect timeout';
   return c;
+}
+
+/** nBackfill and mxFrame from the wal-index header (the -shm file, native byte order; sqlite.org/walformat.html). */
+function walIndex(fd: number): { mxFrame: number; nBackfill: number } {
+  const b = Buffer.alloc(100);
+  readSync(fd, b, 0, 100, 0);
+  return { mxFrame: b.readUInt32LE(16), nBackfill: b.readUInt32LE(96) };
+}
+
+/** The store with each blocking step timed, and (CHECKPOINT=auto) whether SQLite checkpointed inside it. */
+function timedStore(store: SqliteOpsRepository, shm: () => number | undefined): { store: OpsStore; plain: number[]; withCheckpoint: number[] } {
+  const plain: number[] = [];
+  const withCheckpoint: number[] = [];
+  const time = <T>(work: () => T): T => {
+    const fd = CHECKPOINT === 'auto' ? shm() : undefined;
+    const before = fd === undefined ? undefined : walIndex(fd);
+    const t0 = performance.now();
+    const r = work();
+    const ms = performance.now() - t0;
+    const after = fd === undefined ? undefined : walIndex(fd);
+    const checkpointed = before !== undefined && after !== undefined && after.nBackfill !== before.nBackfill && after.nBackfill > 0;
+    (checkpointed ? withCheckpoint : plain).push(ms);
+    return r;
+  };
+  const timed: OpsStore = {
+    space: () => store.space(),
+    probeWrite: (w) => store.probeWrite(w),
+    oldestCaptureAt: () => store.oldestCaptureAt(),
+    deleteOldestCaptures: (before, limit) => time(() => store.deleteOldestCaptures(before, limit)),
+    deleteOldSightings: (before, limit) => time(() => store.deleteOldSightings(before, limit)),
+    deleteOldParkedOutbox: (before, limit) => time(() => store.deleteOldParkedOutbox(before, limit)),
+    incrementalVacuum: (pages) => time(() => store.incrementalVacuum(pages)),
+    setAutoCheckpoint: (pages) => store.setAutoCheckpoint(pages),
+  };
+  return { store: timed, plain, withCheckpoint };
+}
+
+function steps(label: string, ms: number[]): string {
+  const s = [...ms].sort((a, b) => a - b);
+  return `${label} ${fmtInt(s.length)}: p50 ${fmtMs(percentile(s, 50))}, p99 ${fmtMs(percentile(s, 99))}, max ${fmtMs(s[s.length - 1] ?? 0)}, total ${(s.reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s`;
+}
+
+function loopDelay(h: IntervalHistogram): string {
+  return `${fmtMs(h.percentile(50) / 1e6)}, ${fmtMs(h.percentile(99) / 1e6)}`;
 }
 
 async function deleteDuringApi(): Promise<void> {
@@ -94,6 +153,32 @@ async function deleteDuringApi(): Promise<void> {
   }
   db.pragma('wal_checkpoint(TRUNCATE)');
   console.log(`  generated in ${((performance.now() - t0) / 1000).toFixed(0)} s; in use ${fmtBytes(ops.space().usedBytes)}`);
+  // WAL checkpoints as CHECKPOINT says (the daemon: the worker).
+  const checkpointer = new WalCheckpointer({ file, main: ops, logger: silentLogger() }, { worker: CHECKPOINT === 'worker', intervalMs: 1000, walMaxBytes: 64 * 2 ** 20 });
+  if (CHECKPOINT === 'off') ops.setAutoCheckpoint(0);
+  checkpointer.start();
+  let shmFd: number | undefined;
+  const shm = (): number | undefined => {
+    try {
+      return (shmFd ??= openSync(`${file}-shm`, 'r'));
+    } catch {
+      return undefined;
+    }
+  };
+  const timed = timedStore(ops, shm);
+  // The WAL's largest length (pages, from the wal-index) and file size while the benchmark runs.
+  let walMaxFrames = 0;
+  let walMaxBytes = 0;
+  const walSampler = setInterval(() => {
+    const fd = shm();
+    if (fd !== undefined) walMaxFrames = Math.max(walMaxFrames, walIndex(fd).mxFrame);
+    try {
+      walMaxBytes = Math.max(walMaxBytes, statSync(`${file}-wal`).size);
+    } catch {
+      // no WAL file right now
+    }
+  }, 200);
+  console.log(`  checkpoints: ${CHECKPOINT}; retention.maxBatchMs ${MAX_BATCH_MS}`);
 
   const registry = new FilterRegistry({ overlay: new SqliteFilterOverlayRepository(db), torrents: new SqliteTorrentRepository(db) }, ['alpha', 'beta'].map(filterConfig));
   const keys = new ApiKeyRing([{ name: 'bench', key: KEY, state: 'active', methods: ['*'], filters: ['*'] }]);
@@ -124,7 +209,12 @@ async function deleteDuringApi(): Promise<void> {
   };
   for (let i = 0; i < 50; i++) await get();
   const before: number[] = [];
+  // The event loop's delay before (retention off) and during (on), sampled every 1 ms.
+  const loopBefore = monitorEventLoopDelay({ resolution: 1 });
+  const loopDuring = monitorEventLoopDelay({ resolution: 1 });
+  loopBefore.enable();
   for (let i = 0; i < REQUESTS; i++) before.push(await get());
+  loopBefore.disable();
 
   const usedBefore = ops.space().usedBytes;
   // Retention runs in slices of ALTERNATE_S seconds with as long without it in between (0: one pass
@@ -135,9 +225,10 @@ async function deleteDuringApi(): Promise<void> {
   let finished = false;
   while (!finished && (MAX_DELETE_S === 0 || performance.now() - t1 < MAX_DELETE_S * 1000)) {
     const retention = new Retention(
-      { store: ops, logger: silentLogger(), now: () => NOW },
-      { enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, maxBatchMs: 10, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA },
+      { store: timed.store, logger: silentLogger(), now: () => NOW, wal: checkpointer },
+      { enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, maxBatchMs: MAX_BATCH_MS, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA },
     );
+    loopDuring.enable();
     const pass = retention.runOnce();
     let done = false;
     void pass.then(() => (done = true));
@@ -145,6 +236,7 @@ async function deleteDuringApi(): Promise<void> {
     while (!done && performance.now() < sliceEnd) during.push(await get());
     if (!done) await retention.stop();
     const slice = await pass;
+    loopDuring.disable();
     finished = done && slice.error === undefined && (slice.deleted.captures ?? 0) < 500;
     for (const [k, v] of Object.entries(slice.deleted)) run.deleted[k] = (run.deleted[k] ?? 0) + v;
     run.durationMs += slice.durationMs;
@@ -154,10 +246,13 @@ async function deleteDuringApi(): Promise<void> {
     run.usedBytesAfter = slice.usedBytesAfter;
     if (ALTERNATE_S > 0 && !finished) {
       const offEnd = performance.now() + ALTERNATE_S * 1000;
+      loopBefore.enable();
       while (performance.now() < offEnd) before.push(await get());
+      loopBefore.disable();
     }
   }
   await app.close();
+  await checkpointer.stop();
   const sb = [...before].sort((a, b) => a - b);
   const sd = [...during].sort((a, b) => a - b);
   console.log(`  API before: ${fmtInt(before.length)} requests, p50 ${fmtMs(percentile(sb, 50))}, p99 ${fmtMs(percentile(sb, 99))}`);
@@ -169,7 +264,17 @@ async function deleteDuringApi(): Promise<void> {
       `= ${fmtInt(Math.round(deleted / (run.durationMs / 1000)))} captures/s; ${fmtInt(run.vacuumedPages)} pages given back; ` +
       `in use ${fmtBytes(usedBefore)} -> ${fmtBytes(run.usedBytesAfter)}`,
   );
-  console.log(`  event loop held by retention: ${fmtInt(run.batches)} batches and vacuum steps, longest ${fmtMs(run.longestBatchMs)} (budget retention.maxBatchMs = 10 ms)`);
+  console.log(`  event loop held by retention: ${fmtInt(run.batches)} batches and vacuum steps, longest ${fmtMs(run.longestBatchMs)} (budget retention.maxBatchMs = ${MAX_BATCH_MS} ms)`);
+  console.log(`  ${steps('steps', timed.plain)}`);
+  if (CHECKPOINT === 'auto') console.log(`  ${steps('steps with a checkpoint inside', timed.withCheckpoint)}`);
+  console.log(`  event-loop delay (p50, p99) before: ${loopDelay(loopBefore)}; during: ${loopDelay(loopDuring)}`);
+  const c = checkpointer.status();
+  if (CHECKPOINT === 'worker') {
+    console.log(`  checkpoint worker: ${fmtInt(c.checkpoints)} checkpoints, ${c.failures} failed, longest ${fmtMs(c.longestDurationMs)} (its own thread); WAL at the last: ${fmtInt(c.walFrames)} pages; walMaxBytes fallbacks ${c.fallbacks}`);
+  }
+  clearInterval(walSampler);
+  console.log(`  WAL while it ran: at most ${fmtInt(walMaxFrames)} pages in use, file at most ${fmtBytes(walMaxBytes)}`);
+  if (shmFd !== undefined) closeSync(shmFd);
   if (!finished) console.log(`  stopped after MAX_DELETE_S = ${MAX_DELETE_S} s: ${fmtInt(deleted)} of ${fmtInt(have > 0 ? have - (ROWS - old) : old)} old captures deleted`);
   else if (deleted !== (have > 0 ? have - (ROWS - old) : old)) throw new Error(`deleted ${deleted}, expected ${old}`);
   db.close();

@@ -97,6 +97,18 @@ function formatOps(ops: OpsStatus): string[] {
         (r.lastRun.error ? ` · error: ${r.lastRun.error}` : ''),
     );
   }
+  const c = ops.checkpoint;
+  // Older daemons (before the checkpoint worker) do not report it.
+  if (c) {
+    lines.push(
+      c.mode === 'auto'
+        ? 'checkpoint SQLite automatic (in commits)'
+        : `checkpoint worker ${c.running ? 'running' : 'NOT RUNNING'} · ${c.checkpoints} done, ${c.failures} failed` +
+            (c.lastDurationMs !== null ? ` · last ${c.lastDurationMs} ms, longest ${c.longestDurationMs} ms` : '') +
+            ` · WAL ${c.walFrames} pages (${c.walFramesPending} not yet checkpointed)` +
+            (c.lastError ? ` · last error: ${c.lastError}` : ''),
+    );
+  }
   for (const w of ops.warnings) lines.push(`WARNING    ${w}`);
   return lines;
 }

@@ -316,6 +316,16 @@ export const configSchema = z
         busyTimeoutMs: z.number().int().min(0).max(60_000).default(50),
         // normal: commits survive a daemon crash; full: also an OS crash, a power cut, a failing disk (an fsync per commit).
         synchronous: z.enum(['normal', 'full']).default('normal'),
+        // WAL checkpoints on a worker thread (its own connection) every intervalMs instead of inside
+        // a commit on the event loop; false: SQLite's own (every 1,000 pages, on the committing thread).
+        checkpoint: z
+          .strictObject({
+            worker: z.boolean().default(true),
+            intervalMs: z.number().int().min(10).max(60_000).default(1000),
+            // A WAL this long without a full checkpoint: the event loop checkpoints again until it starts over.
+            walMaxBytes: byteSize.default(64 * 2 ** 20),
+          })
+          .prefault({}),
       })
       .prefault({}),
     store: z

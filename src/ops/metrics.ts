@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../util/version.js';
 import { captureFailureReason } from './failure-reason.js';
+import type { WalCheckpointStatus } from '../store/wal-checkpointer.js';
 import type { OpsSources, OpsStore } from './ports.js';
 
 const P = 'capture_daemon_';
@@ -11,6 +12,8 @@ export interface MetricsObservers {
   dbWrite(rows: number, durationMs: number): void;
   apiRequest(route: string, method: string, status: number, durationMs: number): void;
   retention(table: string, rows: number): void;
+  /** One WAL checkpoint of the checkpoint worker (its time, on the worker's thread). */
+  checkpoint(durationMs: number, ok: boolean): void;
 }
 
 export interface DaemonMetrics {
@@ -62,7 +65,13 @@ export function gaugeFrom(
  * already keeps, in collect() callbacks at scrape time; only captures, DB writes and API requests
  * are observed as they happen (histograms need each value).
  */
-export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'>, dbFiles: { main: () => number; wal: () => number }): DaemonMetrics {
+export function createMetrics(
+  sources: OpsSources,
+  store: Pick<OpsStore, 'space'>,
+  dbFiles: { main: () => number; wal: () => number },
+  /** The checkpoint worker's status (absent: none runs, the checkpoint series read 0). */
+  checkpoints?: () => WalCheckpointStatus,
+): DaemonMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: P });
   // prom-client names these gauges "…_total", which Prometheus reserves for counters (promtool
@@ -343,6 +352,36 @@ export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'
     [{}, sources.capture().store.state === 'failing' ? 1 : 0],
   ]);
   counterFrom(registry, 'store_outages_total', 'Times capture writes started failing', [], () => [[{}, sources.capture().store.outages ?? 0]]);
+  // WAL checkpoints of the checkpoint worker (database.checkpoint.worker): the WAL's length in pages
+  // at the last one and what of it was not yet copied (a reader's old snapshot, commits racing it).
+  const none = { walFrames: 0, walFramesPending: 0, checkpoints: 0, failures: 0, running: false, fallbackActive: false };
+  const cp = (): Pick<WalCheckpointStatus, keyof typeof none> => checkpoints?.() ?? none;
+  gaugeFrom(registry, 'db_wal_frames', 'Pages in the WAL at the last checkpoint (all, and not yet copied into the database)', ['state'], () => {
+    const c = cp();
+    return [
+      [{ state: 'all' }, c.walFrames],
+      [{ state: 'pending' }, c.walFramesPending],
+    ];
+  });
+  counterFrom(registry, 'db_checkpoints_total', 'WAL checkpoints run by the checkpoint worker, by result', ['result'], () => {
+    const c = cp();
+    return [
+      [{ result: 'ok' }, c.checkpoints],
+      [{ result: 'failed' }, c.failures],
+    ];
+  });
+  gaugeFrom(registry, 'db_checkpoint_worker_up', 'The checkpoint worker is running (0: SQLite checkpoints inside commits on the event loop)', [], () => [
+    [{}, cp().running ? 1 : 0],
+  ]);
+  gaugeFrom(registry, 'db_checkpoint_fallback', 'The WAL reached database.checkpoint.walMaxBytes: SQLite checkpoints inside commits until it starts over (1)', [], () => [
+    [{}, cp().fallbackActive ? 1 : 0],
+  ]);
+  const checkpointSeconds = new Histogram({
+    name: `${P}db_checkpoint_duration_seconds`,
+    help: 'Duration of one WAL checkpoint on the checkpoint worker (off the event loop)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
   const retentionRows = new Counter({
     name: `${P}retention_deleted_rows_total`,
     help: 'Rows retention deleted, by table',
@@ -367,6 +406,9 @@ export function createMetrics(sources: OpsSources, store: Pick<OpsStore, 'space'
       },
       retention(table, rows) {
         if (rows > 0) retentionRows.inc({ table }, rows);
+      },
+      checkpoint(durationMs) {
+        checkpointSeconds.observe(durationMs / 1000);
       },
     },
   };

@@ -9,6 +9,7 @@ import { createMetrics, type MetricsObservers } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import type { OpsSources, OpsStore, RetentionTarget } from './ports.js';
 import { Retention, type RetentionStatus } from './retention.js';
+import { WalCheckpointer, type WalCheckpointStatus } from '../store/wal-checkpointer.js';
 
 export interface OpsDeps {
   logger: Logger;
@@ -24,11 +25,13 @@ export interface OpsDeps {
 }
 
 export type OpsOptions = Pick<Config, 'metrics' | 'health' | 'retention'> &
-  Partial<Pick<Config, 'dashboard'>> & { dht: Pick<Config['dht'], 'bootstrap'> };
+  Partial<Pick<Config, 'dashboard'>> & { dht: Pick<Config['dht'], 'bootstrap'>; database: Pick<Config['database'], 'checkpoint'> };
 
 export interface OpsStatus {
   health: HealthReport;
   retention: RetentionStatus;
+  /** WAL checkpoints (the checkpoint worker); null without a SQLite file (PostgreSQL). */
+  checkpoint: WalCheckpointStatus | null;
   metrics: { url: string | null };
   warnings: string[];
 }
@@ -55,20 +58,37 @@ export interface OpsModule {
   stop(): Promise<void>;
 }
 
+/** A WAL this far behind its checkpoints is worth a warning in `status` (SQLite's own checkpoint would run at 4 MiB). */
+const WAL_WARN_BYTES = 256 * 2 ** 20;
+
 /** Operations: Prometheus metrics on their own listener, health (readyz, watchdog), retention. */
 export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
   const log = deps.logger.child({ component: 'ops' });
-  const metrics = createMetrics(deps.sources, deps.store, {
-    main: () => fileSize(deps.databasePath),
-    wal: () => fileSize(`${deps.databasePath}-wal`),
-  });
+  // Built before the metrics (they read its status); started first and stopped after retention.
+  // None on PostgreSQL (no database file) or an in-memory database.
+  const checkpointer =
+    deps.databasePath !== '' && deps.databasePath !== ':memory:'
+      ? new WalCheckpointer(
+          { file: deps.databasePath, main: deps.store, logger: deps.logger.child({ component: 'checkpoint' }), onCheckpoint: (ms, ok) => metrics.observe.checkpoint(ms, ok) },
+          options.database.checkpoint,
+        )
+      : undefined;
+  const metrics = createMetrics(
+    deps.sources,
+    deps.store,
+    {
+      main: () => fileSize(deps.databasePath),
+      wal: () => fileSize(`${deps.databasePath}-wal`),
+    },
+    checkpointer ? () => checkpointer.status() : undefined,
+  );
   deps.registerMetrics?.(metrics.registry);
   const health = new HealthMonitor(
     { store: deps.store, dht: () => deps.sources.dht(), apiBound: () => deps.sources.apiListening(), logger: log },
     { ...options.health, bootstrapCount: options.dht.bootstrap.length },
   );
   const retention = new Retention(
-    { store: deps.store, logger: deps.logger.child({ component: 'retention' }), onDeleted: (t, n) => metrics.observe.retention(t, n) },
+    { store: deps.store, logger: deps.logger.child({ component: 'retention' }), onDeleted: (t, n) => metrics.observe.retention(t, n), wal: checkpointer },
     { ...options.retention, maxAgeDays: { ...options.retention.maxAgeDays }, pcapDir: deps.pcapDir },
   );
   const dashboard =
@@ -89,7 +109,16 @@ export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
     watchdogOk: () => health.watchdogOk(),
     status: () => {
       const h = health.current();
-      return { health: h, retention: retention.status(), metrics: { url: server ? `${server.url}/metrics` : null }, warnings: h.warnings };
+      const checkpoint = checkpointer?.status() ?? null;
+      const warnings = [...h.warnings];
+      if (checkpoint?.mode === 'worker' && !checkpoint.running && checkpoint.workerRestarts > 0) {
+        warnings.push('the WAL checkpoint worker is down (restarting): SQLite checkpoints inside commits on the event loop meanwhile');
+      }
+      const pendingBytes = (checkpoint?.walFramesPending ?? 0) * deps.store.space().pageSize;
+      if (checkpoint && pendingBytes > WAL_WARN_BYTES) {
+        warnings.push(`the WAL holds ${Math.round(pendingBytes / 2 ** 20)} MiB not yet checkpointed: a long read (db backup) holds an old snapshot, or checkpoints fail (${checkpoint.lastError ?? 'no error'})`);
+      }
+      return { health: h, retention: retention.status(), checkpoint, metrics: { url: server ? `${server.url}/metrics` : null }, warnings };
     },
     runRetention: () => retention.runOnce(),
     async start() {
@@ -97,6 +126,7 @@ export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
         server = await startMetricsServer(metrics.registry, { ...options.metrics.listen, bearerToken: options.metrics.bearerToken }, log);
         log.info({ metrics: `${server.url}/metrics` }, 'metrics listening');
       }
+      checkpointer?.start();
       health.start();
       retention.start();
       dashboard?.start();
@@ -105,6 +135,7 @@ export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
       dashboard?.stop();
       health.stop();
       await retention.stop();
+      await checkpointer?.stop();
       await server?.close();
       server = undefined;
     },

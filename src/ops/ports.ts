@@ -23,6 +23,8 @@ export interface OpsStore {
   deleteOldSightings(before: number, limit: number): number;
   deleteOldParkedOutbox(before: number, limit: number): number;
   incrementalVacuum(pages: number): number;
+  /** SQLite's automatic checkpoint every `pages` WAL pages (0: off, the checkpoint worker runs). */
+  setAutoCheckpoint(pages: number): void;
 }
 
 /**

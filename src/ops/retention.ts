@@ -85,7 +85,18 @@ export class Retention {
   private readonly pcapDir: string;
 
   constructor(
-    private readonly deps: { store: OpsStore; logger: Logger; onDeleted?: (table: string, rows: number) => void; now?: () => number },
+    private readonly deps: {
+      store: OpsStore;
+      logger: Logger;
+      onDeleted?: (table: string, rows: number) => void;
+      now?: () => number;
+      /**
+       * The WAL checkpointer (database.checkpoint.worker): between batches retention waits, at most once
+       * per interval, for a checkpoint to finish, so that it completes and the WAL starts over (a
+       * checkpoint on another thread never catches up with back-to-back batches otherwise).
+       */
+      wal?: { settle(): Promise<void> };
+    },
     private readonly options: RetentionOptions,
   ) {
     this.pcapDir = path.resolve(options.pcapDir) + path.sep;
@@ -198,7 +209,7 @@ export class Retention {
           const n = this.timed(step, () => store.incrementalVacuum(step.size));
           run.vacuumedPages += n;
           if (n === 0) break;
-          await sleep(step.pauseMs);
+          await this.pause(step.pauseMs);
         }
       }
     } catch (err) {
@@ -255,7 +266,7 @@ export class Retention {
       this.count(deleted, 'outbox', r.outbox);
       if (r.pcapPaths.length > 0) this.count(deleted, 'pcap_files', await this.removePcaps(r.pcapPaths));
       if (r.captures < limit) return;
-      await sleep(b.pauseMs);
+      await this.pause(b.pauseMs);
     }
   }
 
@@ -267,8 +278,14 @@ export class Retention {
       const n = this.timed(b, () => del(before, limit));
       this.count(deleted, table, n);
       if (n < limit) return;
-      await sleep(b.pauseMs);
+      await this.pause(b.pauseMs);
     }
+  }
+
+  /** Between two batches: the pause, and the WAL checkpoint's turn when one is due. */
+  private async pause(ms: number): Promise<void> {
+    await sleep(ms);
+    await this.deps.wal?.settle();
   }
 
   private async removePcaps(paths: string[]): Promise<number> {

@@ -51,6 +51,9 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
       // In WAL mode NORMAL is durable against application crashes; an OS crash or a failing disk may
       // lose the last commits. FULL syncs every commit (database.synchronous).
       db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      // The WAL file is reused from its start after each full checkpoint but never shrinks by itself:
+      // after a burst (a retention pass, a backup holding a snapshot) it is cut back to 64 MiB.
+      db.pragma('journal_size_limit = 67108864');
     }
     // Referential integrity (outbox → captures) is checked by SQLite itself. The capture listings
     // (capture_filters) carry no foreign keys since migration 3: they are written with their capture.

@@ -129,6 +129,14 @@ export class SqliteOpsRepository {
     return this.deleteParkedOutbox.run(before, limit).changes;
   }
 
+  /**
+   * SQLite's automatic checkpoint on this connection, every `pages` WAL pages (0: off, while the
+   * checkpoint worker does it; 1000 is SQLite's default).
+   */
+  setAutoCheckpoint(pages: number): void {
+    this.db.pragma(`wal_autocheckpoint = ${Math.max(0, Math.trunc(pages))}`);
+  }
+
   /** Gives up to `pages` free pages back to the file system (only with auto_vacuum = INCREMENTAL). */
   incrementalVacuum(pages: number): number {
     const before = this.pageCount.get() as number;

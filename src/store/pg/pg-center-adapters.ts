@@ -107,6 +107,9 @@ export class PgOpsProbe implements OpsStore {
     return undefined;
   }
 
+  /** No SQLite connection here: nothing to checkpoint. */
+  setAutoCheckpoint(): void {}
+
   deleteOldestCaptures(): CaptureBatchResult {
     return NOTHING_DELETED;
   }
