@@ -115,7 +115,9 @@ export class KrpcClient extends EventEmitter {
     });
     socket.setMaxListeners(0);
     socket.on('query', (query: KrpcMessage, peer: KrpcPeer) => {
-      this.seen(query.a, peer);
+      // BEP 43: a read-only node (`ro: 1`: a one-shot announcer, a node behind a NAT) is answered
+      // but not added to the table, where it would soon be a dead entry in every lookup's way.
+      if (query.ro !== 1) this.seen(query.a, peer);
       this.options.onQuery?.(query, peer);
     });
     socket.on('response', (reply: KrpcMessage, peer: KrpcPeer) => this.seen(reply.r, peer));

@@ -56,6 +56,30 @@ describe('KRPC client through bittorrent-dht’s own seam (opts.krpc)', () => {
   });
 });
 
+describe('BEP 43 read-only nodes', () => {
+  it('a query marked ro: 1 is answered but its sender stays out of the routing table; without ro it goes in', async () => {
+    const n = node('127.0.74.100');
+    await n.start([], { populate: false });
+    const ask = async (ro: boolean): Promise<Buffer> => {
+      const asker = new RawKrpc();
+      await asker.bind('127.0.74.1');
+      closers.push(() => asker.close());
+      const id = randomBytes(20);
+      asker.send({ t: Buffer.from([0, 1]), y: 'q', q: 'get_peers', a: { id, info_hash: randomBytes(20) }, ...(ro ? { ro: 1 } : {}) }, '127.0.74.100', n.address().port);
+      await waitFor(() => asker.received.some((m) => String(m.msg.y) === 'r'), 3000);
+      return id;
+    };
+    // A one-shot announcer (test/e2e/swarm/krpc.ts readOnly): gone after its announce; had it been
+    // kept, lookups would wait on it (the crawler-scale bench: 10 of 300 peers found, the table full
+    // of such dead entries).
+    const readOnly = await ask(true);
+    expect(n.rpc.nodes.get(readOnly)).toBeNull();
+    expect(n.nodeCount()).toBe(0);
+    const regular = await ask(false);
+    expect(n.rpc.nodes.get(regular)).not.toBeNull();
+  });
+});
+
 describe('BEP 5 node health', () => {
   let stock: StockNode[];
   beforeAll(async () => {
