@@ -9,7 +9,7 @@ const DAY = 86_400_000;
 export const ROLLUP_KEEP_MS = 8 * 24 * HOUR;
 
 /**
- * The dashboard's counters (migrations 12 and 14), kept up to date by the capture writer inside each
+ * The dashboard's counters (migrations 12, 14 and 17), kept up to date by the capture writer inside each
  * batch's transaction: one upsert per distinct minute, country, client and watched torrent of the
  * batch (a 1,000-capture batch is typically a few dozen upserts; watched torrents per hour and per
  * day), never a scan. Once an hour the
@@ -20,7 +20,9 @@ export const ROLLUP_KEEP_MS = 8 * 24 * HOUR;
  */
 export class CaptureRollups {
   private readonly upMinute: Statement;
+  private readonly upHourTotal: Statement;
   private readonly upHour: Statement;
+  private readonly upDay: Statement;
   private readonly upTorrent: Statement;
   private readonly upDayTorrent: Statement;
   private readonly prunes: Statement[];
@@ -30,8 +32,12 @@ export class CaptureRollups {
   constructor(db: Db) {
     this.upMinute = db.prepare(`INSERT INTO capture_minutes (minute, ok, failed) VALUES (?, ?, ?)
       ON CONFLICT (minute) DO UPDATE SET ok = ok + excluded.ok, failed = failed + excluded.failed`);
+    this.upHourTotal = db.prepare(`INSERT INTO capture_hours (hour, ok, failed) VALUES (?, ?, ?)
+      ON CONFLICT (hour) DO UPDATE SET ok = ok + excluded.ok, failed = failed + excluded.failed`);
     this.upHour = db.prepare(`INSERT INTO capture_hour_counts (kind, hour, key, n) VALUES (?, ?, ?, ?)
       ON CONFLICT (kind, hour, key) DO UPDATE SET n = n + excluded.n`);
+    this.upDay = db.prepare(`INSERT INTO capture_day_counts (kind, day, key, n) VALUES (?, ?, ?, ?)
+      ON CONFLICT (kind, day, key) DO UPDATE SET n = n + excluded.n`);
     this.upTorrent = db.prepare(`INSERT INTO capture_hour_torrents (hour, infohash, seeders, leechers, failed) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (hour, infohash) DO UPDATE SET seeders = seeders + excluded.seeders,
         leechers = leechers + excluded.leechers, failed = failed + excluded.failed`);
@@ -44,6 +50,9 @@ export class CaptureRollups {
       db.prepare("DELETE FROM capture_hour_counts WHERE kind = 'client' AND hour < ?"),
       db.prepare('DELETE FROM capture_hour_torrents WHERE hour < ?'),
       db.prepare('DELETE FROM capture_day_torrents WHERE day < ?'),
+      db.prepare('DELETE FROM capture_hours WHERE hour < ?'),
+      db.prepare("DELETE FROM capture_day_counts WHERE kind = 'country' AND day < ?"),
+      db.prepare("DELETE FROM capture_day_counts WHERE kind = 'client' AND day < ?"),
     ];
   }
 
@@ -82,10 +91,27 @@ export class CaptureRollups {
         else t[3]++;
       }
     }
-    for (const [minute, [ok, failed]] of minutes) this.upMinute.run(minute, ok, failed);
+    const hourTotals = new Map<number, [ok: number, failed: number]>();
+    for (const [minute, [ok, failed]] of minutes) {
+      this.upMinute.run(minute, ok, failed);
+      const hour = Math.floor(minute / 60);
+      const h = hourTotals.get(hour);
+      if (h) {
+        h[0] += ok;
+        h[1] += failed;
+      } else hourTotals.set(hour, [ok, failed]);
+    }
+    for (const [hour, [ok, failed]] of hourTotals) this.upHourTotal.run(hour, ok, failed);
+    const dayCounts = new Map<string, number>();
     for (const [k, n] of hours) {
       const [kind, hour, key] = k.split('\u0000') as [string, string, string];
       this.upHour.run(kind, Number(hour), key, n);
+      const dk = `${kind}\u0000${Math.floor(Number(hour) / 24)}\u0000${key}`;
+      dayCounts.set(dk, (dayCounts.get(dk) ?? 0) + n);
+    }
+    for (const [k, n] of dayCounts) {
+      const [kind, day, key] = k.split('\u0000') as [string, string, string];
+      this.upDay.run(kind, Number(day), key, n);
     }
     const days = new Map<string, [day: number, infohash: string, seeders: number, leechers: number, failed: number]>();
     for (const t of torrents.values()) {
@@ -109,11 +135,16 @@ export class CaptureRollups {
     if (hour === this.prunedHour) return;
     this.prunedHour = hour;
     const cutoff = now - ROLLUP_KEEP_MS;
-    const [minutes, countries, clients, torrents, dayTorrents] = this.prunes as [Statement, Statement, Statement, Statement, Statement];
+    const [minutes, countries, clients, torrents, dayTorrents, hours, dayCountries, dayClients] = this.prunes as [
+      Statement, Statement, Statement, Statement, Statement, Statement, Statement, Statement,
+    ];
     minutes.run(Math.floor(cutoff / MINUTE));
     countries.run(Math.floor(cutoff / HOUR));
     clients.run(Math.floor(cutoff / HOUR));
     torrents.run(Math.floor(cutoff / HOUR));
     dayTorrents.run(Math.floor(cutoff / DAY));
+    hours.run(Math.floor(cutoff / HOUR));
+    dayCountries.run(Math.floor(cutoff / DAY));
+    dayClients.run(Math.floor(cutoff / DAY));
   }
 }

@@ -20,7 +20,9 @@ export interface TorrentRow {
  */
 export class SqliteDashboardRepository {
   private readonly seriesStmt: Statement;
+  private readonly hourSeriesStmt: Statement;
   private readonly countsStmt: Statement;
+  private readonly dayCountsStmt: Statement;
   private readonly torrentsStmt: Statement;
   private readonly dayTorrentsStmt: Statement;
   private readonly nameStmt: Statement;
@@ -31,6 +33,15 @@ export class SqliteDashboardRepository {
         `SELECT minute - minute % @bucket AS b, sum(ok), sum(failed) FROM capture_minutes
          WHERE minute >= @from AND minute < @to GROUP BY b ORDER BY b`,
       )
+      .raw();
+    this.hourSeriesStmt = db
+      .prepare(
+        `SELECT hour * 60 - (hour * 60) % @bucket AS b, sum(ok), sum(failed) FROM capture_hours
+         WHERE hour >= @from AND hour < @to GROUP BY b ORDER BY b`,
+      )
+      .raw();
+    this.dayCountsStmt = db
+      .prepare('SELECT key, sum(n) AS total FROM capture_day_counts WHERE kind = ? AND day >= ? GROUP BY key ORDER BY total DESC, key')
       .raw();
     this.countsStmt = db
       .prepare('SELECT key, sum(n) AS total FROM capture_hour_counts WHERE kind = ? AND hour >= ? GROUP BY key ORDER BY total DESC, key')
@@ -50,13 +61,23 @@ export class SqliteDashboardRepository {
     this.nameStmt = db.prepare('SELECT name FROM torrents WHERE infohash = ?').pluck();
   }
 
-  /** Captures per bucket of `bucketMinutes` in [fromMinute, toMinute), buckets without captures left out. */
+  /**
+   * Captures per bucket of `bucketMinutes` in [fromMinute, toMinute), buckets without captures left
+   * out. Buckets and bounds of whole hours read the per-hour table (the 7-day range).
+   */
   series(fromMinute: number, toMinute: number, bucketMinutes: number): MinuteRow[] {
+    if (bucketMinutes % 60 === 0 && fromMinute % 60 === 0 && toMinute % 60 === 0) {
+      return this.hourSeriesStmt.all({ bucket: bucketMinutes, from: fromMinute / 60, to: toMinute / 60 }) as MinuteRow[];
+    }
     return this.seriesStmt.all({ bucket: bucketMinutes, from: fromMinute, to: toMinute }) as MinuteRow[];
   }
 
-  /** Captures by country or client since `fromHour` (epoch hour), most first. */
+  /**
+   * Captures by country or client since `fromHour` (epoch hour), most first. A `fromHour` at the
+   * start of a day reads the per-day table (the 7-day range).
+   */
   counts(kind: 'country' | 'client', fromHour: number): KeyCount[] {
+    if (fromHour % 24 === 0) return this.dayCountsStmt.all(kind, fromHour / 24) as KeyCount[];
     return this.countsStmt.all(kind, fromHour) as KeyCount[];
   }
 

@@ -65,7 +65,11 @@ function expected(db: Db, since: number, scope: (ih: string) => boolean) {
       .raw()
       .all(Math.ceil(since / 86_400_000) * 86_400_000) as unknown[][]
   ).filter((r) => scope(r[1] as string));
-  return { minutes, countries, clients, torrents, dayTorrents };
+  const hours = db.prepare('SELECT found_at / 3600000 AS h, sum(error IS NULL), sum(error IS NOT NULL) FROM captures WHERE found_at >= ? GROUP BY h ORDER BY h').raw().all(since);
+  const day = Math.ceil(since / 86_400_000) * 86_400_000;
+  const dayCountries = db.prepare("SELECT found_at / 86400000 AS d, coalesce(country_code, ''), count(*) FROM captures WHERE found_at >= ? GROUP BY 1, 2 ORDER BY 1, 2").raw().all(day);
+  const dayClients = db.prepare("SELECT found_at / 86400000 AS d, coalesce(client_name, ''), count(*) FROM captures WHERE found_at >= ? AND error IS NULL GROUP BY 1, 2 ORDER BY 1, 2").raw().all(day);
+  return { minutes, countries, clients, torrents, dayTorrents, hours, dayCountries, dayClients };
 }
 
 function actual(db: Db, since: number) {
@@ -75,6 +79,9 @@ function actual(db: Db, since: number) {
     clients: db.prepare("SELECT hour, key, n FROM capture_hour_counts WHERE kind = 'client' AND hour >= ? ORDER BY 1, 2").raw().all(Math.floor(since / HOUR)),
     torrents: db.prepare('SELECT hour, infohash, seeders, leechers, failed FROM capture_hour_torrents WHERE hour >= ? ORDER BY 1, 2').raw().all(Math.floor(since / HOUR)),
     dayTorrents: db.prepare('SELECT day, infohash, seeders, leechers, failed FROM capture_day_torrents WHERE day >= ? ORDER BY 1, 2').raw().all(Math.ceil(since / 86_400_000)),
+    hours: db.prepare('SELECT hour, ok, failed FROM capture_hours WHERE hour >= ? ORDER BY hour').raw().all(Math.floor(since / HOUR)),
+    dayCountries: db.prepare("SELECT day, key, n FROM capture_day_counts WHERE kind = 'country' AND day >= ? ORDER BY 1, 2").raw().all(Math.ceil(since / 86_400_000)),
+    dayClients: db.prepare("SELECT day, key, n FROM capture_day_counts WHERE kind = 'client' AND day >= ? ORDER BY 1, 2").raw().all(Math.ceil(since / 86_400_000)),
   };
 }
 
@@ -95,7 +102,7 @@ describe('capture rollups (the dashboard counters)', () => {
     expect(db.prepare('SELECT min(found_at) FROM captures').pluck().get() as number).toBeLessThan(NOW - ROLLUP_KEEP_MS - HOUR);
   });
 
-  it('migration 12 (and 14) count the last 7 days of an existing database (minutes, countries, clients)', () => {
+  it('migration 12 (and 14, 17) count the last 7 days of an existing database (minutes, countries, clients)', () => {
     const db = fresh({ migrate: false });
     db.exec('BEGIN');
     for (const sql of MIGRATIONS.slice(0, 11)) db.exec(sql);
@@ -117,6 +124,11 @@ describe('capture rollups (the dashboard counters)', () => {
     expect(got.clients).toEqual(want.clients);
     expect(got.torrents).toEqual([]);
     expect(got.dayTorrents).toEqual([]);
+    // 17: per hour and per day, from the per-minute and per-hour tables.
+    expect(got.hours).toEqual(want.hours);
+    expect(got.dayCountries).toEqual(want.dayCountries);
+    expect(got.dayClients).toEqual(want.dayClients);
+    expect(want.hours.length).toBeGreaterThan(150);
   });
 
   it('the dashboard queries read ranges of the rollup keys, never the captures table', () => {
@@ -127,11 +139,15 @@ describe('capture rollups (the dashboard counters)', () => {
       ["SELECT key, sum(n) AS total FROM capture_hour_counts WHERE kind = 'country' AND hour >= 1 GROUP BY key ORDER BY total DESC, key"],
       ['SELECT infohash, sum(seeders) AS s, sum(leechers) AS l, sum(failed) AS f FROM capture_hour_torrents WHERE hour >= 1 GROUP BY infohash ORDER BY s + l + f DESC, infohash LIMIT 15'],
       ['SELECT infohash, sum(seeders) AS s, sum(leechers) AS l, sum(failed) AS f FROM capture_day_torrents WHERE day >= 1 GROUP BY infohash ORDER BY s + l + f DESC, infohash LIMIT 15'],
+      ['SELECT hour * 60 - (hour * 60) % 120 AS b, sum(ok), sum(failed) FROM capture_hours WHERE hour >= 1 AND hour < 2 GROUP BY b ORDER BY b'],
+      ["SELECT key, sum(n) AS total FROM capture_day_counts WHERE kind = 'client' AND day >= 1 GROUP BY key ORDER BY total DESC, key"],
     ].map(([sql]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((r) => r.detail).join('; '));
     expect(plans[0]).toMatch(/SEARCH capture_minutes USING PRIMARY KEY \(minute>\?/);
     expect(plans[1]).toMatch(/SEARCH capture_hour_counts USING PRIMARY KEY \(kind=\? AND hour>\?/);
     expect(plans[2]).toMatch(/SEARCH capture_hour_torrents USING PRIMARY KEY \(hour>\?/);
     expect(plans[3]).toMatch(/SEARCH capture_day_torrents USING PRIMARY KEY \(day>\?/);
+    expect(plans[4]).toMatch(/SEARCH capture_hours USING PRIMARY KEY \(hour>\?/);
+    expect(plans[5]).toMatch(/SEARCH capture_day_counts USING PRIMARY KEY \(kind=\? AND day>\?/);
     for (const p of plans) expect(p).not.toMatch(/captures\b/);
   });
 
@@ -150,6 +166,11 @@ describe('capture rollups (the dashboard counters)', () => {
     expect(dash.counts('country', Math.floor(t0 / HOUR))).toEqual([['DE', 3], ['FR', 1]]);
     const dayStart = Math.floor(t0 / 86_400_000) * 24;
     expect(dash.torrents(dayStart, 10)).toEqual(dash.torrents(dayStart + 1, 10)); // the day table and the hour table agree
+    // Whole hours read the per-hour table, a day's start the per-day counts: the same answers.
+    expect(dash.series(t0 / 60_000, t0 / 60_000 + 120, 120)).toEqual([[t0 / 60_000, 3, 1]]);
+    expect(dash.series(t0 / 60_000, t0 / 60_000 + 120, 120)).toEqual(dash.series(t0 / 60_000, t0 / 60_000 + 121, 120).slice(0, 1));
+    expect(dash.counts('country', dayStart)).toEqual(dash.counts('country', dayStart + 1));
+    expect(dash.counts('client', dayStart)).toEqual([['X 1', 3]]);
     expect(dash.torrents(Math.floor(t0 / HOUR), 10)).toEqual([
       { infohash: IHS[0], name: 'Film', seeders: 2, leechers: 0, failed: 1 },
       { infohash: IHS[1], name: null, seeders: 1, leechers: 0, failed: 0 },

@@ -36,7 +36,7 @@ describe('openDatabase', () => {
       'btn_swarm',
       'btn_torrents',
       'btn_users',
-      'capture_day_torrents', 'capture_filters', 'capture_hour_counts', 'capture_hour_torrents', 'capture_minutes', 'captures', 'cluster_state', 'dht_nodes', 'filter_infohashes', 'filter_names', 'forward_outbox', 'ingested_uids', 'outbox', 'peers',
+      'capture_day_counts', 'capture_day_torrents', 'capture_filters', 'capture_hour_counts', 'capture_hour_torrents', 'capture_hours', 'capture_minutes', 'captures', 'cluster_state', 'dht_nodes', 'filter_infohashes', 'filter_names', 'forward_outbox', 'ingested_uids', 'outbox', 'peers',
       'spam_evidence_fired', 'spam_removals', 'spam_reports', 'spam_scan_cursors', 'spam_swarm_peers', 'spam_swarms', 'spam_torrents',
       'torrents']);
     db.close();
