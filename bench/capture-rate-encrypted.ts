@@ -3,25 +3,31 @@
  * (captureWithEncryption → capturePeer, daemon deadlines and haveWindowMs) against a loopback swarm
  * of synthetic seeders, `CAPTURE_ENC_SHARE` (default 0.3) of which require MSE/PE (RC4 only: a plain
  * handshake is dropped, so `prefer-plain` pays a dropped connection plus the encrypted retry).
- * Scenarios, each for `CAPTURE_ENC_DURATION_S` (default 10) at `CAPTURE_ENC_CONCURRENCY` (200)
- * captures in flight:
+ * Scenarios:
  *   all-plain         every peer plain, capture.encryption prefer-plain (the reference rate)
  *   mixed/prefer-plain  30 % require encryption (the default mode), every capture a first contact
  *                     (no memory: each encrypted peer costs a dropped plain attempt, then MSE)
- *   mixed/remembered  the same peers again with the daemon's EncryptionMemory (as capture-module
- *                     wires it), filled by one capture of each peer before the rounds: a peer that
- *                     dropped a plain handshake in the last 24 h is dialled encrypted first (the
- *                     daemon's recaptures: other torrents of the peer, later rounds)
+ *   mixed/remembered  the same with the daemon's EncryptionMemory (as capture-module wires it),
+ *                     filled by the pass before the rounds: a peer that dropped a plain handshake in
+ *                     the last 24 h is dialled encrypted first (the daemon's recaptures: other
+ *                     torrents of the peer, later rounds)
  *   mixed/prefer-encrypted  30 % require encryption, the other 70 % take a failed MSE attempt first
- * Target: mixed ≥ 80 % of all-plain (printed for the daemon's path and for first contacts alone).
+ * Target: mixed ≥ 80 % of all-plain (printed for first contacts and for remembered peers).
+ *
+ * Side by side (default): all scenarios run at the same time, each with its own capturer process
+ * (CAPTURE_ENC_CONCURRENCY in flight, default 50: 4 × 50 = the daemon's 200) and its own swarm
+ * process; each capturer first makes one pass over its peers (JIT warm-up, memory filled); then
+ * CAPTURE_ENC_ROUNDS (5) windows of CAPTURE_ENC_DURATION_S (20) s. CAPTURE_ENC_MODE=alternate runs
+ * one scenario after the other in one capturer (defaults 3 rounds of 10 s, 200 in flight): at a
+ * load of 8-14 from other work its adjacent windows differed up to 9x.
  *
  *   node --import tsx bench/capture-rate-encrypted.ts
- *   CAPTURE_ENC_PEERS=1000 CAPTURE_ENC_SHARE=0.3 CAPTURE_ENC_DURATION_S=10 CAPTURE_ENC_CONCURRENCY=200
- *   CAPTURE_ENC_BREAKDOWN=1    also a swarm where every peer requires encryption: the dropped plain
+ *   CAPTURE_ENC_PEERS=1000 CAPTURE_ENC_SHARE=0.3 CAPTURE_ENC_DURATION_S=20 CAPTURE_ENC_ROUNDS=5 CAPTURE_ENC_CONCURRENCY=50
+ *   CAPTURE_ENC_BREAKDOWN=1    also swarms where every peer requires encryption: the dropped plain
  *                              attempt alone (plain-only), the MSE capture alone (encrypted-only)
  *                              and both (prefer-plain), to see what an encrypted first contact costs
- *   CAPTURE_ENC_CPU_PROF=dir   a V8 CPU profile per round and scenario, of the capturer and of the
- *                              swarm serving it (inspector sessions inside the namespaced processes)
+ *   CAPTURE_ENC_CPU_PROF=dir   V8 CPU profiles per round and scenario (inspector sessions inside the
+ *                              namespaced processes; alternate mode also profiles the swarm)
  *
  * Network safety: re-executes itself under `unshare --net` (only `lo`, checked) before any socket
  * opens; the swarm runs in a child process inside the same namespace.
@@ -42,8 +48,10 @@ const INFOHASH = 'e2c0'.repeat(10);
 const PIECES = 2_000;
 const PEERS = Number(process.env.CAPTURE_ENC_PEERS ?? 1000);
 const SHARE = Number(process.env.CAPTURE_ENC_SHARE ?? 0.3);
-const DURATION_MS = Number(process.env.CAPTURE_ENC_DURATION_S ?? 10) * 1000;
-const CONCURRENCY = Number(process.env.CAPTURE_ENC_CONCURRENCY ?? 200);
+const ALTERNATE = process.env.CAPTURE_ENC_MODE === 'alternate';
+const DURATION_MS = Number(process.env.CAPTURE_ENC_DURATION_S ?? (ALTERNATE ? 10 : 20)) * 1000;
+/** Side by side: 4 capturers × 50 = the daemon's 200 in flight (capture.concurrency) in all. */
+const CONCURRENCY = Number(process.env.CAPTURE_ENC_CONCURRENCY ?? (ALTERNATE ? 200 : 50));
 
 interface Peer {
   ip: string;
@@ -52,7 +60,7 @@ interface Peer {
 }
 
 const BASE = Number(process.env.CAPTURE_ENC_BASE ?? 20);
-const ROUNDS = Number(process.env.CAPTURE_ENC_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.CAPTURE_ENC_ROUNDS ?? (ALTERNATE ? 3 : 5));
 const CPU_PROF = process.env.CAPTURE_ENC_CPU_PROF;
 const BREAKDOWN = process.env.CAPTURE_ENC_BREAKDOWN === '1';
 
@@ -201,6 +209,152 @@ async function run(label: string, peers: Peer[], mode: EncryptionMode, memory?: 
   };
 }
 
+interface Scenario {
+  label: string;
+  /** Share of the scenario's swarm that requires encryption. */
+  share: number;
+  mode: EncryptionMode;
+  /** With the daemon's EncryptionMemory, filled by one capture of each peer before the rounds. */
+  remember: boolean;
+}
+
+const SCENARIOS: Scenario[] = [
+  { label: 'all-plain', share: 0, mode: 'prefer-plain', remember: false },
+  { label: 'mixed/prefer-plain', share: SHARE, mode: 'prefer-plain', remember: false },
+  { label: 'mixed/remembered', share: SHARE, mode: 'prefer-plain', remember: true },
+  { label: 'mixed/prefer-encrypted', share: SHARE, mode: 'prefer-encrypted', remember: false },
+  ...(BREAKDOWN
+    ? [
+        { label: 'required/plain-only', share: 1, mode: 'plain-only' as const, remember: false },
+        { label: 'required/encrypted-only', share: 1, mode: 'encrypted-only' as const, remember: false },
+        { label: 'required/prefer-plain', share: 1, mode: 'prefer-plain' as const, remember: false },
+      ]
+    : []),
+];
+
+/** One capture of each peer in `mode`: warms the JIT and, given `memory`, fills it as the daemon would. */
+async function onePass(peers: Peer[], mode: EncryptionMode, memory?: EncryptionMemory): Promise<void> {
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async (_, w) => {
+      for (let i = w; i < peers.length; i += CONCURRENCY) {
+        const p = peers[i] as Peer;
+        const input = { ip: p.ip, port: p.port, infohash: INFOHASH, pieceCount: PIECES, fetchMetadata: false };
+        await captureWithEncryption(input, mode, (x, sig) => capturePeer(x, OPTIONS, sig), new AbortController().signal, memory);
+      }
+    }),
+  );
+}
+
+/** A side-by-side capturer child: one scenario against its own swarm, a run per 'go'. */
+async function capturerChild(): Promise<void> {
+  const sc = JSON.parse(process.env.CAPTURE_ENC_SCENARIO as string) as Scenario;
+  let peers: Peer[] = [];
+  let memory: EncryptionMemory | undefined;
+  process.on('message', (m: { type: string; peers?: Peer[]; round?: number }) => {
+    void (async () => {
+      if (m.type === 'peers') {
+        peers = m.peers as Peer[];
+        void new MseKeyPair();
+        // Every capturer makes one pass first, so none runs its rounds with a colder JIT than the
+        // others; the remembered one fills its memory in that pass.
+        if (sc.remember) memory = new EncryptionMemory();
+        await onePass(peers, sc.mode, memory);
+        process.send?.({ type: 'ready', remembered: memory?.size ?? 0 });
+      } else if (m.type === 'go') {
+        const stop = CPU_PROF !== undefined ? await startProfile() : undefined;
+        const r = await run(sc.label, peers, sc.mode, memory);
+        if (stop !== undefined) await stop(path.resolve(CPU_PROF as string, `round${m.round}-${sc.label.replace('/', '-')}.capturer.cpuprofile`));
+        process.send?.({ type: 'result', result: r });
+      }
+    })();
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+/**
+ * Side by side (default): every scenario at the same time, each with its own capturer process and
+ * its own swarm process, so each round's ratios compare runs under exactly the same machine load
+ * (one after the other, at load 8-12 from other work, adjacent 10-s windows of the same scenario
+ * differed up to 9x and the ratios said nothing). Each capturer has CONCURRENCY in flight.
+ */
+async function sideBySide(): Promise<void> {
+  isolate();
+  console.log(
+    `capture-rate-encrypted (side by side): ${PEERS} seeders per scenario, ${Math.round(SHARE * 100)} % require encryption in the mixed swarms, ` +
+      `${CONCURRENCY} in flight per capturer, ${ROUNDS} rounds of ${DURATION_MS / 1000} s, ${SCENARIOS.length} capturers and ${SCENARIOS.length} swarms at once (node ${process.version})`,
+  );
+  const procs: Array<{ sc: Scenario; swarm: ChildProcess; capturer: ChildProcess }> = [];
+  for (const [i, sc] of SCENARIOS.entries()) {
+    const swarm = await startSwarm(sc.share, 20 + 10 * i);
+    const capturer = fork(SELF, [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, CAPTURE_ENC_ROLE: 'capturer', CAPTURE_ENC_SCENARIO: JSON.stringify(sc) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const ready = new Promise<{ remembered: number }>((resolve) => capturer.once('message', (m: { remembered: number }) => resolve(m)));
+    capturer.send({ type: 'peers', peers: swarm.peers });
+    const { remembered } = await ready;
+    if (sc.remember) console.log(`${sc.label}: memory filled, ${remembered} of ${swarm.peers.filter((p) => p.encrypted).length} peers requiring encryption remembered`);
+    procs.push({ sc, swarm: swarm.child, capturer });
+  }
+  const cpuOf = (child: ChildProcess): Promise<number> =>
+    new Promise((resolve) => {
+      child.once('message', (m: { cpu: NodeJS.CpuUsage }) => resolve((m.cpu.user + m.cpu.system) / 1000));
+      child.send({ type: 'cpu' });
+    });
+  const byLabel = new Map<string, Result[]>();
+  const ratioOf = new Map<string, { rate: number[]; cpu: number[] }>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    const before = await Promise.all(procs.map((p) => cpuOf(p.swarm)));
+    const results = await Promise.all(
+      procs.map(
+        (p) =>
+          new Promise<Result>((resolve) => {
+            p.capturer.once('message', (m: { result: Result }) => resolve(m.result));
+            p.capturer.send({ type: 'go', round });
+          }),
+      ),
+    );
+    const after = await Promise.all(procs.map((p) => cpuOf(p.swarm)));
+    const plain = results[0] as Result;
+    for (const [i, r] of results.entries()) {
+      byLabel.set(r.label, [...(byLabel.get(r.label) ?? []), r]);
+      const swarmMs = (after[i] as number) - (before[i] as number);
+      console.log(
+        `round ${round} ${r.label.padEnd(24)} ${r.perS.toFixed(0).padStart(5)} captures/s  ok ${r.ok}/${r.captures}  retries ${r.retries}  ` +
+          `by transport ${JSON.stringify(r.byEncryption)}  latency p50 ${r.p50} ms p95 ${r.p95} ms  capturer CPU ${r.cpuMsPerCapture.toFixed(2)} ms/capture, swarm CPU ${(swarmMs / Math.max(1, r.captures)).toFixed(2)} ms/capture` +
+          (Object.keys(r.errors).length > 0 ? `  errors ${JSON.stringify(r.errors)}` : '') +
+          `  (load ${os.loadavg()[0]?.toFixed(1)})`,
+      );
+      if (i > 0) {
+        const x = ratioOf.get(r.label) ?? { rate: [], cpu: [] };
+        x.rate.push(r.perS / plain.perS);
+        x.cpu.push(plain.cpuMsPerCapture / r.cpuMsPerCapture);
+        ratioOf.set(r.label, x);
+      }
+    }
+  }
+  for (const [label, rs] of byLabel) {
+    console.log(`median ${label.padEnd(24)} ${median(rs.map((r) => r.perS)).toFixed(0).padStart(5)} captures/s, capturer CPU ${median(rs.map((r) => r.cpuMsPerCapture)).toFixed(2)} ms/capture`);
+  }
+  const pct = (xs: number[]): string => `${xs.map((x) => `${(x * 100).toFixed(0)} %`).join(', ')} (median ${(median(xs) * 100).toFixed(1)} %)`;
+  for (const [label, x] of ratioOf) {
+    const target = label.startsWith('mixed/prefer-plain') || label === 'mixed/remembered' ? `, ≥ 80 %: ${median(x.rate) >= 0.8 ? 'PASS' : 'MISS'}` : '';
+    console.log(`${label} vs all-plain, same round: rate ${pct(x.rate)}${target}; capturer CPU-bound capacity (plain CPU/capture ÷ this) ${pct(x.cpu)}`);
+  }
+  for (const p of procs) {
+    p.capturer.kill();
+    p.swarm.kill();
+  }
+  process.exit(0);
+}
+
+function median(xs: number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 === 1 ? (v[v.length >> 1] as number) : ((v[v.length / 2 - 1] as number) + (v[v.length / 2] as number)) / 2;
+}
+
+/** One scenario after the other, round by round (CAPTURE_ENC_MODE=alternate). */
 async function main(): Promise<void> {
   isolate();
   console.log(`capture-rate-encrypted: ${PEERS} seeders, ${Math.round(SHARE * 100)} % require encryption, ${CONCURRENCY} in flight, ${DURATION_MS / 1000} s per scenario (node ${process.version})`);
@@ -281,10 +435,6 @@ async function main(): Promise<void> {
     memoryRatios.push(remembered.perS / plain.perS);
     memoryCpuRatios.push(plain.cpuMsPerCapture / remembered.cpuMsPerCapture);
   }
-  const median = (xs: number[]): number => {
-    const v = [...xs].sort((a, b) => a - b);
-    return v.length % 2 === 1 ? (v[v.length >> 1] as number) : ((v[v.length / 2 - 1] as number) + (v[v.length / 2] as number)) / 2;
-  };
   for (const [label] of scenarios) {
     const rs = results.get(label) ?? [];
     console.log(`median ${label.padEnd(24)} ${median(rs.map((r) => r.perS)).toFixed(0).padStart(5)} captures/s, capturer CPU ${median(rs.map((r) => r.cpuMsPerCapture)).toFixed(2)} ms/capture`);
@@ -305,6 +455,10 @@ if (process.env.CAPTURE_BENCH_IN_NETNS === undefined) {
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 } else if (process.env.CAPTURE_ENC_ROLE === 'swarm') {
   await swarm();
-} else {
+} else if (process.env.CAPTURE_ENC_ROLE === 'capturer') {
+  await capturerChild();
+} else if (ALTERNATE) {
   await main();
+} else {
+  await sideBySide();
 }
