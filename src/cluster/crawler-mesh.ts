@@ -295,6 +295,11 @@ export class CrawlerMesh {
     const tick = Math.min(200, Math.max(20, Math.floor(this.options.claimHoldMs / 4) || 200));
     while (!this.stopping) {
       const now = this.now();
+      // The view's clock follows the membership as heartbeats change it, not the first offer after
+      // a quiet spell: else a lookup's whole burst of peers, all offered within one heartbeat of the
+      // first, counted as "view changing" and was held by every crawler, then went to takeovers
+      // (crawler-scale, 2 crawlers, 300 peers in one lookup: owned 0 + 0, one crawler took 284).
+      this.viewStable(this.liveCrawlers(), now);
       // Held peers whose owner did not claim them in time: ours now. While cut off they wait up to
       // partitionHoldMs; after a reconnection at least claimHoldMs (the others' claims come first).
       // Connected, a takeover is announced first (intent) and decided after intentWaitMs. A crawler

@@ -77,6 +77,27 @@ describe('crawler mesh (RabbitMQ fanout): membership, key-space slices, one capt
     for (const n of nodes) expect(n.captured.length).toBeGreaterThan(50);
   }, 120_000);
 
+  it('a lookup\'s burst of peers after a quiet spell is split by ownership, not held as a view change', async () => {
+    const prefix = uniquePrefix();
+    cleanups.push(() => deleteTopology(prefix));
+    const nodes = ['crawler-a', 'crawler-b'].map((id) => mesh(prefix, id, BROKER.port, 1000));
+    for (const n of nodes) n.mesh.start();
+    await waitFor(() => nodes.every((n) => n.mesh.liveCrawlers().length === 2), 30_000, 'two live crawlers');
+    // Settled (connected > claimHoldMs) and the same two crawlers for > a heartbeat: nothing offered yet.
+    await new Promise((r) => setTimeout(r, 1500));
+    const burst = Array.from({ length: 200 }, (_, i) => peer(3000 + i));
+    for (const n of nodes) for (const p of burst) n.offer(p);
+    for (const n of nodes) {
+      const s = n.mesh.stats();
+      expect(s.heldViewChanging).toBe(0);
+      // Its rendezvous share (about half) at once; the other half waits for the owner's claim.
+      expect(s.owned).toBeGreaterThan(50);
+    }
+    await waitFor(() => nodes.every((n) => n.mesh.stats().heldNow === 0), 30_000, 'every held peer decided');
+    const all = nodes.flatMap((n) => n.captured.map((p) => `${p.ip}:${p.port}`));
+    expect(new Set(all).size).toBe(200);
+  }, 60_000);
+
   it('a crawler joining mid-stream: every peer captured, and (nearly) once', async () => {
     const prefix = uniquePrefix();
     cleanups.push(() => deleteTopology(prefix));

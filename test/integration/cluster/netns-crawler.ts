@@ -28,6 +28,11 @@ interface Args {
   sharedPort: number;
   uniquePort: number;
   waveSize: number;
+  /**
+   * Announce the whole swarm before the daemon starts (bench/crawler-scale.ts): the first lookup
+   * then finds every peer at once, so captures/s measure the crawlers, not the announce waves.
+   */
+  announceFirst?: boolean;
   waveMs: number;
 }
 
@@ -61,6 +66,40 @@ async function main(): Promise<void> {
       }),
     );
   }
+  // Waves of announcements: peers appear over time, so captures stream while the test cuts links.
+  // Shared peers are interleaved with unique ones (every crawler sees the shared ones).
+  const order = [...all].sort((x, y) => (x.ip < y.ip ? -1 : 1)).sort((x, y) => (x.port === y.port ? 0 : x.port === a.sharedPort ? -1 : 1));
+  const mixed: typeof all = [];
+  for (let i = 0; i < Math.max(a.shared.length, a.unique.length); i++) {
+    if (order[i] && i < a.shared.length) mixed.push(order[i] as (typeof all)[number]);
+    const u = order[a.shared.length + i];
+    if (u) mixed.push(u);
+  }
+  let stopping = false;
+  const announceAll = async (): Promise<void> => {
+    let announced = 0;
+    for (let w = 0; w < mixed.length && !stopping; w += a.waveSize) {
+      await Promise.all(
+        mixed.slice(w, w + a.waveSize).map(async (p) => {
+          const node = new KrpcNode({ ip: p.ip, port: 0 }, true);
+          await node.start();
+          try {
+            for (let attempt = 0; attempt < 5; attempt++) {
+              const r = await node.announce(a.infohash, p.port, [{ ip: '127.0.0.2', port: 6881 }]);
+              if (r.acked.length > 0) break;
+              await new Promise((res) => setTimeout(res, 300));
+            }
+          } finally {
+            node.close();
+          }
+        }),
+      );
+      announced = Math.min(mixed.length, w + a.waveSize);
+      say({ event: 'announced', n: announced });
+      if (!a.announceFirst) await new Promise((r) => setTimeout(r, a.waveMs));
+    }
+  };
+  if (a.announceFirst) await announceAll();
   const daemon = await startDaemon({ configFile: a.configFile, role: 'crawler', logger: createLogger('warn') });
   say({ event: 'ready' });
   // The crawler starts without filters; announcing before the center's arrive would only show it
@@ -72,7 +111,6 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   say({ event: 'configured' });
-  let stopping = false;
   process.on('SIGTERM', () => {
     if (stopping) return;
     stopping = true;
@@ -84,36 +122,7 @@ async function main(): Promise<void> {
       process.exit(0);
     })();
   });
-  // Waves of announcements: peers appear over time, so captures stream while the test cuts links.
-  // Shared peers are interleaved with unique ones (every crawler sees the shared ones).
-  const order = [...all].sort((x, y) => (x.ip < y.ip ? -1 : 1)).sort((x, y) => (x.port === y.port ? 0 : x.port === a.sharedPort ? -1 : 1));
-  const mixed: typeof all = [];
-  for (let i = 0; i < Math.max(a.shared.length, a.unique.length); i++) {
-    if (order[i] && i < a.shared.length) mixed.push(order[i] as (typeof all)[number]);
-    const u = order[a.shared.length + i];
-    if (u) mixed.push(u);
-  }
-  let announced = 0;
-  for (let w = 0; w < mixed.length && !stopping; w += a.waveSize) {
-    await Promise.all(
-      mixed.slice(w, w + a.waveSize).map(async (p) => {
-        const node = new KrpcNode({ ip: p.ip, port: 0 }, true);
-        await node.start();
-        try {
-          for (let attempt = 0; attempt < 5; attempt++) {
-            const r = await node.announce(a.infohash, p.port, [{ ip: '127.0.0.2', port: 6881 }]);
-            if (r.acked.length > 0) break;
-            await new Promise((res) => setTimeout(res, 300));
-          }
-        } finally {
-          node.close();
-        }
-      }),
-    );
-    announced = Math.min(mixed.length, w + a.waveSize);
-    say({ event: 'announced', n: announced });
-    await new Promise((r) => setTimeout(r, a.waveMs));
-  }
+  if (!a.announceFirst) await announceAll();
 }
 
 main().catch((err: unknown) => {
