@@ -550,7 +550,8 @@ async function startApiSide(
   const { store, life, logger } = ctx;
   const spam = await life.start(createSpamModule({ store: store.spam, evidence: store.evidence, keys: ctx.keys, logger }, () => ctx.config().spam));
   const spamRules = spamRuleSource((q) => spam.service.list(q), () => ctx.config().spam);
-  const btnStore = openBtnStore(store.db);
+  const btnStore = openBtnStore(store.db, { writeThread: true });
+  life.onStop(() => btnStore.close()); // after the BTN module's stop (stops run last-registered first)
   const btn = await life.start(createBtnModule({ ...btnStore, spam: spamRules, logger }, { config: () => ctx.config().btn }));
   ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit) });
   ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });

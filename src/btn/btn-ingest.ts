@@ -56,11 +56,11 @@ export class BtnIngest {
 
   private async putSwarmInChunks(app: number, submitId: string, rows: SwarmRow[], now: number): Promise<WriteResult> {
     const size = Math.max(1, this.options.swarmChunkRows ?? 1000);
-    if (rows.length <= size) return this.store.putSwarm(app, submitId, rows, now);
+    if (rows.length <= size) return await this.store.putSwarm(app, submitId, rows, now);
     const total: WriteResult = { inserted: 0, updated: 0, unchanged: 0 };
     for (let i = 0; i < rows.length; i += size) {
       if (i > 0) await new Promise((r) => setImmediate(r));
-      const r = this.store.putSwarm(app, submitId, rows.slice(i, i + size), now);
+      const r = await this.store.putSwarm(app, submitId, rows.slice(i, i + size), now);
       total.inserted += r.inserted;
       total.updated += r.updated;
       total.unchanged += r.unchanged;
@@ -101,7 +101,7 @@ export class BtnIngest {
       case 'legacy_submit_bans': {
         const rows: Parameters<BtnSubmissionStore['putBans']>[2][number][] = [];
         for (const v of list) keep(rows, kind === 'submit_bans' ? banRow(v, now) : legacyBanRow(v, populateTime, now));
-        result = this.store.putBans(app, submitId, rows, now);
+        result = await this.store.putBans(app, submitId, rows, now);
         break;
       }
       case 'submit_swarm':
@@ -114,14 +114,14 @@ export class BtnIngest {
       case 'submit_histories': {
         const rows: Parameters<BtnSubmissionStore['putHistories']>[1][number][] = [];
         for (const v of list) keep(rows, historyRow(v, now));
-        result = this.store.putHistories(app, rows, now);
+        result = await this.store.putHistories(app, rows, now);
         break;
       }
       default:
         throw new BtnError('BTN_BAD_PARAMETER', `unknown submission kind ${String(kind)}`);
     }
     if (pairs.size > 0) {
-      this.store.discover(app, [...pairs.values()], now);
+      await this.store.discover(app, [...pairs.values()], now);
       if (this.knownPairs.size + pairs.size > KNOWN_PAIRS_MAX) this.knownPairs.clear();
       for (const k of pairs.keys()) this.knownPairs.add(k);
     }

@@ -208,7 +208,7 @@ export function registerPingRoutes(app: FastifyInstance, deps: PingDeps): void {
       const a = deps.apps.authenticate(creds);
       const body = req.body as { ifaddr?: unknown } | undefined;
       const ifaddr = typeof body?.ifaddr === 'string' ? body.ifaddr.slice(0, 128) : 'default';
-      deps.submissions.putHeartbeat(a.ref, ifaddr, externalIp, Date.now());
+      await deps.submissions.putHeartbeat(a.ref, ifaddr, externalIp, Date.now());
     }
     return { external_ip: externalIp };
   });

@@ -114,13 +114,17 @@ export interface WriteResult {
   unchanged: number;
 }
 
+/**
+ * Where submissions are written. Each call is one batch, committed when it returns (or when its
+ * promise resolves: the SQLite adapter may write on a worker thread, several batches per commit).
+ */
 export interface BtnSubmissionStore {
-  putBans(app: number, submitId: string, rows: readonly BanRow[], now: number): WriteResult;
-  putSwarm(app: number, submitId: string, rows: readonly SwarmRow[], now: number): WriteResult;
-  putHistories(app: number, rows: readonly HistoryRow[], now: number): WriteResult;
-  putHeartbeat(app: number, ifaddr: string, externalIp: string, now: number): void;
+  putBans(app: number, submitId: string, rows: readonly BanRow[], now: number): WriteResult | Promise<WriteResult>;
+  putSwarm(app: number, submitId: string, rows: readonly SwarmRow[], now: number): WriteResult | Promise<WriteResult>;
+  putHistories(app: number, rows: readonly HistoryRow[], now: number): WriteResult | Promise<WriteResult>;
+  putHeartbeat(app: number, ifaddr: string, externalIp: string, now: number): void | Promise<void>;
   /** Client discovery from submissions: (client name, 8-char peer id prefix). */
-  discover(app: number, pairs: ReadonlyArray<readonly [string, string]>, now: number): void;
+  discover(app: number, pairs: ReadonlyArray<readonly [string, string]>, now: number): void | Promise<void>;
 }
 
 export type StringCompare =

@@ -16,6 +16,8 @@ const SWARM_ROW = `(${new Array<string>(22).fill('?').join(',')})`;
  */
 export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
   private readonly torrentIds = new Map<string, number>();
+  /** Inside group(): torrent ids of the group's transaction, cached once it commits. */
+  private groupFresh: Map<string, number> | undefined;
   private readonly upsertTorrent: Statement;
   private readonly swarmInserts = new Map<number, Statement>();
   private readonly updateSwarm: Statement;
@@ -100,13 +102,37 @@ export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
     return id;
   }
 
+  /**
+   * Runs `fn` (calls of this repository's put methods: each becomes a savepoint) in one
+   * `BEGIN IMMEDIATE` transaction, so several batches share one commit. Throws, with nothing
+   * written, when any of them throws.
+   */
+  group<T>(fn: () => T): T {
+    if (this.groupFresh) throw new Error('group() inside group()');
+    const fresh = new Map<string, number>();
+    this.groupFresh = fresh;
+    try {
+      const result = this.db.transaction(fn).immediate();
+      this.groupFresh = undefined;
+      this.commitTorrents(fresh);
+      return result;
+    } finally {
+      this.groupFresh = undefined;
+    }
+  }
+
+  private newFresh(): Map<string, number> {
+    return this.groupFresh ?? new Map<string, number>();
+  }
+
   private commitTorrents(fresh: Map<string, number>): void {
+    if (fresh === this.groupFresh) return; // at the group's commit
     if (this.torrentIds.size + fresh.size > TORRENT_CACHE_MAX) this.torrentIds.clear();
     for (const [k, v] of fresh) this.torrentIds.set(k, v);
   }
 
   private write<T>(rows: readonly T[], one: (row: T, fresh: Map<string, number>) => 0 | 1 | 2, counted?: string): WriteResult {
-    const fresh = new Map<string, number>();
+    const fresh = this.newFresh();
     const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0 };
     this.db.transaction(() => {
       for (const row of rows) {
@@ -127,7 +153,7 @@ export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
    * UPDATE that takes newer data (a row just inserted is left alone: its last_seen is not older).
    */
   putSwarm(app: number, submitId: string, rows: readonly SwarmRow[], now: number): WriteResult {
-    const fresh = new Map<string, number>();
+    const fresh = this.newFresh();
     const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0 };
     this.db.transaction(() => {
       const torrents = rows.map((r) => this.torrent(r.torrentIdentifier, r.torrentSize, r.torrentPrivate, fresh));

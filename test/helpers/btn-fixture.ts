@@ -8,7 +8,7 @@ import { configSchema, type BtnConfig } from '../../src/config/config-schema.js'
 import { FilterRegistry } from '../../src/filter/filter-registry.js';
 import { ApiKeyRing } from '../../src/http/api-keys.js';
 import { createApiServer } from '../../src/http/api-server.js';
-import { openBtnStore } from '../../src/store/btn-store.js';
+import { openBtnStore, type OpenBtnStoreOptions } from '../../src/store/btn-store.js';
 import { SqliteCaptureRepository } from '../../src/store/capture-repository.js';
 import { SqliteFilterOverlayRepository } from '../../src/store/filter-overlay-repository.js';
 import { openDatabase, type Db } from '../../src/store/open-database.js';
@@ -37,7 +37,14 @@ export interface BtnFixture {
 /** The daemon's HTTP server with the BTN module on, a real SQLite file and a real port. */
 export async function startBtn(
   input: BtnInput = {},
-  options: { http?: z.input<typeof configSchema>['http']; rulesRefreshMs?: number; swarmChunkRows?: number; spam?: (db: Db) => SpamListSource } = {},
+  options: {
+    http?: z.input<typeof configSchema>['http'];
+    rulesRefreshMs?: number;
+    swarmChunkRows?: number;
+    spam?: (db: Db) => SpamListSource;
+    /** Submissions written on the store's write thread, as the daemon does (default true). */
+    writeThread?: OpenBtnStoreOptions['writeThread'];
+  } = {},
 ): Promise<BtnFixture> {
   const parse = (b: BtnInput): BtnConfig =>
     configSchema.parse({ http: options.http ?? {}, btn: { enabled: true, publicUrl: 'http://btn.example.test:8080', ...b } }).btn;
@@ -49,7 +56,7 @@ export async function startBtn(
   const torrents = new SqliteTorrentRepository(db);
   const overlay = new SqliteFilterOverlayRepository(db);
   const captures = new SqliteCaptureRepository(db);
-  const store = openBtnStore(db);
+  const store = openBtnStore(db, { writeThread: options.writeThread ?? true });
   const btn = createBtnModule({ ...store, ...(options.spam ? { spam: options.spam(db) } : {}), logger: silentLogger() }, { config: () => btnConfig, rulesRefreshMs: options.rulesRefreshMs ?? 0, ...(options.swarmChunkRows ? { swarmChunkRows: options.swarmChunkRows } : {}) });
   const app = await createApiServer(
     {
@@ -92,6 +99,7 @@ export async function startBtn(
     async close() {
       btn.stop();
       await app.close();
+      await store.close();
       db.close();
       cleanup();
     },
