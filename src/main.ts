@@ -31,6 +31,7 @@ import { SqliteForwardOutbox } from './store/forward-outbox-repository.js';
 import { createSpamModule } from './spam/module.js';
 import { spamRuleSource } from './daemon/spam-rule-source.js';
 import { openSqliteStore, type SqliteStore } from './store/sqlite-store.js';
+import { writeTurnOf } from './store/write-turn.js';
 import { PgOpsProbe, PgOverlayCache } from './store/pg/pg-center-adapters.js';
 import { redactPgUrl } from './store/pg/pg-pool.js';
 import { PgRetention } from './store/pg/pg-retention.js';
@@ -281,6 +282,7 @@ async function startNodeRole(ctx: RoleContext, role: 'all' | 'crawler'): Promise
         filters: registry, geo: (ip) => geoip.lookup(ip), torrents: store.torrents, captures,
         notify: cluster ? { targetsOf: () => [], wake: () => c.wake() } : notify,
         dialable: (ip, port) => policy.isDialable(ip, port), observe: ops.observe, logger,
+        writeTurn: writeTurnOf(store.db), // shared with the BTN write thread
       },
       { capture: config.capture, pcap: config.pcap, drainTimeoutMs: config.shutdown.drainTimeoutMs, databaseDir: path.dirname(config.database.path) },
     ),

@@ -4,7 +4,7 @@ import type { NewCapture } from '../model/capture.js';
 import type { DiscoveredPeer } from '../model/peer.js';
 import { PcapStore, removeTemporaryPcaps } from '../pcap/pcap-store.js';
 import { RecentCaptureCounter } from '../store/recent-capture-counter.js';
-import { BatchWriter, type BatchWriterStats } from '../util/batch-writer.js';
+import { BatchWriter, type BatchWriterOptions, type BatchWriterStats } from '../util/batch-writer.js';
 import type { Logger } from '../util/logger.js';
 import { CapturePipeline, type CapturePipelineDeps, type OfferResult } from './capture-pipeline.js';
 import { CaptureScheduler, type CaptureSchedulerStats } from './capture-scheduler.js';
@@ -36,6 +36,8 @@ export interface CaptureModuleDeps {
   /** Notification targets of a filter, and a nudge after each stored batch. */
   notify: { targetsOf: CapturePipelineDeps['notifyTargets']; wake(): void };
   dialable: CapturePipelineDeps['dialable'];
+  /** The write turn shared with the BTN write thread (store/write-turn.ts: writeTurnOf(db)). */
+  writeTurn?: BatchWriterOptions['turn'];
   /** Metrics of each finished capture and each batched write (the ops module's observers). */
   observe?: {
     capture: NonNullable<CapturePipelineDeps['onCaptureDone']>;
@@ -92,8 +94,10 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       deps.notify.wake();
     },
     // A failing store (disk full, database locked) retries after 1 s, 2 s, … 30 s; intake pauses.
+    // While the BTN write thread writes (the turn), a flush waits for it instead: not a failure.
     {
       maxBatch: 500, maxDelayMs: 200, maxPending: 50_000, retryDelayMs: 1000, maxRetryDelayMs: 30_000, name: 'capture store',
+      ...(deps.writeTurn ? { turn: deps.writeTurn } : {}),
       ...(options.databaseDir !== undefined ? { dir: options.databaseDir } : {}),
     },
     deps.logger.child({ component: 'store' }),

@@ -11,10 +11,14 @@ import { SqliteBtnSubmissionRepository } from './btn-submission-repository.js';
 import { unpackSwarm } from './btn-swarm-pack.js';
 import type { WriteCall, WriteReply, WriteThreadData } from './btn-write-worker.js';
 import { openDatabase } from './open-database.js';
+import { WriteTurn } from './write-turn.js';
 
 const data = workerData as WriteThreadData;
 const db = openDatabase(data.file, { migrate: false, busyTimeoutMs: data.busyTimeoutMs, synchronous: data.synchronous });
 const repo = new SqliteBtnSubmissionRepository(db);
+// The turn shared with the daemon's event loop (write-turn.ts): held for each transaction (a group,
+// or its calls one by one after it failed), so the capture writer never meets this thread in SQLite's lock.
+const turn = data.turn ? new WriteTurn(data.turn) : undefined;
 const port = parentPort;
 const queue: WriteCall[] = [];
 let scheduled = false;
@@ -70,15 +74,23 @@ function flush(): void {
     group.push(call);
   }
   let replies: WriteReply[];
+  turn?.take();
+  const t0 = performance.now();
   try {
     replies = repo.group(() => {
       const values = group.map((c) => exec(c));
       // Test hook (test/integration/btn-write-worker.test.ts): the thread dies in the open transaction.
       if (data.faults?.exitInTransaction) process.exit(70);
+      // Test hook (test/integration/btn-capture-lock.test.ts): a transaction that holds the write lock long.
+      if (data.faults?.holdInTransactionMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, data.faults.holdInTransactionMs);
       return values.map((value, i): WriteReply => ({ id: (group[i] as WriteCall).id, ok: true, value, ...(i === 0 ? { commit: group.length } : {}) }));
     });
+    const first = replies[0];
+    if (first?.ok) first.txMs = performance.now() - t0;
   } catch (err) {
     replies = group.length === 1 ? [failure((group[0] as WriteCall).id, err)] : group.map(one);
+  } finally {
+    turn?.release();
   }
   for (const r of replies) port?.postMessage(r);
   if (queue.length > 0) schedule();

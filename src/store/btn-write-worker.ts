@@ -6,6 +6,7 @@ import { AppError } from '../util/app-error.js';
 import { SqliteBtnSubmissionRepository } from './btn-submission-repository.js';
 import { packSwarm, type PackedSwarm } from './btn-swarm-pack.js';
 import type { Db } from './open-database.js';
+import { writeTurnOf, type WriteTurn } from './write-turn.js';
 
 /** A call of the write thread: a BtnSubmissionStore method and its arguments. */
 export type WriteCall = { id: number } & (
@@ -18,8 +19,8 @@ export type WriteCall = { id: number } & (
 );
 
 export type WriteReply =
-  /** `commit`: on the first answer of a group, the number of calls its commit stored. */
-  | { id: number; ok: true; value: WriteResult | undefined; commit?: number }
+  /** `commit`: on the first answer of a group, the number of calls its commit stored; `txMs` how long its transaction took (BEGIN … COMMIT). */
+  | { id: number; ok: true; value: WriteResult | undefined; commit?: number; txMs?: number }
   | { id: number; ok: false; code: string | undefined; name: string; message: string };
 
 export interface WriteThreadData {
@@ -27,8 +28,10 @@ export interface WriteThreadData {
   synchronous: 'normal' | 'full';
   busyTimeoutMs: number;
   maxGroupRows: number;
+  /** The write turn shared with the daemon's event loop (write-turn.ts). */
+  turn?: SharedArrayBuffer;
   /** Test hooks only. */
-  faults?: { exitInTransaction?: boolean };
+  faults?: { exitInTransaction?: boolean; holdInTransactionMs?: number };
 }
 
 export interface BtnWriteWorkerOptions {
@@ -63,7 +66,9 @@ export class BtnWriteWorker implements BtnSubmissionStore {
   private readonly idle: Array<() => void> = [];
   /** Retention deletes on the daemon's own connection (it is not on the ingest path). */
   private readonly local: SqliteBtnSubmissionRepository;
-  private readonly counters = { calls: 0, commits: 0, threadsStarted: 0, threadDeaths: 0 };
+  /** Taken by the thread for each transaction; the capture writer takes it too (writeTurnOf(db)). */
+  private readonly turn: WriteTurn;
+  private readonly counters = { calls: 0, commits: 0, threadsStarted: 0, threadDeaths: 0, maxTransactionMs: 0, transactionMs: 0 };
 
   constructor(
     private readonly db: Db,
@@ -71,6 +76,7 @@ export class BtnWriteWorker implements BtnSubmissionStore {
   ) {
     this.local = new SqliteBtnSubmissionRepository(db);
     this.faults = options.faults;
+    this.turn = writeTurnOf(db);
   }
 
   /** True when `db` is a file a second connection can open (not `:memory:`). */
@@ -109,8 +115,8 @@ export class BtnWriteWorker implements BtnSubmissionStore {
     return this.local.deleteOlderThan(before, limit);
   }
 
-  /** `commits` < `calls` when batches shared a commit. */
-  status(): { running: boolean; inFlight: number; calls: number; commits: number; threadsStarted: number; threadDeaths: number } {
+  /** `commits` < `calls` when batches shared a commit; `maxTransactionMs`: the longest transaction (the write lock held), `transactionMs` all of them. */
+  status(): { running: boolean; inFlight: number; calls: number; commits: number; threadsStarted: number; threadDeaths: number; maxTransactionMs: number; transactionMs: number } {
     return { running: this.worker !== undefined, inFlight: this.pending.size, ...this.counters };
   }
 
@@ -158,6 +164,7 @@ export class BtnWriteWorker implements BtnSubmissionStore {
       synchronous: (this.db.pragma('synchronous', { simple: true }) as number) >= 2 ? 'full' : 'normal',
       busyTimeoutMs: this.options.busyTimeoutMs ?? 5000,
       maxGroupRows: this.options.maxGroupRows ?? 4000,
+      turn: this.turn.buffer,
       ...(this.faults ? { faults: this.faults } : {}),
     };
     this.faults = undefined;
@@ -169,6 +176,10 @@ export class BtnWriteWorker implements BtnSubmissionStore {
       if (!p) return;
       this.pending.delete(reply.id);
       if (reply.ok && reply.commit !== undefined) this.counters.commits++;
+      if (reply.ok && reply.txMs !== undefined) {
+        this.counters.maxTransactionMs = Math.max(this.counters.maxTransactionMs, reply.txMs);
+        this.counters.transactionMs += reply.txMs;
+      }
       if (reply.ok) p.resolve(reply.value);
       else p.reject(Object.assign(new Error(reply.message), { name: reply.name, code: reply.code }));
       this.settled();
@@ -178,6 +189,7 @@ export class BtnWriteWorker implements BtnSubmissionStore {
     });
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
+      this.turn.releaseThread(); // died in its transaction: rolled back, the turn is free
       if (this.closed && this.pending.size === 0) return;
       this.counters.threadDeaths++;
       const why = lastError ? lastError.message : `exit code ${code}`;

@@ -18,6 +18,14 @@ export interface BatchWriterOptions {
   now?: () => number;
   /** Directory the sink writes to: failures name it, and an I/O error is probed there (read-only? full?). */
   dir?: string;
+  /**
+   * A write turn shared with another writer of the same database in this process (the BTN write
+   * thread: src/store/write-turn.ts). While the other holds it, a flush is not attempted (it would
+   * wait in SQLite's busy handler, then fail and back off): it runs when the turn is free, at most
+   * `turnWaitMs` (default 2,000) later, then regardless. Not a failure: intake goes on.
+   */
+  turn?: { tryTake(): boolean; whenFree(timeoutMs: number): Promise<void>; release(): void };
+  turnWaitMs?: number;
 }
 
 export interface BatchWriterStats extends FaultGateStats {
@@ -25,6 +33,8 @@ export interface BatchWriterStats extends FaultGateStats {
   written: number;
   batches: number;
   refused: number;
+  /** Flushes put off because the other writer of the turn was writing. */
+  turnWaits?: number;
 }
 
 /**
@@ -39,7 +49,10 @@ export interface BatchWriterStats extends FaultGateStats {
 export class BatchWriter<T> {
   private buffer: T[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly counters = { written: 0, batches: 0, refused: 0 };
+  private readonly counters = { written: 0, batches: 0, refused: 0, turnWaits: 0 };
+  /** Since when a flush waits for the turn (undefined: not waiting). */
+  private turnWaitSince: number | undefined;
+  private turnWaiting = false;
   private readonly gate: FaultGate;
 
   constructor(
@@ -71,6 +84,7 @@ export class BatchWriter<T> {
     }
     this.buffer.push(item);
     if (this.gate.failing) return true; // the retry timer is set; never write ahead of it
+    if (this.turnWaitSince !== undefined) return true; // written when the turn is free
     if (this.buffer.length >= this.options.maxBatch) this.flush();
     else if (this.timer === undefined) this.arm(this.options.maxDelayMs);
     return true;
@@ -99,9 +113,38 @@ export class BatchWriter<T> {
     return this.writeAll();
   }
 
-  private writeAll(): boolean {
+  private writeAll(useTurn = true): boolean {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    const turn = this.options.turn;
+    const now = Date.now();
+    if (useTurn && turn && this.buffer.length > 0 && (this.turnWaitSince === undefined || now - this.turnWaitSince < (this.options.turnWaitMs ?? 2000))) {
+      if (!turn.tryTake()) {
+        if (this.turnWaitSince === undefined) {
+          this.turnWaitSince = now;
+          this.counters.turnWaits++;
+        }
+        if (!this.turnWaiting) {
+          this.turnWaiting = true;
+          void turn.whenFree(Math.max(1, (this.options.turnWaitMs ?? 2000) - (now - this.turnWaitSince))).then(() => {
+            this.turnWaiting = false;
+            if (this.turnWaitSince !== undefined) this.flush();
+          });
+        }
+        return false;
+      }
+      this.turnWaitSince = undefined;
+      try {
+        return this.writeBuffered();
+      } finally {
+        turn.release();
+      }
+    }
+    this.turnWaitSince = undefined;
+    return this.writeBuffered();
+  }
+
+  private writeBuffered(): boolean {
     while (this.buffer.length > 0) {
       const batch = this.buffer.slice(0, this.options.maxBatch);
       try {
@@ -124,7 +167,8 @@ export class BatchWriter<T> {
 
   /** One last attempt to write everything (even while backing off), then stops the timer. */
   close(): boolean {
-    const ok = this.writeAll();
+    const ok = this.writeAll(false);
+    this.turnWaitSince = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     return ok;

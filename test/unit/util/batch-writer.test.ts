@@ -122,3 +122,52 @@ describe('BatchWriter on a failing sink (disk full)', () => {
     expect(out).toEqual([0, 1, 2, 3]);
   });
 });
+
+describe('BatchWriter with a write turn shared with another writer (the BTN write thread)', () => {
+  /** A turn held by "the thread" until release() is called from the test. */
+  function fakeTurn() {
+    let holder: 'free' | 'thread' | 'main' = 'thread';
+    let wake: (() => void) | undefined;
+    return {
+      tryTake: () => (holder === 'free' ? ((holder = 'main'), true) : false),
+      whenFree: (ms: number) => new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, ms);
+      }),
+      release: () => {
+        holder = 'free';
+      },
+      threadLetsGo: () => {
+        holder = 'free';
+        wake?.();
+      },
+      holder: () => holder,
+    };
+  }
+
+  it('does not write while the other holds the turn, is not failing meanwhile, and writes once it is free', async () => {
+    const turn = fakeTurn();
+    const out: number[] = [];
+    const w = new BatchWriter<number>((b) => out.push(...b), { maxBatch: 2, maxDelayMs: 200, maxPending: 100, turn });
+    for (let i = 0; i < 5; i++) w.add(i);
+    expect(out).toEqual([]);
+    expect(w.accepting()).toBe(true);
+    expect(w.stats()).toMatchObject({ state: 'ok', failures: 0, turnWaits: 1, pending: 5 });
+    turn.threadLetsGo();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(out).toEqual([0, 1, 2, 3, 4]);
+    expect(turn.holder()).toBe('free'); // given back after the write
+  });
+
+  it('after turnWaitMs it writes regardless (SQLite\'s lock decides), and close() does not wait for the turn', async () => {
+    const turn = fakeTurn();
+    const out: number[] = [];
+    const w = new BatchWriter<number>((b) => out.push(...b), { maxBatch: 1, maxDelayMs: 10, maxPending: 100, turn, turnWaitMs: 30 });
+    w.add(1);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(out).toEqual([1]);
+    w.add(2);
+    expect(w.close()).toBe(true);
+    expect(out).toEqual([1, 2]);
+  });
+});

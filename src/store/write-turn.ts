@@ -1,0 +1,85 @@
+import type { Db } from './open-database.js';
+
+const FREE = 0;
+const THREAD = 1;
+const MAIN = 2;
+/** Int32 slots of the shared buffer: who holds the turn, and whether the event loop waits for it. */
+const HOLDER = 0;
+const WANTED = 1;
+
+type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs?: number) => { async: false; value: string } | { async: true; value: Promise<string> };
+
+/**
+ * Whose turn it is to write: the daemon's event loop (the capture writer, on the daemon's
+ * connection) or the BTN write thread (its own connection to the same file). Both would otherwise
+ * meet in SQLite's write lock, where the event loop may wait only database.busyTimeoutMs (50 ms, so
+ * it never blocks long): a thread transaction longer than that (a group of batches, or any batch
+ * on a loaded machine) failed the capture writer with "database locked", and it backed off ≥ 1 s
+ * with its intake paused. With the turn, the event loop never waits: it takes the turn when it is
+ * free (a compare-and-swap) and otherwise is told when the thread lets go (Atomics.waitAsync); the
+ * thread waits (Atomics.wait, on its own thread) while the event loop writes, and lets a waiting
+ * event loop go first before its next transaction. Other processes still meet it in SQLite's lock.
+ */
+export class WriteTurn {
+  private readonly a: Int32Array;
+
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(8)) {
+    this.a = new Int32Array(buffer);
+  }
+
+  /** Event loop: takes the turn if it is free (never waits). False: the thread writes now; see whenFree(). */
+  tryTake(): boolean {
+    if (Atomics.compareExchange(this.a, HOLDER, FREE, MAIN) === FREE) {
+      Atomics.store(this.a, WANTED, 0);
+      Atomics.notify(this.a, WANTED);
+      return true;
+    }
+    Atomics.store(this.a, WANTED, 1);
+    return false;
+  }
+
+  /** Event loop: resolves when the thread lets go of the turn (or after `timeoutMs`). */
+  whenFree(timeoutMs: number): Promise<void> {
+    const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+    if (!waitAsync) return new Promise((r) => setTimeout(r, Math.min(timeoutMs, 10)));
+    const w = waitAsync(this.a, HOLDER, THREAD, timeoutMs);
+    return w.async ? w.value.then(() => undefined) : Promise.resolve();
+  }
+
+  /**
+   * Write thread: waits for the turn (blocking this thread only). If the event loop waits for it,
+   * it goes first (at most `yieldMs`: an event loop that asked and then wrote nothing does not stall
+   * the thread for good).
+   */
+  take(yieldMs = 200): void {
+    if (Atomics.load(this.a, WANTED) === 1 && Atomics.wait(this.a, WANTED, 1, yieldMs) === 'timed-out') Atomics.store(this.a, WANTED, 0);
+    for (;;) {
+      const holder = Atomics.compareExchange(this.a, HOLDER, FREE, THREAD);
+      if (holder === FREE) return;
+      Atomics.wait(this.a, HOLDER, holder, 100);
+    }
+  }
+
+  /** Either side: lets go of the turn. */
+  release(): void {
+    Atomics.store(this.a, HOLDER, FREE);
+    Atomics.notify(this.a, HOLDER);
+  }
+
+  /** The thread died (its transaction rolled back): a turn it held is free. */
+  releaseThread(): void {
+    if (Atomics.compareExchange(this.a, HOLDER, THREAD, FREE) === THREAD) Atomics.notify(this.a, HOLDER);
+  }
+}
+
+const turns = new WeakMap<Db, WriteTurn>();
+
+/** The write turn of the daemon's connection `db`, shared by its writers and the BTN write thread. */
+export function writeTurnOf(db: Db): WriteTurn {
+  let t = turns.get(db);
+  if (!t) {
+    t = new WriteTurn();
+    turns.set(db, t);
+  }
+  return t;
+}
