@@ -17,20 +17,15 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import { BtnApps } from '../src/btn/btn-apps.js';
-import { createBtnModule } from '../src/btn/module.js';
 import { torrentIdentifier } from '../src/btn/torrent-identifier.js';
 import { configSchema } from '../src/config/config-schema.js';
-import { FilterRegistry } from '../src/filter/filter-registry.js';
-import { ApiKeyRing } from '../src/http/api-keys.js';
-import { createApiServer } from '../src/http/api-server.js';
 import type { NewCapture } from '../src/model/capture.js';
 import { openBtnStore } from '../src/store/btn-store.js';
 import { BtnWriteWorker } from '../src/store/btn-write-worker.js';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
 import { writeTurnOf } from '../src/store/write-turn.js';
 import { BatchWriter } from '../src/util/batch-writer.js';
-import { silentLogger } from '../src/util/logger.js';
+import { startBtnBenchServer } from './btn-bench-server.js';
 import { fmtInt, header, percentile, Rng } from './lib.js';
 
 const gzip = promisify(gzipCb);
@@ -49,24 +44,8 @@ const dir = mkdtempSync(path.join(tmpdir(), 'btn-lock-bench-'));
 const store = openSqliteStore({ path: path.join(dir, 'capture.db'), busyTimeoutMs: BUSY_MS });
 const btnStore = openBtnStore(store.db, { writeThread: true });
 const config = configSchema.parse({ btn: { enabled: true, publicUrl: 'http://127.0.0.1' } });
-const btn = createBtnModule({ ...btnStore, logger: silentLogger() }, { config: () => config.btn });
-const app = await createApiServer(
-  {
-    modules: [btn.http],
-    keys: () => new ApiKeyRing([]),
-    pageSize: () => 1000,
-    filters: new FilterRegistry({ overlay: store.overlay, torrents: store.torrents }, []),
-    captures: store.captures,
-    torrents: store.torrents,
-    logger: silentLogger(),
-  },
-  { bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: 120_000, keepAliveTimeoutMs: 60_000, trustProxy: false },
-);
-await btnStore.start();
-await app.listen({ host: '127.0.0.1', port: 0 });
-btn.start();
-const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-const { app: created, appSecret } = new BtnApps(btnStore.apps, { autoAccount: false }).create('bench', null);
+const server = await startBtnBenchServer(store, btnStore, config);
+const { url, appId, appSecret } = server;
 
 // The capture module's writer (src/capture/capture-module.ts), delays measured at each commit.
 const delays: number[] = [];
@@ -108,8 +87,8 @@ const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY + 2 });
 const headers = {
   'User-Agent': 'PeerBanHelper/v9.5.0 (unknown; Linux,6.8,unknown) BTN-Protocol/2.0.1 BTN-Protocol-Version/20',
   'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Transfer-Encoding': 'chunked',
-  'BTN-AppID': created.appId, 'BTN-AppSecret': appSecret, 'X-BTN-AppID': created.appId, 'X-BTN-AppSecret': appSecret,
-  Authentication: `Bearer ${created.appId}@${appSecret}`,
+  'BTN-AppID': appId, 'BTN-AppSecret': appSecret, 'X-BTN-AppID': appId, 'X-BTN-AppSecret': appSecret,
+  Authentication: `Bearer ${appId}@${appSecret}`,
 };
 function post(body: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -173,8 +152,7 @@ console.log(`intake paused      ${(pausedMs / 1000).toFixed(2)} s of ${((perform
 console.log(`capture -> commit  p50 ${percentile(delays, 50)} ms, p99 ${percentile(delays, 99)} ms, max ${delays.at(-1) ?? NaN} ms`);
 console.log(`event loop         max delay ${(loop.max / 1e6).toFixed(0)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms`);
 writer.close();
-btn.stop();
-await app.close();
+await server.close();
 await btnStore.close();
 agent.destroy();
 store.close();

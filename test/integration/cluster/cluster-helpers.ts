@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as amqp from 'amqplib';
 import type { NewCapture } from '../../../src/model/capture.js';
 import { clusterTopology } from '../../../src/cluster/topology.js';
+import { afterAll } from 'vitest';
 
 export const BROKER = { host: '127.0.0.1', port: 5672 };
 export const brokerUrl = (port = BROKER.port, host = BROKER.host): string => `amqp://guest:guest@${host}:${port}`;
@@ -66,4 +67,22 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Cleanup steps run after the file's tests, last pushed first; a step that throws is logged and
+ * the rest still run (a daemon that will not stop must not leave a schema or a namespace behind).
+ */
+export function teardownStack(): Array<() => unknown> {
+  const steps: Array<() => unknown> = [];
+  afterAll(async () => {
+    while (steps.length) {
+      try {
+        await steps.pop()?.();
+      } catch (err) {
+        console.warn('teardown:', err);
+      }
+    }
+  });
+  return steps;
 }

@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { clusterTopology } from '../../../src/cluster/topology.js';
 import { adminRequest } from '../../../src/daemon/admin-client.js';
 import { freshPgSchema } from '../../helpers/pg-test-schema.js';
@@ -25,7 +25,7 @@ import { tempDir } from '../../helpers/temp-dir.js';
 import { startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
 import { makeTorrent } from '../../helpers/torrent-fixture.js';
 import { canUseNetns, createNetns, startCrawlerIn, startRole, type Netns, type Proc } from './cluster-processes.js';
-import { BROKER, brokerUrl, deleteTopology, queueDepth, uniquePrefix, waitFor } from './cluster-helpers.js';
+import { BROKER, brokerUrl, deleteTopology, queueDepth, teardownStack, uniquePrefix, waitFor } from './cluster-helpers.js';
 
 const KEY = 'multi-node-test-key-0123456789';
 const SHARED = Array.from({ length: 8 }, (_, i) => `127.0.1.${i + 1}`);
@@ -33,16 +33,7 @@ const uniqueOf = (n: number): string[] => Array.from({ length: 16 }, (_, i) => `
 const SHARED_PORT = 7001;
 const UNIQUE_PORT = 7002;
 
-const teardown: Array<() => unknown> = [];
-afterAll(async () => {
-  while (teardown.length) {
-    try {
-      await teardown.pop()?.();
-    } catch (err) {
-      console.warn('teardown:', err);
-    }
-  }
-});
+const teardown = teardownStack();
 
 interface PeerRow {
   ip: string;

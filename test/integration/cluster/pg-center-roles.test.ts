@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as amqp from 'amqplib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { clusterTopology } from '../../../src/cluster/topology.js';
 import { adminRequest } from '../../../src/daemon/admin-client.js';
 import { startDaemon, type RunningDaemon } from '../../../src/main.js';
@@ -19,19 +19,10 @@ import { freshPgSchema } from '../../helpers/pg-test-schema.js';
 import { startTcpProxy } from '../../helpers/tcp-proxy.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { makeTorrent } from '../../helpers/torrent-fixture.js';
-import { brokerUrl, deleteTopology, uniquePrefix, waitFor } from './cluster-helpers.js';
+import { brokerUrl, deleteTopology, teardownStack, uniquePrefix, waitFor } from './cluster-helpers.js';
 
 const KEY = 'pg-center-roles-key-0123456789';
-const teardown: Array<() => unknown> = [];
-afterAll(async () => {
-  while (teardown.length) {
-    try {
-      await teardown.pop()?.();
-    } catch (err) {
-      console.warn('teardown:', err);
-    }
-  }
-});
+const teardown = teardownStack();
 
 async function filtersOf(apiUrl: string): Promise<Array<{ name: string; infohashes: string[] }>> {
   const res = await fetch(`${apiUrl}/capture/filters/?key=${KEY}`);

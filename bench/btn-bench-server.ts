@@ -1,0 +1,57 @@
+/**
+ * The daemon's HTTP server with only the BTN module, on a store a bench opened, plus one BTN app
+ * to submit with: what bench/btn-ingest-server.ts and bench/btn-capture-lock.ts both serve.
+ */
+import type { FastifyInstance } from 'fastify';
+import { BtnApps } from '../src/btn/btn-apps.js';
+import { createBtnModule } from '../src/btn/module.js';
+import type { Config } from '../src/config/config-schema.js';
+import { FilterRegistry } from '../src/filter/filter-registry.js';
+import { ApiKeyRing } from '../src/http/api-keys.js';
+import { createApiServer } from '../src/http/api-server.js';
+import type { openBtnStore } from '../src/store/btn-store.js';
+import type { SqliteStore } from '../src/store/sqlite-store.js';
+import { silentLogger } from '../src/util/logger.js';
+
+export interface BtnBenchServer {
+  app: FastifyInstance;
+  url: string;
+  appId: string;
+  appSecret: string;
+  /** Stops the BTN module, then closes the HTTP server. */
+  close(): Promise<void>;
+}
+
+export async function startBtnBenchServer(
+  store: SqliteStore,
+  btnStore: ReturnType<typeof openBtnStore>,
+  config: Config,
+): Promise<BtnBenchServer> {
+  const btn = createBtnModule({ ...btnStore, logger: silentLogger() }, { config: () => config.btn });
+  const app = await createApiServer(
+    {
+      modules: [btn.http],
+      keys: () => new ApiKeyRing([]),
+      pageSize: () => 1000,
+      filters: new FilterRegistry({ overlay: store.overlay, torrents: store.torrents }, []),
+      captures: store.captures,
+      torrents: store.torrents,
+      logger: silentLogger(),
+    },
+    { bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: 120_000, keepAliveTimeoutMs: 60_000, trustProxy: false },
+  );
+  await btnStore.start();
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  btn.start();
+  const { app: created, appSecret } = new BtnApps(btnStore.apps, { autoAccount: false }).create('bench', null);
+  return {
+    app,
+    url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`,
+    appId: created.appId,
+    appSecret,
+    close: async () => {
+      btn.stop();
+      await app.close();
+    },
+  };
+}
