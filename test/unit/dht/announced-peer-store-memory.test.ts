@@ -9,10 +9,10 @@ const gc = runInNewContext('gc') as () => void;
 
 describe('AnnouncedPeerStore memory', () => {
   it('keeps no slice of the shared Buffer pool alive (a 6-byte peer must not pin an 8 KiB slab)', () => {
-    const store = new AnnouncedPeerStore({ maxPeers: 2000, maxPerInfohash: 2000 });
+    const store = new AnnouncedPeerStore({ maxPeers: 4000, maxPerInfohash: 4000 });
     gc();
     const before = process.memoryUsage().arrayBuffers;
-    for (let i = 0; i < 2000; i++) {
+    for (let i = 0; i < 4000; i++) {
       // Other small pooled allocations between announces, as in the daemon (KRPC messages, bencode):
       // they fill the pool, so each announce's compact peer would land in a slab of its own.
       Buffer.allocUnsafe(4000).fill(1);
@@ -21,9 +21,11 @@ describe('AnnouncedPeerStore memory', () => {
     }
     gc();
     const held = process.memoryUsage().arrayBuffers - before;
-    expect(store.size).toBe(2000);
-    // The old store (compact Buffers from Buffer.allocUnsafe) held ~2,000 slabs: ~16 MiB.
-    expect(held).toBeLessThan(2 * 2 ** 20);
+    expect(store.size).toBe(4000);
+    // The old store (compact Buffers from Buffer.allocUnsafe) held ~4,000 slabs: ~32 MiB. The bound
+    // leaves room for what the test runner itself allocates meanwhile (up to 3.5 MiB seen in the
+    // full suite, which made a 2 MiB bound fail there).
+    expect(held).toBeLessThan(8 * 2 ** 20);
     // And what it serves back is still the compact peer.
     const one = store.get('a'.repeat(40), 1)[0];
     expect(one?.length).toBe(6);
