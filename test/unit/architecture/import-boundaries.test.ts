@@ -29,11 +29,12 @@ describe('import boundaries of src/', () => {
   it('finds the sources and their imports', () => {
     expect(files.length).toBeGreaterThan(50);
     expect(importsOf('main.ts').some((i) => i.startsWith('http/'))).toBe(true);
+    expect(importsOf('roles/node-role.ts').some((i) => i.startsWith('http/'))).toBe(true);
   });
 
-  it('only main.ts (the composition root) imports http/: no domain reaches into the HTTP layer', () => {
+  it('only the composition root (main.ts and roles/) imports http/: no domain reaches into the HTTP layer', () => {
     const offenders = files
-      .filter((f) => folder(f) !== 'http' && f !== 'main.ts')
+      .filter((f) => folder(f) !== 'http' && f !== 'main.ts' && folder(f) !== 'roles')
       .flatMap((f) => importsOf(f).filter((i) => i.startsWith('http/')).map((i) => `${f} -> ${i}`));
     expect(offenders).toEqual([]);
   });
@@ -48,5 +49,14 @@ describe('import boundaries of src/', () => {
   it('the Capture API wire shape lives in api-shape/, used by both http/ and notify/', () => {
     const users = files.filter((f) => importsOf(f).includes('api-shape/peer-json.js')).map(folder);
     expect(new Set(users)).toEqual(new Set(['http', 'notify']));
+  });
+});
+
+describe('the composition root', () => {
+  it('roles/ is imported only by main.ts and roles/ itself', () => {
+    const offenders = files
+      .filter((f) => f !== 'main.ts' && folder(f) !== 'roles')
+      .flatMap((f) => importsOf(f).filter((i) => i.startsWith('roles/')).map((i) => `${f} -> ${i}`));
+    expect(offenders).toEqual([]);
   });
 });
