@@ -1,9 +1,9 @@
 /**
  * GET /capture/peers/all/ latency: pages of 1,000 over a 10-million-capture database, through the
  * real HTTP server (fastify on 127.0.0.1, Node's fetch, sequential, keep-alive), with the SQL alone
- * (SqliteCaptureRepository.page) and page + JSON (rowToPeerJson + JSON.stringify, as the route does)
- * in-process timed on the same queries. That JSON is checked byte for byte against the way the API
- * built it before (CaptureRecord → toPeerJson → JSON.stringify).
+ * (SqliteCaptureRepository.page) and page + JSON (peerPageJson, as the route does: the JSON written
+ * straight into bytes) in-process timed on the same queries. Those bytes are checked against the way
+ * the API built the body before (CaptureRecord → toPeerJson → JSON.stringify, UTF-8).
  *
  * The database is built with the real store (openDatabase + insertMany, 10,000 per transaction)
  * and cached as bench/.data/peers-page-schema<N>-<ROWS>.sqlite (N: the schema version), so a rerun
@@ -20,7 +20,8 @@ import type { FilterConfig } from '../src/config/config-schema.js';
 import { FilterRegistry } from '../src/filter/filter-registry.js';
 import { ApiKeyRing } from '../src/http/api-keys.js';
 import { createApiServer } from '../src/http/api-server.js';
-import { rowToPeerJson, toPeerJson } from '../src/api-shape/peer-json.js';
+import { toPeerJson } from '../src/api-shape/peer-json.js';
+import { peerPageJson } from '../src/api-shape/peer-page-json.js';
 import { captureRowToRecord, SqliteCaptureRepository, type PeerPage, type PeerPageQuery } from '../src/store/capture-repository.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { SqliteFilterOverlayRepository } from '../src/store/filter-overlay-repository.js';
@@ -141,9 +142,9 @@ function fmtStats(s: Stats): string {
   return `p50 ${fmtMs(s.p50)}  p95 ${fmtMs(s.p95)}  p99 ${fmtMs(s.p99)}  max ${fmtMs(s.max)}  (mean ${fmtMs(s.mean)})`;
 }
 
-/** The body as the route builds it (fastify serializes an object with JSON.stringify). */
-function routeJson(page: PeerPage): string {
-  return JSON.stringify({ from: page.from, to: page.to, hasMore: page.hasMore, peers: page.peers.map(rowToPeerJson) });
+/** The body as the route builds it: the JSON's bytes, written straight from the rows. */
+function routeJson(page: PeerPage): Buffer {
+  return peerPageJson(page);
 }
 
 /** The body as the API built it before raw rows: CaptureRecord → toPeerJson → JSON.stringify. */
@@ -340,17 +341,17 @@ async function main(): Promise<number> {
     const s0 = performance.now();
     const old = recordJson(page);
     oldMs.push(performance.now() - s0);
-    if (text === old) sameBytes++;
+    if (text.equals(Buffer.from(old, 'utf8'))) sameBytes++;
     else if (firstDiff === '') firstDiff = `${q.filter} from=${q.from} success=${String(q.success)}`;
   }
   const bytesOk = sameBytes === queries.length;
 
   console.log(`SQL   repo.page alone:          ${fmtStats(sql)}`);
-  console.log(`page + rowToPeerJson + stringify: ${fmtStats(json)}`);
-  console.log(`  of which rowToPeerJson + JSON.stringify: p50 ${fmtMs(ser.p50)}  p99 ${fmtMs(ser.p99)}  (mean ${fmtMs(ser.mean)}); via CaptureRecord + toPeerJson instead: mean ${fmtMs(stats(oldMs).mean)}`);
+  console.log(`page + peerPageJson:              ${fmtStats(json)}`);
+  console.log(`  of which peerPageJson: p50 ${fmtMs(ser.p50)}  p99 ${fmtMs(ser.p99)}  (mean ${fmtMs(ser.mean)}); via CaptureRecord + toPeerJson + JSON.stringify instead (no UTF-8 encoding): mean ${fmtMs(stats(oldMs).mean)}`);
   console.log(`  JSON = the CaptureRecord + toPeerJson JSON, byte for byte: ${sameBytes}/${queries.length} pages → ${bytesOk ? 'OK' : `WRONG (first: ${firstDiff})`}`);
   console.log(
-    `  where the time goes (means, additive): repo.page ${fmtMs(part.mean)} + rowToPeerJson/stringify ${fmtMs(ser.mean)} ` +
+    `  where the time goes (means, additive): repo.page ${fmtMs(part.mean)} + peerPageJson ${fmtMs(ser.mean)} ` +
       `+ fastify/HTTP/fetch ${fmtMs(http.mean - json.mean)} = HTTP ${fmtMs(http.mean)}`,
   );
 

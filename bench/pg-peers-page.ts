@@ -31,6 +31,7 @@ import { openPgStore, type PgStore } from '../src/store/pg/pg-store.js';
 import { SqliteTorrentRepository } from '../src/store/torrent-repository.js';
 import { silentLogger } from '../src/util/logger.js';
 import { fmtBytes, fmtInt, fmtMs, header, passMiss, percentile, Rng } from './lib.js';
+import { getInChild } from './http-get-client.js';
 import { createBenchDb, databaseBytes, keptBenchDb } from './pg-bench-db.js';
 
 const SIZES = (process.env.SIZES ?? '1000000,10000000,30000000,100000000').split(',').map(Number);
@@ -108,18 +109,39 @@ async function measure(store: PgStore, base: string, rows: number, rng: Rng): Pr
     sql.push(performance.now() - t);
     peers += page.peers.length;
   }
-  const http: number[] = [];
-  for (const q of queries) {
+  const urls = queries.map((q) => {
     const params = new URLSearchParams({ key: KEY, filter: q.filter, from: String(q.from), to: String(q.to) });
     if (q.success !== undefined) params.set('success', String(q.success));
-    const t = performance.now();
-    const res = await fetch(`${base}/capture/peers/all/?${params.toString()}`);
-    const body = await res.text();
-    http.push(performance.now() - t);
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${body.slice(0, 200)}`);
+    return `${base}/capture/peers/all/?${params.toString()}`;
+  });
+  // The client in a process of its own (bench/http-get-client.ts): its reading of the answers runs
+  // beside the server, not on the server's event loop.
+  const cpu0 = process.cpuUsage();
+  const got = await getInChild(urls, 20);
+  const cpu = process.cpuUsage(cpu0);
+  const bad = got.statuses.findIndex((s) => s !== 200);
+  if (bad >= 0) throw new Error(`HTTP ${got.statuses[bad]} for ${urls[bad]}`);
+  for (const page of got.parsed) if (!Array.isArray((page as { peers?: unknown }).peers)) throw new Error('an answer without peers');
+  const http = got.ms;
+  let fetched: number[] | undefined;
+  if (process.env.INPROCESS_FETCH === '1') {
+    fetched = [];
+    for (const url of urls) {
+      const t = performance.now();
+      const res = await fetch(url);
+      await res.text();
+      fetched.push(performance.now() - t);
+    }
   }
+  const kb = got.bytes.reduce((a, b) => a + b, 0) / got.bytes.length / 1024;
+  console.log(
+    `  server process CPU ${((cpu.user + cpu.system) / 1000 / REQUESTS).toFixed(2)} ms per request, client process ${(got.cpuMs / REQUESTS).toFixed(2)} ms; ${kb.toFixed(0)} KiB per answer`,
+  );
   console.log(`  ${fmtInt(REQUESTS)} requests, ${fmtInt(peers / REQUESTS)} peers per page on average`);
-  return { sql: stats('SQL (page())', sql), http: stats('HTTP GET peers/all', http) };
+  const sqlP99 = stats('SQL (page())', sql);
+  const httpP99 = stats('HTTP GET peers/all', http);
+  if (fetched) stats('HTTP, fetch in the server', fetched);
+  return { sql: sqlP99, http: httpP99 };
 }
 
 header(`pg-peers-page: GET /capture/peers/all/ on PostgreSQL, page ${fmtInt(PAGE_SIZE)}, sizes ${SIZES.map(fmtInt).join(', ')}`);

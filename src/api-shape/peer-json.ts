@@ -65,8 +65,8 @@ export function toPeerJson(c: CaptureRecord): PeerJson {
 /**
  * The peer object of a stored row, straight from the page query's raw row: the same object (same
  * keys in the same order, so the same JSON text) as toPeerJson(captureRowToRecord(r)), without the
- * intermediate record. JSON.stringify of these objects beat building the text by hand (string
- * concatenation with escaping checks) and fast-json-stringify with a schema in the peers-page benchmark.
+ * intermediate record. The peers page itself is written by peerPageJson (peer-page-json.ts), which
+ * writes the JSON text of these objects straight into bytes; this function is its reference.
  */
 export function rowToPeerJson(r: CaptureRow): PeerJson {
   const out: PeerJson = {
