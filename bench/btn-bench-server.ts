@@ -18,6 +18,8 @@ export interface BtnBenchServer {
   url: string;
   appId: string;
   appSecret: string;
+  /** The BTN module's status (its ingest and decode-thread counters). */
+  status(): Record<string, unknown>;
   /** Stops the BTN module, then closes the HTTP server. */
   close(): Promise<void>;
 }
@@ -26,8 +28,9 @@ export async function startBtnBenchServer(
   store: SqliteStore,
   btnStore: ReturnType<typeof openBtnStore>,
   config: Config,
+  options: { decodeThreads?: number } = {},
 ): Promise<BtnBenchServer> {
-  const btn = createBtnModule({ ...btnStore, logger: silentLogger() }, { config: () => config.btn });
+  const btn = createBtnModule({ ...btnStore, logger: silentLogger() }, { config: () => config.btn, ...options });
   const app = await createApiServer(
     {
       modules: [btn.http],
@@ -49,6 +52,7 @@ export async function startBtnBenchServer(
     url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`,
     appId: created.appId,
     appSecret,
+    status: () => btn.status(),
     close: async () => {
       btn.stop();
       await app.close();

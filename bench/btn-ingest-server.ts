@@ -22,7 +22,7 @@ const btnStore = openBtnStore(store.db, { writeThread: process.env.WRITE_THREAD 
 const config = configSchema.parse({
   btn: { enabled: true, publicUrl: 'http://127.0.0.1', users: [{ name: 'bench', token: TOKEN, role: 'admin' }] },
 });
-const server = await startBtnBenchServer(store, btnStore, config);
+const server = await startBtnBenchServer(store, btnStore, config, process.env.DECODE_THREADS ? { decodeThreads: Number(process.env.DECODE_THREADS) } : {});
 process.stdout.write(`${JSON.stringify({ url: server.url, appId: server.appId, appSecret: server.appSecret, token: TOKEN, dbFile })}\n`);
 /** CPU of the main thread (the event loop) in µs, from /proc (clock ticks of 10 ms); the rest of cpuUs is the other threads. */
 function mainThreadCpuUs(): number {
@@ -42,6 +42,7 @@ process.stdin.resume();
 process.stdin.on('end', () => {
   clearInterval(timer);
   if (btnStore.submissions instanceof BtnWriteWorker) process.stdout.write(`${JSON.stringify({ writer: btnStore.submissions.status() })}\n`);
+  process.stdout.write(`${JSON.stringify({ decode: server.status().decode ?? null })}\n`);
   void server.close().then(async () => {
     await btnStore.close();
     store.close();

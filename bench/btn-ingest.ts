@@ -7,7 +7,8 @@
  * GET /api/snapshot?page=0&pageSize=100 runs back to back (20 ms apart) and its latency is
  * recorded; the server's RSS and CPU (all threads, and its main thread alone) are sampled every
  * 200 ms. Every row is new (distinct peer IPs), so every one is an insert. WRITE_THREAD=0 writes
- * on the event loop (the store without its write thread: the code before it).
+ * on the event loop (the store without its write thread: the code before it); DECODE_THREADS=0
+ * inflates, parses and normalises the bodies on the event loop (the module without its decode thread).
  *
  *   nice node --import tsx bench/btn-ingest.ts        BATCHES=100 for a short run
  *
@@ -41,11 +42,13 @@ let lastHeap = 0;
 let serverCpuUs = 0;
 let serverMainCpuUs = 0;
 let writer: { calls: number; commits: number } | undefined;
+let decoder: { threads: number; calls: number } | null | undefined;
 const ready = new Promise<{ url: string; appId: string; appSecret: string; token: string; dbFile: string }>((resolve) => {
   lines.on('line', (line) => {
     const msg = JSON.parse(line) as Record<string, unknown>;
     if (typeof msg.url === 'string') resolve(msg as never);
     else if (msg.writer) writer = msg.writer as typeof writer;
+    else if ('decode' in msg) decoder = msg.decode as typeof decoder;
     else {
       peakRss = Math.max(peakRss, msg.rss as number);
       lastHeap = msg.heapUsed as number;
@@ -216,4 +219,5 @@ console.log(
 );
 console.log(`server memory      peak RSS ${fmtBytes(peakRss)}, heapUsed at the end ${fmtBytes(lastHeap)}`);
 console.log(writer ? `write thread       ${fmtInt(writer.calls)} calls in ${fmtInt(writer.commits)} commits` : 'write thread       none (WRITE_THREAD=0: written on the event loop)');
+console.log(decoder ? `decode threads     ${decoder.threads}: ${fmtInt(decoder.calls)} bodies inflated, parsed and normalised off the event loop` : 'decode threads     none (DECODE_THREADS=0: bodies decoded on the event loop)');
 console.log(`database           ${fmtBytes(dbBytes)} (${fmtBytes(dbBytes / inserted)} per row)`);

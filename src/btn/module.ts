@@ -1,16 +1,17 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BtnConfig } from '../config/config-schema.js';
 import type { Logger } from '../util/logger.js';
 import { BtnApps } from './btn-apps.js';
 import { BtnIngest } from './btn-ingest.js';
 import { BtnUsers } from './btn-users.js';
+import { DecodePool } from './decode-pool.js';
 import { registerLoginRoutes } from './login-routes.js';
 import { OAuthLogin } from './oauth-login.js';
 import { PowCaptcha } from './pow-captcha.js';
 import { registerPingRoutes } from './ping-routes.js';
 import type { BtnAppStore, BtnQueryStore, BtnSubmissionStore, BtnUserStore, CaptureEvidence, SpamListSource } from './ports.js';
 import { registerQueryRoutes } from './query-routes.js';
-import { parseJson, readBody } from './request-body.js';
+import { parseJson, readBody, readRawBody } from './request-body.js';
 import { BtnRules } from './rules.js';
 
 export interface BtnDeps {
@@ -33,6 +34,8 @@ export interface BtnModuleOptions {
   rulesRefreshMs?: number;
   /** Swarm rows per write transaction (default 1,000: a longer batch is stored in parts, the API served between them). */
   swarmChunkRows?: number;
+  /** Threads that inflate, parse and normalise submissions (default 1; 0: on the event loop). */
+  decodeThreads?: number;
 }
 
 /** The routes as the HTTP server takes a domain's (structurally http/'s HttpModule: btn/ does not import http/). */
@@ -61,7 +64,12 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
       return config().autoAccount;
     },
   });
-  const ingest = new BtnIngest(deps.submissions, options.swarmChunkRows !== undefined ? { swarmChunkRows: options.swarmChunkRows } : {});
+  const decode = (options.decodeThreads ?? 1) > 0 ? new DecodePool({ threads: options.decodeThreads ?? 1 }) : undefined;
+  const ingest = new BtnIngest(deps.submissions, {
+    ...(options.swarmChunkRows !== undefined ? { swarmChunkRows: options.swarmChunkRows } : {}),
+    ...(decode ? { decode } : {}),
+    maxBodyBytes: () => config().maxBodyBytes,
+  });
   const rules = new BtnRules(
     { config, queries: deps.queries, captures: deps.captures, ...(deps.spam ? { spam: deps.spam } : {}) },
     { refreshMs: options.rulesRefreshMs ?? 60_000 },
@@ -78,13 +86,14 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
       // BTN bodies are gzip + chunked JSON of unknown length (spec §1.3): inflated here as a
       // stream with a cap on the decoded size, for every content type the client may send.
       scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', async (req: { headers: Record<string, string | string[] | undefined> }, payload: NodeJS.ReadableStream) => {
+      // Submissions (routes with config.rawBody) are only read here: the decode thread inflates and parses them.
+      scope.addContentTypeParser('*', async (req: FastifyRequest, payload: NodeJS.ReadableStream) => {
         const enc = req.headers['content-encoding'];
-        const text = await readBody(payload as import('node:stream').Readable, typeof enc === 'string' ? enc : undefined, {
-          maxBytes: config().maxBodyBytes,
-          maxDrainBytes: options.maxDrainBytes ?? 4 * config().maxBodyBytes,
-        });
-        return parseJson(text);
+        const limits = { maxBytes: config().maxBodyBytes, maxDrainBytes: options.maxDrainBytes ?? 4 * config().maxBodyBytes };
+        const stream = payload as import('node:stream').Readable;
+        const encoding = typeof enc === 'string' ? enc : undefined;
+        if ((req.routeOptions.config as { rawBody?: boolean } | undefined)?.rawBody) return await readRawBody(stream, encoding, limits);
+        return parseJson(await readBody(stream, encoding, limits));
       });
       const pingDeps = { config, apps, ingest, rules, submissions: deps.submissions, queries: deps.queries, captures: deps.captures, pow };
       registerPingRoutes(scope, pingDeps);
@@ -105,6 +114,7 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
   return {
     http: { name: 'btn', stdRespPrefixes: ['/ping/', '/api/', '/auth/'], register },
     start() {
+      decode?.start();
       timer = setInterval(() => {
         try {
           apps.flushSeen();
@@ -120,6 +130,7 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
       timer.unref();
     },
     stop() {
+      void decode?.close();
       if (timer) clearInterval(timer);
       timer = undefined;
       try {
@@ -128,6 +139,6 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
         log.warn({ err }, 'BTN last-seen update failed');
       }
     },
-    status: () => ({ enabled: config().enabled, ingest: ingest.status(), powSessions: pow.size(), oauthLoginsPending: oauth.size() }),
+    status: () => ({ enabled: config().enabled, ingest: ingest.status(), ...(decode ? { decode: decode.status() } : {}), powSessions: pow.size(), oauthLoginsPending: oauth.size() }),
   };
 }

@@ -6,7 +6,7 @@ import { PING_SCHEMAS as S } from './btn-schemas.js';
 import { torrentIdentifier } from './torrent-identifier.js';
 import { BtnError } from './btn-error.js';
 import type { BtnApps } from './btn-apps.js';
-import type { BtnIngest, SubmissionKind } from './btn-ingest.js';
+import type { BtnIngest, RawSubmission, SubmissionKind } from './btn-ingest.js';
 import { readCredentials } from './credentials.js';
 import { normalizeIp } from './normalize.js';
 import { pingConfig, protocolVersion, ROUTES } from './ping-config.js';
@@ -163,9 +163,11 @@ export function registerPingRoutes(app: FastifyInstance, deps: PingDeps): void {
   });
 
   const submit = (route: string, kind: SubmissionKind, schema: RouteSchema): void => {
-    app.post(route, { schema }, async (req) => {
+    // rawBody: the body arrives read but not inflated (module.ts), for the decode thread.
+    app.post(route, { schema, config: { rawBody: true } }, async (req) => {
       const a = auth(deps, req);
-      const r = await deps.ingest.ingest(kind, a.ref, req.body);
+      const body = req.body as RawSubmission | undefined;
+      const r = body?.bytes instanceof Uint8Array ? await deps.ingest.ingestRaw(kind, a.ref, body) : await deps.ingest.ingest(kind, a.ref, body);
       return ok(r, `${r.inserted + r.updated + r.unchanged} of ${r.received} rows accepted`);
     });
   };

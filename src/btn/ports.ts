@@ -1,4 +1,5 @@
 /** What the BTN domain needs from the store (implemented in src/store/btn-*-repository.ts). */
+import type { PackedSwarm } from './swarm-pack.js';
 
 export interface BtnApp {
   /** Internal row id (the `id` of the query API). */
@@ -120,7 +121,8 @@ export interface WriteResult {
  */
 export interface BtnSubmissionStore {
   putBans(app: number, submitId: string, rows: readonly BanRow[], now: number): WriteResult | Promise<WriteResult>;
-  putSwarm(app: number, submitId: string, rows: readonly SwarmRow[], now: number): WriteResult | Promise<WriteResult>;
+  /** `rows` may come packed (swarm-pack.ts: how the decode thread hands them over, ready for the write thread). */
+  putSwarm(app: number, submitId: string, rows: readonly SwarmRow[] | PackedSwarm, now: number): WriteResult | Promise<WriteResult>;
   putHistories(app: number, rows: readonly HistoryRow[], now: number): WriteResult | Promise<WriteResult>;
   putHeartbeat(app: number, ifaddr: string, externalIp: string, now: number): void | Promise<void>;
   /** Client discovery from submissions: (client name, 8-char peer id prefix). */

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
 import { BtnError } from './btn-error.js';
+import type { BodyEncoding } from './submission-decode.js';
 
 export interface BodyLimits {
   /** Bytes of the decoded (inflated) body at most. */
@@ -48,7 +49,7 @@ export function readBody(raw: Readable, contentEncoding: string | undefined, lim
           decoder.destroy();
         }
         void drain(raw, limits.maxDrainBytes).then(
-          () => finish(new BtnError('BTN_BODY_TOO_LARGE', `request body is larger than ${limits.maxBytes} bytes (decoded)`)),
+          () => finish(bodyTooLarge(limits.maxBytes)),
           (err: unknown) => finish(err as Error),
         );
         return;
@@ -78,6 +79,53 @@ export function readBody(raw: Readable, contentEncoding: string | undefined, lim
   });
 }
 
+/**
+ * Reads a request body without inflating it (decode-pool.ts inflates it on its own thread, with the
+ * cap on the decoded size there). The bytes read are capped too: at `maxBytes` for an uncompressed
+ * body, and for gzip / deflate at what the largest body that inflates within the cap can take
+ * (deflate's stored blocks add 5 bytes per 64 KiB, the gzip header and trailer a few dozen): past it,
+ * the rest is read and discarded and the answer is BTN_BODY_TOO_LARGE (413), as readBody does.
+ */
+export function readRawBody(raw: Readable, contentEncoding: string | undefined, limits: BodyLimits): Promise<{ bytes: Buffer; encoding: BodyEncoding }> {
+  const enc = (contentEncoding ?? 'identity').trim().toLowerCase();
+  const encoding: BodyEncoding | undefined =
+    enc === 'gzip' || enc === 'x-gzip' ? 'gzip' : enc === 'deflate' ? 'deflate' : enc === 'identity' || enc === '' ? 'identity' : undefined;
+  if (!encoding) {
+    return drain(raw, limits.maxDrainBytes).then(() => {
+      throw new BtnError('BTN_BAD_BODY', `unsupported Content-Encoding "${enc}" (gzip, deflate or none)`);
+    });
+  }
+  const cap = encoding === 'identity' ? limits.maxBytes : limits.maxBytes + Math.ceil(limits.maxBytes / 8192) + 1024;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= cap) {
+        chunks.push(chunk);
+        return;
+      }
+      chunks.length = 0;
+      raw.off('data', onData);
+      raw.off('end', onEnd);
+      void drain(raw, limits.maxDrainBytes).then(() => reject(bodyTooLarge(limits.maxBytes)), reject);
+    };
+    const onEnd = (): void => {
+      // Its own ArrayBuffer (never a slice of Buffer's shared pool), so it can be transferred to a thread.
+      const bytes = Buffer.from(new ArrayBuffer(size));
+      let at = 0;
+      for (const c of chunks) {
+        bytes.set(c, at);
+        at += c.length;
+      }
+      resolve({ bytes, encoding });
+    };
+    raw.on('data', onData);
+    raw.on('end', onEnd);
+    raw.on('error', reject);
+  });
+}
+
 /** Reads and discards the rest of a request, up to `maxBytes`; beyond that it stops reading (the server closes the connection). */
 function drain(raw: Readable, maxBytes: number): Promise<void> {
   return new Promise((resolve) => {
@@ -101,6 +149,10 @@ function drain(raw: Readable, maxBytes: number): Promise<void> {
     raw.once('error', done);
     raw.resume();
   });
+}
+
+export function bodyTooLarge(maxBytes: number): BtnError {
+  return new BtnError('BTN_BODY_TOO_LARGE', `request body is larger than ${maxBytes} bytes (decoded)`);
 }
 
 /** Parses JSON text; an invalid document is a BtnError the client sees as 400. */

@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { BanRow, BtnSubmissionStore, HistoryRow, SwarmRow, WriteResult } from '../btn/ports.js';
+import { isPackedSwarm, unpackSwarm, type PackedSwarm } from '../btn/swarm-pack.js';
 import type { Db } from './open-database.js';
 
 const TORRENT_CACHE_MAX = 200_000;
@@ -152,7 +153,8 @@ export class SqliteBtnSubmissionRepository implements BtnSubmissionStore {
    * path, a 1,000-row batch is 20 statements); only when some rows already existed, the per-row
    * UPDATE that takes newer data (a row just inserted is left alone: its last_seen is not older).
    */
-  putSwarm(app: number, submitId: string, rows: readonly SwarmRow[], now: number): WriteResult {
+  putSwarm(app: number, submitId: string, given: readonly SwarmRow[] | PackedSwarm, now: number): WriteResult {
+    const rows = isPackedSwarm(given) ? unpackSwarm(given) : given;
     const fresh = this.newFresh();
     const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0 };
     this.db.transaction(() => {

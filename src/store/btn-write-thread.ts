@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { WriteResult } from '../btn/ports.js';
 import { SqliteBtnSubmissionRepository } from './btn-submission-repository.js';
-import { unpackSwarm } from './btn-swarm-pack.js';
+import { unpackSwarm } from '../btn/swarm-pack.js';
 import type { WriteCall, WriteReply, WriteThreadData } from './btn-write-worker.js';
 import { openDatabase } from './open-database.js';
 import { WriteTurn } from './write-turn.js';

@@ -1,10 +1,9 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { BanRow, BtnSubmissionStore, HistoryRow, SwarmRow, WriteResult } from '../btn/ports.js';
 import { AppError } from '../util/app-error.js';
+import { startWorker } from '../util/start-worker.js';
 import { SqliteBtnSubmissionRepository } from './btn-submission-repository.js';
-import { packSwarm, type PackedSwarm } from './btn-swarm-pack.js';
+import { isPackedSwarm, packSwarm, type PackedSwarm } from '../btn/swarm-pack.js';
 import type { Db } from './open-database.js';
 import { writeTurnOf, type WriteTurn } from './write-turn.js';
 
@@ -84,8 +83,8 @@ export class BtnWriteWorker implements BtnSubmissionStore {
     return !db.memory && !db.readonly && db.name !== '' && db.name !== ':memory:';
   }
 
-  putSwarm(app: number, submitId: string, rows: readonly SwarmRow[], now: number): Promise<WriteResult> {
-    const packed = packSwarm(rows);
+  putSwarm(app: number, submitId: string, rows: readonly SwarmRow[] | PackedSwarm, now: number): Promise<WriteResult> {
+    const packed = isPackedSwarm(rows) ? rows : packSwarm(rows);
     return this.call({ method: 'putSwarm', args: [app, submitId, packed, now] }, [packed.nums.buffer as ArrayBuffer, packed.refs.buffer as ArrayBuffer]) as Promise<WriteResult>;
   }
 
@@ -168,7 +167,7 @@ export class BtnWriteWorker implements BtnSubmissionStore {
       ...(this.faults ? { faults: this.faults } : {}),
     };
     this.faults = undefined;
-    const worker = startThread(data);
+    const worker = startWorker(import.meta.url, 'btn-write-thread', { workerData: data });
     this.counters.threadsStarted++;
     let lastError: Error | undefined;
     worker.on('message', (reply: WriteReply) => {
@@ -206,16 +205,4 @@ export class BtnWriteWorker implements BtnSubmissionStore {
     this.worker = worker;
     return worker;
   }
-}
-
-/**
- * The emitted .js in dist; from the sources (tsx, tests), the .ts file after registering tsx's
- * loader in the thread (as metainfo-pool.ts does).
- */
-function startThread(workerData: WriteThreadData): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./btn-write-thread.js', import.meta.url), { workerData });
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const entry = new URL('./btn-write-thread.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`;
-  return new Worker(boot, { eval: true, workerData });
 }

@@ -41,6 +41,8 @@ export async function startBtn(
     http?: z.input<typeof configSchema>['http'];
     rulesRefreshMs?: number;
     swarmChunkRows?: number;
+    /** Threads that decode submissions (default: the module's, 1; 0: on the event loop). */
+    decodeThreads?: number;
     spam?: (db: Db) => SpamListSource;
     /** Submissions written on the store's write thread, as the daemon does (default true). */
     writeThread?: OpenBtnStoreOptions['writeThread'];
@@ -57,7 +59,7 @@ export async function startBtn(
   const overlay = new SqliteFilterOverlayRepository(db);
   const captures = new SqliteCaptureRepository(db);
   const store = openBtnStore(db, { writeThread: options.writeThread ?? true });
-  const btn = createBtnModule({ ...store, ...(options.spam ? { spam: options.spam(db) } : {}), logger: silentLogger() }, { config: () => btnConfig, rulesRefreshMs: options.rulesRefreshMs ?? 0, ...(options.swarmChunkRows ? { swarmChunkRows: options.swarmChunkRows } : {}) });
+  const btn = createBtnModule({ ...store, ...(options.spam ? { spam: options.spam(db) } : {}), logger: silentLogger() }, { config: () => btnConfig, rulesRefreshMs: options.rulesRefreshMs ?? 0, ...(options.swarmChunkRows ? { swarmChunkRows: options.swarmChunkRows } : {}), ...(options.decodeThreads !== undefined ? { decodeThreads: options.decodeThreads } : {}) });
   const app = await createApiServer(
     {
       modules: [btn.http],

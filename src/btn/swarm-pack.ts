@@ -1,7 +1,7 @@
-import type { SwarmRow } from '../btn/ports.js';
+import type { SwarmRow } from './ports.js';
 
 /**
- * Swarm rows packed for the write thread: numbers in one Float64Array (transferred, not copied)
+ * Swarm rows packed for crossing threads (the decode thread to the event loop to the write thread): numbers in one Float64Array (transferred, not copied)
  * and strings as indexes into one table of the batch's distinct strings. Posting 1,000 row
  * objects costs ~4.5 ms of structured clone (every object, every key, every string, once each
  * way); packed, a fraction of it (a batch repeats its torrents, client names and flags).
@@ -21,6 +21,10 @@ const NUMS = [
 const STRS = ['downloader', 'torrentIdentifier', 'peerIp', 'peerId', 'peerClientName', 'flags'] as const satisfies ReadonlyArray<keyof SwarmRow>;
 const NN = NUMS.length + 1; // + torrentPrivate
 const NS = STRS.length;
+
+export function isPackedSwarm(rows: readonly SwarmRow[] | PackedSwarm): rows is PackedSwarm {
+  return !Array.isArray(rows);
+}
 
 export function packSwarm(rows: readonly SwarmRow[]): PackedSwarm {
   const n = rows.length;

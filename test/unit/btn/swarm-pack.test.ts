@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SwarmRow } from '../../../src/btn/ports.js';
-import { packSwarm, unpackSwarm } from '../../../src/store/btn-swarm-pack.js';
+import { packSwarm, unpackSwarm } from '../../../src/btn/swarm-pack.js';
 
 const row = (i: number, over: Partial<SwarmRow> = {}): SwarmRow => ({
   downloader: 'qBittorrent-main',
