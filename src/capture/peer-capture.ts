@@ -27,9 +27,11 @@ import { PeerMessages } from './peer-messages.js';
  *
  * Layering: socket → FrameReader (caps message length, drops what the capture cannot use unread,
  * rejects non-BitTorrent streams) → PeerMessages (checks, piece state, flood limits) → Wire.
- * bittorrent-protocol's Wire builds what we send (handshake reserved bits, the extended
- * handshake with our `m`, ut_metadata messages, fast-extension rejects) and routes ut_metadata
- * messages to our BEP 9 extension; it sees only the handshake, extended and control messages.
+ * Our handshake is sent at connect (`handshakeBytes`); bittorrent-protocol's Wire, built when the
+ * peer's handshake arrives (a dropped attempt costs none), builds what we send after it (the
+ * extended handshake with our `m`, ut_metadata messages, fast-extension rejects) and routes
+ * ut_metadata messages to our BEP 9 extension; it sees only the handshake, extended and control
+ * messages.
  *
  * Fairness: at most `framesPerTurn` messages are parsed per connection per turn of the event
  * loop; then the socket is paused (TCP flow control slows the peer) until the next turn, so a
@@ -41,6 +43,21 @@ export { DEFAULT_PIECE_STATE_WAIT_MS } from './peer-capture-types.js';
 export { EXTENDED_VERSION, makePeerId } from './peer-id.js';
 
 type Phase = 'connecting' | 'handshaking' | 'observing' | 'done';
+
+/** What we advertise (BEP 10 always, as the Wire does; BEP 6; no DHT port). */
+const HANDSHAKE_EXTENSIONS = { fast: true, dht: false } as const;
+const PROTOCOL = Buffer.from('\u0013BitTorrent protocol', 'latin1');
+
+/** Our BEP 3 handshake, byte for byte what bittorrent-protocol's Wire builds for HANDSHAKE_EXTENSIONS. */
+export function handshakeBytes(infohash: Uint8Array, peerId: Uint8Array): Buffer {
+  const out = Buffer.alloc(68);
+  PROTOCOL.copy(out, 0);
+  out[20 + 5] = 0x10; // extension protocol (BEP 10)
+  out[20 + 7] = 0x04; // fast extension (BEP 6)
+  out.set(infohash, 28);
+  out.set(peerId, 48);
+  return out;
+}
 
 /** Captures one peer. Resolves with the outcome; never rejects. */
 export function capturePeer(input: PeerCaptureInput, options: PeerCaptureOptions, signal?: AbortSignal): Promise<PeerCaptureOutcome> {
@@ -151,6 +168,18 @@ class PeerCapture {
       recorder.connect();
     }
 
+    // Our handshake goes out now; the Wire (and the metadata fetch) are built only when the peer
+    // answers with its own: a dropped or silent attempt costs no Wire (a first plain attempt at a
+    // peer that requires encryption, a dead or non-BitTorrent listener).
+    this.send(handshakeBytes(this.infohashBytes as Buffer, this.options.peerId));
+    this.schedule();
+  }
+
+  /**
+   * The peer's handshake arrived: the Wire that builds what we send from now on (extended
+   * handshake, ut_metadata, fast-extension rejects), told that our handshake is already out.
+   */
+  private startWire(): Wire {
     const fetch = new MetadataFetch({
       infohash: this.input.infohash.toLowerCase(),
       maxBytes: Math.min(this.options.maxMetadataBytes ?? MAX_METADATA_SIZE, MAX_METADATA_SIZE, MAX_INFO_BYTES),
@@ -164,16 +193,24 @@ class PeerCapture {
     // Our extended handshake: `m` (filled by the Wire from use()) and `v`; no metadata_size.
     wire.extendedHandshake = { v: EXTENDED_VERSION };
     wire.use(metadataExtension(fetch));
-    wire.on('data', (chunk) => this.guard(() => this.send(chunk)));
+    // The Wire's first output is the handshake it builds below: the same bytes we sent at connect.
+    let handshakeSent = false;
+    wire.on('data', (chunk: Uint8Array) => {
+      if (!handshakeSent && chunk.length === 68) {
+        handshakeSent = true;
+        return;
+      }
+      this.guard(() => this.send(chunk));
+    });
     wire.on('extended', (ext) => {
       if (ext === 'handshake') this.guard(() => this.onWireExtendedHandshake());
     });
     wire.on('error', () => undefined);
-    wire.handshake(this.infohashBytes as Buffer, this.options.peerId, { fast: true, dht: false });
-    this.schedule();
+    wire.handshake(this.infohashBytes as Buffer, this.options.peerId, HANDSHAKE_EXTENSIONS);
+    return wire;
   }
 
-  /** Bytes the Wire produced: to the socket, exactly as recorded. */
+  /** Bytes we send: to the socket, exactly as recorded. */
   private send(chunk: Uint8Array): void {
     this.input.recorder?.data('out', chunk);
     this.socket?.write(chunk);
@@ -247,7 +284,6 @@ class PeerCapture {
   // ---------------------------------------------------------------------------------------------
 
   private onFrame(frame: Frame): void {
-    const wire = this.wire as Wire;
     if (frame.kind === 'handshake') {
       if (!(this.infohashBytes as Buffer).equals(frame.infohash)) throw captureError('WRONG_INFOHASH');
       this.peerId = new Uint8Array(frame.peerId);
@@ -260,6 +296,7 @@ class PeerCapture {
       // Until the peer's first piece-state message, the window is the wait for it.
       this.windowAt = now + this.pieceStateWaitMs;
       this.metadataAt = this.totalAt - Math.min(250, this.options.totalTimeoutMs * 0.1);
+      const wire = this.startWire();
       if (this.input.fetchMetadata && !extended) {
         this.metadataFetch?.fail('metadata: peer does not support the extension protocol');
       }
@@ -267,6 +304,7 @@ class PeerCapture {
       this.schedule();
       return;
     }
+    const wire = this.wire as Wire;
     const messages = this.messages as PeerMessages;
     const verdict = messages.onFrame(frame, this.knownPieceCount(), this.metadataPending);
     if (verdict.pieceState) this.onPieceState();

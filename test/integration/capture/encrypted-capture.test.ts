@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import Wire from 'bittorrent-protocol';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CaptureOutcomes } from '../../../src/capture/capture-outcomes.js';
 import { EncryptionMemory, captureWithEncryption, type EncryptedCaptureOutcome, type EncryptionMode } from '../../../src/capture/encrypted-capture.js';
 import { capturePeer, makePeerId, type PeerCaptureOptions } from '../../../src/capture/peer-capture.js';
@@ -123,10 +124,15 @@ describe('capture of a peer that requires encryption', () => {
     expect(server.accepted).toBe(1);
   });
 
-  it('plain-only: dropped, and the reason says so (no retry)', async () => {
+  it('plain-only: dropped, and the reason says so (no retry); the dropped attempt built no Wire', async () => {
     const t = makeTorrent();
     const server = await peer('127.41.0.3', t, { encryption: 'required' });
+    // The server's own Wire handshakes only after ours; the capture's Wire is built only when
+    // the peer's handshake arrives, so a dropped attempt makes none.
+    const handshakes = vi.spyOn(Wire.prototype, 'handshake');
+    cleanups.push(() => handshakes.mockRestore());
     const o = await capture(server, t, 'plain-only');
+    expect(handshakes).not.toHaveBeenCalled();
     expect(o.ok).toBe(false);
     if (o.ok) return;
     expect(o.encryption).toBe('none');
