@@ -1,6 +1,7 @@
 /**
  * The daemon's HTTP server with only the BTN module, on a store a bench opened, plus one BTN app
- * to submit with: what bench/btn-ingest-server.ts and bench/btn-capture-lock.ts both serve.
+ * to submit with, and the WAL checkpointer the daemon runs: what bench/btn-ingest-server.ts and
+ * bench/btn-capture-lock.ts both serve.
  */
 import type { FastifyInstance } from 'fastify';
 import { BtnApps } from '../src/btn/btn-apps.js';
@@ -11,6 +12,7 @@ import { ApiKeyRing } from '../src/http/api-keys.js';
 import { createApiServer } from '../src/http/api-server.js';
 import type { openBtnStore } from '../src/store/btn-store.js';
 import type { SqliteStore } from '../src/store/sqlite-store.js';
+import { WalCheckpointer, type WalCheckpointStatus } from '../src/store/wal-checkpointer.js';
 import { silentLogger } from '../src/util/logger.js';
 
 export interface BtnBenchServer {
@@ -20,7 +22,9 @@ export interface BtnBenchServer {
   appSecret: string;
   /** The BTN module's status (its ingest and decode-thread counters). */
   status(): Record<string, unknown>;
-  /** Stops the BTN module, then closes the HTTP server. */
+  /** The WAL checkpointer's status (checkpoints, the WAL's size, fallbacks). */
+  checkpoint(): WalCheckpointStatus;
+  /** Stops the BTN module, then closes the HTTP server, then the WAL checkpointer. */
   close(): Promise<void>;
 }
 
@@ -30,6 +34,11 @@ export async function startBtnBenchServer(
   config: Config,
   options: { decodeThreads?: number } = {},
 ): Promise<BtnBenchServer> {
+  // WAL checkpoints as the daemon runs them (database.checkpoint: a worker thread every second, the
+  // writers' automatic checkpoint off meanwhile); CHECKPOINT_WORKER=0: SQLite's own, in each commit.
+  const checkpoint = { ...config.database.checkpoint, worker: config.database.checkpoint.worker && process.env.CHECKPOINT_WORKER !== '0' };
+  const checkpointer = new WalCheckpointer({ file: store.db.name, main: store.ops, logger: silentLogger() }, checkpoint);
+  checkpointer.start();
   const btn = createBtnModule({ ...btnStore, logger: silentLogger() }, { config: () => config.btn, ...options });
   const app = await createApiServer(
     {
@@ -53,9 +62,11 @@ export async function startBtnBenchServer(
     appId: created.appId,
     appSecret,
     status: () => btn.status(),
+    checkpoint: () => checkpointer.status(),
     close: async () => {
       btn.stop();
       await app.close();
+      await checkpointer.stop();
     },
   };
 }

@@ -17,11 +17,12 @@ import { startBtnBenchServer } from './btn-bench-server.js';
 const TOKEN = 'bench-token-0123456789abcdef';
 const dir = mkdtempSync(path.join(tmpdir(), 'btn-bench-'));
 const dbFile = path.join(dir, 'capture.db');
-const store = openSqliteStore({ path: dbFile, busyTimeoutMs: 5000 });
-const btnStore = openBtnStore(store.db, { writeThread: process.env.WRITE_THREAD !== '0' });
 const config = configSchema.parse({
   btn: { enabled: true, publicUrl: 'http://127.0.0.1', users: [{ name: 'bench', token: TOKEN, role: 'admin' }] },
 });
+// The daemon's busy timeout (database.busyTimeoutMs) on its connection.
+const store = openSqliteStore({ path: dbFile, busyTimeoutMs: config.database.busyTimeoutMs });
+const btnStore = openBtnStore(store.db, { writeThread: process.env.WRITE_THREAD !== '0' });
 const server = await startBtnBenchServer(store, btnStore, config, process.env.DECODE_THREADS ? { decodeThreads: Number(process.env.DECODE_THREADS) } : {});
 process.stdout.write(`${JSON.stringify({ url: server.url, appId: server.appId, appSecret: server.appSecret, token: TOKEN, dbFile })}\n`);
 /** CPU of the main thread (the event loop) in µs, from /proc (clock ticks of 10 ms); the rest of cpuUs is the other threads. */
@@ -43,6 +44,7 @@ process.stdin.on('end', () => {
   clearInterval(timer);
   if (btnStore.submissions instanceof BtnWriteWorker) process.stdout.write(`${JSON.stringify({ writer: btnStore.submissions.status() })}\n`);
   process.stdout.write(`${JSON.stringify({ decode: server.status().decode ?? null })}\n`);
+  process.stdout.write(`${JSON.stringify({ checkpoint: server.checkpoint() })}\n`);
   void server.close().then(async () => {
     await btnStore.close();
     store.close();

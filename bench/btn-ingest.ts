@@ -43,12 +43,14 @@ let serverCpuUs = 0;
 let serverMainCpuUs = 0;
 let writer: { calls: number; commits: number } | undefined;
 let decoder: { threads: number; calls: number } | null | undefined;
+let checkpoint: { mode: string; running: boolean; checkpoints: number; longestDurationMs: number; walFrames: number; fallbacks: number } | undefined;
 const ready = new Promise<{ url: string; appId: string; appSecret: string; token: string; dbFile: string }>((resolve) => {
   lines.on('line', (line) => {
     const msg = JSON.parse(line) as Record<string, unknown>;
     if (typeof msg.url === 'string') resolve(msg as never);
     else if (msg.writer) writer = msg.writer as typeof writer;
     else if ('decode' in msg) decoder = msg.decode as typeof decoder;
+    else if (msg.checkpoint) checkpoint = msg.checkpoint as typeof checkpoint;
     else {
       peakRss = Math.max(peakRss, msg.rss as number);
       lastHeap = msg.heapUsed as number;
@@ -220,4 +222,9 @@ console.log(
 console.log(`server memory      peak RSS ${fmtBytes(peakRss)}, heapUsed at the end ${fmtBytes(lastHeap)}`);
 console.log(writer ? `write thread       ${fmtInt(writer.calls)} calls in ${fmtInt(writer.commits)} commits` : 'write thread       none (WRITE_THREAD=0: written on the event loop)');
 console.log(decoder ? `decode threads     ${decoder.threads}: ${fmtInt(decoder.calls)} bodies inflated, parsed and normalised off the event loop` : 'decode threads     none (DECODE_THREADS=0: bodies decoded on the event loop)');
+console.log(
+  checkpoint?.running
+    ? `WAL checkpoints    ${fmtInt(checkpoint.checkpoints)} on the checkpoint worker (longest ${fmtMs(checkpoint.longestDurationMs)}), WAL ${fmtInt(checkpoint.walFrames)} pages at the last, ${checkpoint.fallbacks} fallbacks to SQLite's own`
+    : "WAL checkpoints    SQLite's own, in the commits (CHECKPOINT_WORKER=0)",
+);
 console.log(`database           ${fmtBytes(dbBytes)} (${fmtBytes(dbBytes / inserted)} per row)`);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ['filter-match', 'peers-page', 'capture-ingest', 'retention', 'spam-list', 'btn-ingest-cpu', 'btn-ingest', 'pg-ingest', 'dashboard-summary', 'metrics-scrape'];
+const ALL = ['filter-match', 'peers-page', 'capture-ingest', 'retention', 'spam-list', 'btn-ingest-cpu', 'btn-ingest', 'btn-capture-lock', 'pg-ingest', 'dashboard-summary', 'metrics-scrape'];
 
 function runOne(name: string): Promise<number> {
   return new Promise((resolve) => {

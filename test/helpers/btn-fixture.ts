@@ -54,7 +54,8 @@ export async function startBtn(
   const base = configSchema.parse({ http: options.http ?? {} });
   const { dir, cleanup } = tempDir('btn-');
   const dbFile = path.join(dir, 'capture.db');
-  const db = openDatabase(dbFile);
+  // The daemon's busy timeout (database.busyTimeoutMs, 50 ms) on its connection, as in the daemon.
+  const db = openDatabase(dbFile, { busyTimeoutMs: base.database.busyTimeoutMs });
   const torrents = new SqliteTorrentRepository(db);
   const overlay = new SqliteFilterOverlayRepository(db);
   const captures = new SqliteCaptureRepository(db);
