@@ -113,7 +113,7 @@ function formatOps(ops: OpsStatus): string[] {
   return lines;
 }
 
-interface StorageState {
+export interface StorageState {
   state: 'ok' | 'failing';
   consecutiveFailures: number;
   failures: number;
@@ -121,11 +121,14 @@ interface StorageState {
   nextAttemptAt: number | null;
   pending?: number;
   skipped?: number;
+  /** Capture batches that waited for the BTN write thread's turn. */
+  turnWaits?: number;
 }
 
-/** "ok (3 failures since start)" or "FAILING: disk full (…), 3 attempts, next in 8 s, 3,000 waiting" */
-function formatStorage(s: StorageState): string {
-  if (s.state === 'ok') return s.failures > 0 ? `ok (${s.failures} failed attempts since start)` : 'ok';
+/** "ok (3 failures since start, 12 waits for the BTN write thread)" or "FAILING: disk full (…), 3 attempts, next in 8 s, 3,000 waiting" */
+export function formatStorage(s: StorageState): string {
+  const notes = [...(s.failures > 0 ? [`${s.failures} failed attempts since start`] : []), ...(s.turnWaits ? [`${s.turnWaits} waits for the BTN write thread`] : [])];
+  if (s.state === 'ok') return notes.length > 0 ? `ok (${notes.join(', ')})` : 'ok';
   const next = s.nextAttemptAt === null ? '' : `, next attempt in ${formatDuration(Math.max(0, Math.ceil((s.nextAttemptAt - Date.now()) / 1000)))}`;
   const waiting = s.pending !== undefined ? `, ${s.pending} waiting, intake paused` : s.skipped !== undefined ? `, ${s.skipped} skipped` : '';
   return `FAILING: ${s.lastError ?? 'unknown error'}, ${s.consecutiveFailures} failed attempts${next}${waiting}`;

@@ -352,6 +352,9 @@ export function createMetrics(
     [{}, sources.capture().store.state === 'failing' ? 1 : 0],
   ]);
   counterFrom(registry, 'store_outages_total', 'Times capture writes started failing', [], () => [[{}, sources.capture().store.outages ?? 0]]);
+  counterFrom(registry, 'store_turn_waits_total', "Capture write batches that waited for the BTN write thread's turn (write-turn.ts) instead of meeting it in SQLite's lock", [], () => [
+    [{}, sources.capture().store.turnWaits ?? 0],
+  ]);
   // WAL checkpoints of the checkpoint worker (database.checkpoint.worker): the WAL's length in pages
   // at the last one and what of it was not yet copied (a reader's old snapshot, commits racing it).
   const none = { walFrames: 0, walFramesPending: 0, checkpoints: 0, failures: 0, running: false, fallbackActive: false };

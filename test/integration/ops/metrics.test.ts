@@ -48,7 +48,7 @@ function sources(): OpsSources {
     capture: () => ({
       scheduler: { queued: 17, running: 3, started: 100, completed: 90, failed: 7, droppedQueueFull: 19, timedOut: 2 },
       pipeline: { queued: 100, 'no-match': 50, 'queue-full': 19, metadataFetched: 4, pcapFailed: 0, metadataWanted: 2 },
-      store: { pending: 21, written: 88, batches: 5, failures: 1, refused: 23, state: 'failing', consecutiveFailures: 1, outages: 1, lastError: 'disk full', nextAttemptAt: 0 },
+      store: { pending: 21, written: 88, batches: 5, failures: 1, refused: 23, state: 'failing', consecutiveFailures: 1, outages: 1, lastError: 'disk full', nextAttemptAt: 0, turnWaits: 12 },
       outcomes: {
         total: 12,
         byReason: { captured: 6, 'encryption-required': 3, 'connect-refused': 2, 'choked-and-silent': 1 },
@@ -106,6 +106,7 @@ describe('Prometheus metrics', () => {
     expect(line(text, 'capture_daemon_queue_dropped_total{stage="store",reason="queue_full"}')).toMatch(/ 23$/);
     expect(line(text, 'capture_daemon_store_failing')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_store_outages_total')).toMatch(/ 1$/);
+    expect(line(text, 'capture_daemon_store_turn_waits_total')).toMatch(/ 12$/);
     expect(line(text, 'capture_daemon_dht_packets_total{direction="in"}')).toMatch(/ 1000$/);
     expect(line(text, 'capture_daemon_dht_queries_total{direction="out",type="get_peers"}')).toMatch(/ 480$/);
     expect(line(text, 'capture_daemon_dht_queries_total{direction="in",type="announce_peer"}')).toMatch(/ 10$/);
