@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net';
+import path from 'node:path';
 import type { ResolvedConfig } from '../config/load-config.js';
 import type { NewCapture } from '../model/capture.js';
 import type { DiscoveredPeer } from '../model/peer.js';
@@ -57,12 +58,18 @@ export interface CaptureStats {
   memory: MemoryBudgetStats;
 }
 
+/** Beside the database: the peers (ip:port) that required encryption in the last 24 h. */
+export const ENCRYPTION_MEMORY_FILE = 'encryption-memory.json';
+
 export interface CaptureModuleOptions {
   capture: ResolvedConfig['capture'];
   pcap: ResolvedConfig['pcap'];
   /** At stop, how long running captures may take to finish before they are aborted (default 0: abort at once). */
   drainTimeoutMs?: number;
-  /** Directory of the database file: a failing store names it and probes it (read-only? full?). */
+  /**
+   * Directory of the database file: a failing store names it and probes it (read-only? full?);
+   * the peers that required encryption are kept there across restarts (ENCRYPTION_MEMORY_FILE).
+   */
   databaseDir?: string;
 }
 
@@ -117,7 +124,9 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const retention = new PcapRetention({ captures: deps.captures, files: pcapStore }, { retentionDays: pcap.retentionDays });
   const peerId = makePeerId();
   const outcomes = new CaptureOutcomes();
+  // Peers that required encryption, kept across restarts beside the database (written at stop).
   const encryptionMemory = new EncryptionMemory();
+  const encryptionMemoryFile = options.databaseDir !== undefined ? path.join(options.databaseDir, ENCRYPTION_MEMORY_FILE) : undefined;
   // uTP (BEP 29) after TCP for peers that do not take TCP (capture.utp: fallback).
   const utp = cap.utp === 'off' ? undefined : utpDial();
   if (cap.utp !== 'off' && utp === undefined) log.warn({ reason: loadUtp().error }, 'capture.utp is on but uTP is not available: TCP only');
@@ -207,6 +216,14 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
     }),
     storage: () => ({ captures: writer.stats(), pcap: pcapStore.stats() }),
     start() {
+      if (encryptionMemoryFile !== undefined) {
+        try {
+          const loaded = encryptionMemory.load(encryptionMemoryFile);
+          if (loaded > 0) log.info({ peers: loaded, file: encryptionMemoryFile }, 'peers requiring encryption remembered from the last run');
+        } catch (err) {
+          log.warn({ err, file: encryptionMemoryFile }, 'peers requiring encryption not restored (file unreadable): they are learned again');
+        }
+      }
       // Writes a crash interrupted: removed in the background (only files older than this start).
       const startedAt = Date.now();
       void removeTemporaryPcaps(pcapStore.dir, startedAt).then(
@@ -224,6 +241,13 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       const t0 = Date.now();
       const drained = await scheduler.drain(options.drainTimeoutMs ?? 0);
       reverseDns.close();
+      if (encryptionMemoryFile !== undefined) {
+        try {
+          encryptionMemory.save(encryptionMemoryFile);
+        } catch (err) {
+          log.warn({ err, file: encryptionMemoryFile }, 'peers requiring encryption not saved');
+        }
+      }
       if (!writer.close()) {
         // The store still fails (read-only or full disk): say how many captures go with the process.
         const w = writer.stats();

@@ -1,6 +1,9 @@
 import type { CaptureErrorCode } from './capture-errors.js';
+import type { EncryptionMemory } from './encryption-memory.js';
 import { MseSocket } from './mse-socket.js';
 import type { PeerCaptureInput, PeerCaptureOutcome } from './peer-capture.js';
+
+export { EncryptionMemory } from './encryption-memory.js';
 
 /**
  * Plain or encrypted (MSE/PE), and the retry between them (config `capture.encryption`):
@@ -35,45 +38,6 @@ const DROPPED: ReadonlySet<CaptureErrorCode> = new Set(['PEER_CLOSED', 'CONNECTI
 
 function droppedAtHandshake(o: PeerCaptureOutcome): boolean {
   return !o.ok && o.failedIn === 'handshaking' && o.code !== undefined && DROPPED.has(o.code);
-}
-
-/**
- * Peers (ip:port) that dropped a plain handshake and took an encrypted one: with `prefer-plain`
- * their next captures (other torrents, recaptures) go encrypted first, sparing the dropped
- * attempt. Bounded (oldest first) and forgotten after `ttlMs`, or when a plain retry is what worked.
- */
-export class EncryptionMemory {
-  private readonly seen = new Map<string, number>();
-
-  constructor(
-    private readonly maxEntries = 50_000,
-    private readonly ttlMs = 24 * 3_600_000,
-  ) {}
-
-  requires(ip: string, port: number, now = Date.now()): boolean {
-    const at = this.seen.get(`${ip}|${port}`);
-    if (at === undefined) return false;
-    if (now - at > this.ttlMs) {
-      this.seen.delete(`${ip}|${port}`);
-      return false;
-    }
-    return true;
-  }
-
-  remember(ip: string, port: number, now = Date.now()): void {
-    const key = `${ip}|${port}`;
-    this.seen.delete(key);
-    if (this.seen.size >= this.maxEntries) this.seen.delete(this.seen.keys().next().value as string);
-    this.seen.set(key, now);
-  }
-
-  forget(ip: string, port: number): void {
-    this.seen.delete(`${ip}|${port}`);
-  }
-
-  get size(): number {
-    return this.seen.size;
-  }
 }
 
 export async function captureWithEncryption(
