@@ -15,12 +15,14 @@
  *   node --import tsx bench/retention.ts      ROWS=1000000 for a smaller database, REQUESTS=…,
  *                                             SIM_SECONDS=3600 SIM_CAP_MIB=64 SIM_INTERVAL_S=10
  *   KEEP_DB=1          keep the generated database (bench/.data) and reuse it next time (10 M rows take long to make)
+ *   BUILD_ONLY=1       with KEEP_DB=1: build the database and stop (copy it as a pristine one; every run deletes from it)
  *   ALTERNATE_S=60     retention on for 60 s, off for 60 s, and so on: "before" and "during" then see the same load
  *   MAX_DELETE_S=1200  stop deleting after that long (prints what was deleted)
  *   CHECKPOINT=worker  WAL checkpoints as the daemon makes them (database.checkpoint.worker, the default);
  *              auto    SQLite's automatic checkpoint inside commits (every 1,000 pages, on the event loop);
  *              off     none at all while it runs (the WAL grows: an A/B reference only)
  *   MAX_BATCH_MS=10    retention.maxBatchMs
+ *   THREAD=1           retention's steps on the retention thread (retention.thread, the default); 0: on the event loop
  *
  * Beside the API's latency it prints the event loop's delay (monitorEventLoopDelay) before and
  * during, and the time of each blocking retention step (delete transaction, vacuum step); with
@@ -43,7 +45,8 @@ import { SqliteFilterOverlayRepository } from '../src/store/filter-overlay-repos
 import { openDatabase } from '../src/store/open-database.js';
 import { SqliteOpsRepository } from '../src/store/ops-repository.js';
 import { WalCheckpointer } from '../src/store/wal-checkpointer.js';
-import type { OpsStore } from '../src/ops/ports.js';
+import type { OpsStore, RetentionStepResult, RetentionSteps } from '../src/ops/ports.js';
+import { RetentionWorker } from '../src/store/retention-worker.js';
 import { SqliteTorrentRepository } from '../src/store/torrent-repository.js';
 import { silentLogger } from '../src/util/logger.js';
 import { fmtBytes, fmtInt, fmtMs, header, percentile, Rng } from './lib.js';
@@ -54,10 +57,12 @@ const SIM_SECONDS = Number(process.env.SIM_SECONDS ?? 3_600);
 const SIM_CAP_MIB = Number(process.env.SIM_CAP_MIB ?? 64);
 const SIM_INTERVAL_S = Number(process.env.SIM_INTERVAL_S ?? 10);
 const KEEP_DB = process.env.KEEP_DB === '1';
+const BUILD_ONLY = process.env.BUILD_ONLY === '1';
 const ALTERNATE_S = Number(process.env.ALTERNATE_S ?? 0);
 const MAX_DELETE_S = Number(process.env.MAX_DELETE_S ?? 0);
 const CHECKPOINT = (process.env.CHECKPOINT ?? 'worker') as 'worker' | 'auto' | 'off';
 const MAX_BATCH_MS = Number(process.env.MAX_BATCH_MS ?? 10);
+const THREAD = (process.env.THREAD ?? '1') === '1';
 if (!['worker', 'auto', 'off'].includes(CHECKPOINT)) throw new Error(`CHECKPOINT=${CHECKPOINT}: worker, auto or off`);
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 10, 22);
@@ -112,10 +117,27 @@ function timedStore(store: SqliteOpsRepository, shm: () => number | undefined): 
     deleteOldestCaptures: (before, limit) => time(() => store.deleteOldestCaptures(before, limit)),
     deleteOldSightings: (before, limit) => time(() => store.deleteOldSightings(before, limit)),
     deleteOldParkedOutbox: (before, limit) => time(() => store.deleteOldParkedOutbox(before, limit)),
+    deleteExpiredRollups: (now, limit) => time(() => store.deleteExpiredRollups(now, limit)),
     incrementalVacuum: (pages) => time(() => store.incrementalVacuum(pages)),
     setAutoCheckpoint: (pages) => store.setAutoCheckpoint(pages),
   };
   return { store: timed, plain, withCheckpoint };
+}
+
+/** The retention thread's steps with each one's time (its transaction, on the thread) recorded. */
+function timedSteps(worker: RetentionWorker): { steps: RetentionSteps; ms: number[] } {
+  const ms: number[] = [];
+  const rec = <T>(p: Promise<RetentionStepResult<T>>): Promise<RetentionStepResult<T>> => p.then((r) => (ms.push(r.ms), r));
+  return {
+    ms,
+    steps: {
+      deleteOldestCaptures: (before, limit) => rec(worker.deleteOldestCaptures(before, limit)),
+      deleteOldSightings: (before, limit) => rec(worker.deleteOldSightings(before, limit)),
+      deleteOldParkedOutbox: (before, limit) => rec(worker.deleteOldParkedOutbox(before, limit)),
+      deleteExpiredRollups: (now, limit) => rec(worker.deleteExpiredRollups(now, limit)),
+      incrementalVacuum: (pages) => rec(worker.incrementalVacuum(pages)),
+    },
+  };
 }
 
 function steps(label: string, ms: number[]): string {
@@ -153,6 +175,10 @@ async function deleteDuringApi(): Promise<void> {
   }
   db.pragma('wal_checkpoint(TRUNCATE)');
   console.log(`  generated in ${((performance.now() - t0) / 1000).toFixed(0)} s; in use ${fmtBytes(ops.space().usedBytes)}`);
+  if (BUILD_ONLY) {
+    db.close();
+    return;
+  }
   // WAL checkpoints as CHECKPOINT says (the daemon: the worker).
   const checkpointer = new WalCheckpointer({ file, main: ops, logger: silentLogger() }, { worker: CHECKPOINT === 'worker', intervalMs: 1000, walMaxBytes: 64 * 2 ** 20 });
   if (CHECKPOINT === 'off') ops.setAutoCheckpoint(0);
@@ -166,6 +192,8 @@ async function deleteDuringApi(): Promise<void> {
     }
   };
   const timed = timedStore(ops, shm);
+  const worker = new RetentionWorker({ db, local: ops, logger: silentLogger() }, { thread: true, walMaxBytes: 64 * 2 ** 20 });
+  const onThread = THREAD ? timedSteps(worker) : undefined;
   // The WAL's largest length (pages, from the wal-index) and file size while the benchmark runs.
   let walMaxFrames = 0;
   let walMaxBytes = 0;
@@ -178,7 +206,7 @@ async function deleteDuringApi(): Promise<void> {
       // no WAL file right now
     }
   }, 200);
-  console.log(`  checkpoints: ${CHECKPOINT}; retention.maxBatchMs ${MAX_BATCH_MS}`);
+  console.log(`  checkpoints: ${CHECKPOINT}; retention.maxBatchMs ${MAX_BATCH_MS}; steps on ${THREAD ? 'the retention thread' : 'the event loop'}`);
 
   const registry = new FilterRegistry({ overlay: new SqliteFilterOverlayRepository(db), torrents: new SqliteTorrentRepository(db) }, ['alpha', 'beta'].map(filterConfig));
   const keys = new ApiKeyRing([{ name: 'bench', key: KEY, state: 'active', methods: ['*'], filters: ['*'] }]);
@@ -225,7 +253,7 @@ async function deleteDuringApi(): Promise<void> {
   let finished = false;
   while (!finished && (MAX_DELETE_S === 0 || performance.now() - t1 < MAX_DELETE_S * 1000)) {
     const retention = new Retention(
-      { store: timed.store, logger: silentLogger(), now: () => NOW, wal: checkpointer },
+      { store: timed.store, logger: silentLogger(), now: () => NOW, wal: checkpointer, ...(onThread ? { steps: onThread.steps } : {}) },
       { enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, maxBatchMs: MAX_BATCH_MS, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA },
     );
     loopDuring.enable();
@@ -252,6 +280,7 @@ async function deleteDuringApi(): Promise<void> {
     }
   }
   await app.close();
+  await worker.close();
   await checkpointer.stop();
   const sb = [...before].sort((a, b) => a - b);
   const sd = [...during].sort((a, b) => a - b);
@@ -264,8 +293,13 @@ async function deleteDuringApi(): Promise<void> {
       `= ${fmtInt(Math.round(deleted / (run.durationMs / 1000)))} captures/s; ${fmtInt(run.vacuumedPages)} pages given back; ` +
       `in use ${fmtBytes(usedBefore)} -> ${fmtBytes(run.usedBytesAfter)}`,
   );
-  console.log(`  event loop held by retention: ${fmtInt(run.batches)} batches and vacuum steps, longest ${fmtMs(run.longestBatchMs)} (budget retention.maxBatchMs = ${MAX_BATCH_MS} ms)`);
-  console.log(`  ${steps('steps', timed.plain)}`);
+  console.log(`  retention steps: ${fmtInt(run.batches)} batches and vacuum steps, longest ${fmtMs(run.longestBatchMs)} (budget retention.maxBatchMs = ${MAX_BATCH_MS} ms)${onThread ? '; on the thread: they hold the write lock, not the event loop' : ''}`);
+  if (onThread) {
+    const w = worker.status();
+    console.log(`  ${steps('steps on the retention thread', onThread.ms)}`);
+    console.log(`  retention thread: ${fmtInt(w.stepsOnThread)} steps there, ${fmtInt(w.stepsOnEventLoop)} on the event loop, ${w.threadsStarted} started, ${w.threadFailures} failed; WAL after its steps at most ${fmtBytes(w.walMaxBytes)}; its checkpoints after the steps ${(w.checkpointMs / 1000).toFixed(1)} s in all, longest ${fmtMs(w.longestCheckpointMs)}`);
+  }
+  if (timed.plain.length > 0 || !onThread) console.log(`  ${steps('steps on the event loop', timed.plain)}`);
   if (CHECKPOINT === 'auto') console.log(`  ${steps('steps with a checkpoint inside', timed.withCheckpoint)}`);
   console.log(`  event-loop delay (p50, p99) before: ${loopDelay(loopBefore)}; during: ${loopDelay(loopDuring)}`);
   const c = checkpointer.status();
@@ -336,4 +370,4 @@ async function monthUnderCap(): Promise<void> {
 }
 
 if (ROWS > 0) await deleteDuringApi();
-await monthUnderCap();
+if (!BUILD_ONLY && SIM_SECONDS > 0) await monthUnderCap();

@@ -94,8 +94,12 @@ function formatOps(ops: OpsStatus): string[] {
       `retention  last pass ${r.lastRun.startedAt} (${r.lastRun.durationMs} ms): ${d}; in use ${formatBytes(r.lastRun.usedBytesAfter)}${cap}` +
         (r.lastRun.vacuumedPages > 0 ? ` · ${r.lastRun.vacuumedPages} pages given back` : '') +
         (r.lastRun.batches > 0 ? ` · ${r.lastRun.batches} batches, longest ${r.lastRun.longestBatchMs} ms` : '') +
+        ((r.lastRun.stepsOnThread ?? 0) > 0 ? ` (${r.lastRun.stepsOnThread} on the retention thread; WAL at most ${formatBytes(r.lastRun.walMaxBytes)})` : '') +
         (r.lastRun.error ? ` · error: ${r.lastRun.error}` : ''),
     );
+  }
+  if (r.thread && r.thread.threadFailures > 0) {
+    lines.push(`retention  thread failed ${r.thread.threadFailures}× (last: ${r.thread.lastError ?? '?'}): ${r.thread.stepsOnEventLoop} steps ran on the event loop instead`);
   }
   const c = ops.checkpoint;
   // Older daemons (before the checkpoint worker) do not report it.

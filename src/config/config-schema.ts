@@ -275,6 +275,9 @@ export const configSchema = z
         maxBatchMs: z.number().min(1).max(10_000).default(10),
         pauseMs: z.number().int().min(0).default(20),
         vacuumPagesPerStep: z.number().int().min(1).default(1024),
+        // Deletes and vacuum steps on a worker thread with its own connection (the event loop only
+        // sends them); false: on the event loop (also the fallback while the thread is down).
+        thread: z.boolean().default(true),
       })
       .prefault({}),
     shutdown: z

@@ -7,7 +7,7 @@ import type { DashboardHttp } from './dashboard/ports.js';
 import { HealthMonitor, type HealthReport } from './health.js';
 import { createMetrics, type MetricsObservers } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
-import type { OpsSources, OpsStore, RetentionTarget } from './ports.js';
+import type { OpsSources, OpsStore, RetentionSteps, RetentionTarget, RetentionThreadStatus } from './ports.js';
 import { Retention, type RetentionStatus } from './retention.js';
 import { WalCheckpointer, type WalCheckpointStatus } from '../store/wal-checkpointer.js';
 
@@ -20,6 +20,11 @@ export interface OpsDeps {
   registerMetrics?: (registry: Registry) => void;
   databasePath: string;
   pcapDir: string;
+  /**
+   * Where retention's steps run (store/retention-worker.ts: the retention thread, or the event loop
+   * as its fallback); absent: on the event loop, on `store`. Closed at stop.
+   */
+  retentionSteps?: RetentionSteps & { status(): RetentionThreadStatus; close(): Promise<void> };
   /** The web dashboard's own needs (absent: no dashboard, e.g. in tests of metrics alone). */
   dashboard?: Pick<DashboardDeps, 'store' | 'keys' | 'watchedCount'>;
 }
@@ -88,7 +93,10 @@ export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
     { ...options.health, bootstrapCount: options.dht.bootstrap.length },
   );
   const retention = new Retention(
-    { store: deps.store, logger: deps.logger.child({ component: 'retention' }), onDeleted: (t, n) => metrics.observe.retention(t, n), wal: checkpointer },
+    {
+      store: deps.store, logger: deps.logger.child({ component: 'retention' }), onDeleted: (t, n) => metrics.observe.retention(t, n), wal: checkpointer,
+      ...(deps.retentionSteps ? { steps: deps.retentionSteps } : {}),
+    },
     { ...options.retention, maxAgeDays: { ...options.retention.maxAgeDays }, pcapDir: deps.pcapDir },
   );
   const dashboard =
@@ -135,6 +143,7 @@ export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
       dashboard?.stop();
       health.stop();
       await retention.stop();
+      await deps.retentionSteps?.close();
       await checkpointer?.stop();
       await server?.close();
       server = undefined;

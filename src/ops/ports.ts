@@ -22,6 +22,8 @@ export interface OpsStore {
   deleteOldestCaptures(before: number, limit: number): CaptureBatchResult;
   deleteOldSightings(before: number, limit: number): number;
   deleteOldParkedOutbox(before: number, limit: number): number;
+  /** The dashboard's rollup rows past what it shows (8 days before `now`), at most `limit`. */
+  deleteExpiredRollups(now: number, limit: number): number;
   incrementalVacuum(pages: number): number;
   /** SQLite's automatic checkpoint every `pages` WAL pages (0: off, the checkpoint worker runs). */
   setAutoCheckpoint(pages: number): void;
@@ -36,4 +38,43 @@ export interface RetentionTarget {
   /** Key under retention.maxAgeDays (e.g. "btnSubmissions", "spamReports"). */
   name: string;
   deleteOlderThan(before: number, limit: number): number;
+}
+
+/** One of retention's blocking steps, done: its result, how long its transaction took (ms) and where it ran. */
+export interface RetentionStepResult<T> {
+  value: T;
+  ms: number;
+  /** On the retention thread (true) or on the event loop (the fallback). */
+  onThread: boolean;
+  /** On the thread: the WAL's length (bytes) after the step and the checkpoint that followed it. */
+  walBytes?: number;
+}
+
+/**
+ * Retention's blocking steps (each one short write transaction) where they run: on the retention
+ * thread with its own connection (store/retention-worker.ts), or on the event loop when the thread is
+ * off or down. Each resolves once its transaction committed.
+ */
+export interface RetentionSteps {
+  deleteOldestCaptures(before: number, limit: number): Promise<RetentionStepResult<CaptureBatchResult>>;
+  deleteOldSightings(before: number, limit: number): Promise<RetentionStepResult<number>>;
+  deleteOldParkedOutbox(before: number, limit: number): Promise<RetentionStepResult<number>>;
+  deleteExpiredRollups(now: number, limit: number): Promise<RetentionStepResult<number>>;
+  incrementalVacuum(pages: number): Promise<RetentionStepResult<number>>;
+}
+
+/** Where retention's steps ran since start (store/retention-worker.ts). */
+export interface RetentionThreadStatus {
+  mode: 'thread' | 'event-loop';
+  running: boolean;
+  stepsOnThread: number;
+  stepsOnEventLoop: number;
+  threadsStarted: number;
+  threadFailures: number;
+  lastError: string | null;
+  /** The WAL's length after the thread's steps and checkpoints: the largest since start (bytes). */
+  walMaxBytes: number;
+  /** The thread's checkpoints after its steps: their time in all and the longest (ms). */
+  checkpointMs: number;
+  longestCheckpointMs: number;
 }

@@ -3,9 +3,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../util/logger.js';
 import { AdaptiveBatch } from './adaptive-batch.js';
-import type { OpsStore, RetentionTarget } from './ports.js';
+import type { OpsStore, RetentionStepResult, RetentionSteps, RetentionTarget, RetentionThreadStatus } from './ports.js';
 
 const DAY_MS = 86_400_000;
+/** pcap files removed at once (each is a file-system call on libuv's thread pool). */
+const PCAP_REMOVALS_AT_ONCE = 16;
 
 export interface RetentionOptions {
   enabled: boolean;
@@ -48,9 +50,16 @@ export interface RetentionRun {
   usedBytesBefore: number;
   usedBytesAfter: number;
   vacuumedPages: number;
-  /** Blocking steps (delete transactions, vacuum steps) and the longest one (ms): what the event loop waited at most. */
+  /**
+   * Blocking steps (delete transactions, vacuum steps) and the longest one (ms): the write lock held
+   * at most, and, for a step on the event loop, what the event loop waited at most.
+   */
   batches: number;
   longestBatchMs: number;
+  /** Steps that ran on the retention thread (the others on the event loop: the fallback, other modules' tables). */
+  stepsOnThread: number;
+  /** The WAL's largest length after a step on the thread (bytes; 0 when none ran there). */
+  walMaxBytes: number;
   error?: string;
 }
 
@@ -62,12 +71,35 @@ export interface RetentionStatus {
   lastRun: RetentionRun | null;
   deletedSinceStart: Record<string, number>;
   nextRunAt: string | null;
+  /** Where the steps run (store/retention-worker.ts); absent when they always run on the event loop. */
+  thread?: RetentionThreadStatus;
+}
+
+/** One step on the event loop, timed. */
+function onLoop<T>(work: () => T): Promise<RetentionStepResult<T>> {
+  const t0 = performance.now();
+  const value = work();
+  return Promise.resolve({ value, ms: performance.now() - t0, onThread: false });
+}
+
+/** The steps on the event loop, on the store's own connection (no thread). */
+function loopSteps(store: OpsStore): RetentionSteps {
+  const run = onLoop;
+  return {
+    deleteOldestCaptures: (before, limit) => run(() => store.deleteOldestCaptures(before, limit)),
+    deleteOldSightings: (before, limit) => run(() => store.deleteOldSightings(before, limit)),
+    deleteOldParkedOutbox: (before, limit) => run(() => store.deleteOldParkedOutbox(before, limit)),
+    deleteExpiredRollups: (now, limit) => run(() => store.deleteExpiredRollups(now, limit)),
+    incrementalVacuum: (pages) => run(() => store.incrementalVacuum(pages)),
+  };
 }
 
 /**
  * Ages rows out and keeps the database under its size cap, oldest first, in small transactions
  * with a pause between them so that the API's latency does not move; then gives free pages back
- * (incremental vacuum, on files created with it). pcap files follow their captures.
+ * (incremental vacuum, on files created with it). pcap files follow their captures. The steps run
+ * where `deps.steps` puts them (the daemon: the retention thread, store/retention-worker.ts), else
+ * on the event loop.
  */
 export class Retention {
   private readonly targets = new Map<string, RetentionTarget>();
@@ -83,6 +115,7 @@ export class Retention {
   private nextRunAt: number | undefined;
   private stopped = false;
   private readonly pcapDir: string;
+  private readonly steps: RetentionSteps;
 
   constructor(
     private readonly deps: {
@@ -96,10 +129,13 @@ export class Retention {
        * checkpoint on another thread never catches up with back-to-back batches otherwise).
        */
       wal?: { settle(): Promise<void> };
+      /** Where the blocking steps run (the retention thread); default: on the event loop, on `store`. */
+      steps?: RetentionSteps & { status?(): RetentionThreadStatus };
     },
     private readonly options: RetentionOptions,
   ) {
     this.pcapDir = path.resolve(options.pcapDir) + path.sep;
+    this.steps = deps.steps ?? loopSteps(deps.store);
   }
 
   /** Hook for tables other modules own (BTN submissions, spam reports): aged by maxAgeDays[target.name]. */
@@ -140,6 +176,7 @@ export class Retention {
       lastRun: this.lastRun,
       deletedSinceStart: { ...this.totals },
       nextRunAt: this.nextRunAt === undefined ? null : new Date(this.nextRunAt).toISOString(),
+      ...(this.deps.steps?.status ? { thread: this.deps.steps.status() } : {}),
     };
   }
 
@@ -180,6 +217,8 @@ export class Retention {
       vacuumedPages: 0,
       batches: 0,
       longestBatchMs: 0,
+      stepsOnThread: 0,
+      walMaxBytes: 0,
     };
     this.current = run;
     try {
@@ -197,19 +236,23 @@ export class Retention {
         await this.deleteCaptures(Number.MAX_SAFE_INTEGER, deleted, () => store.space().usedBytes > target);
       }
       // 3. Other tables by age.
-      await this.batches(cutoff('sightings'), (before, limit) => store.deleteOldSightings(before, limit), 'sightings', deleted);
-      await this.batches(cutoff('outbox'), (before, limit) => store.deleteOldParkedOutbox(before, limit), 'outbox_parked', deleted);
+      const steps = this.steps;
+      await this.batches(cutoff('sightings'), (before, limit) => steps.deleteOldSightings(before, limit), 'sightings', deleted);
+      await this.batches(cutoff('outbox'), (before, limit) => steps.deleteOldParkedOutbox(before, limit), 'outbox_parked', deleted);
+      // The dashboard's rollups past what it shows (8 days; the capture writer prunes them only while it writes).
+      await this.batches(now, (at, limit) => steps.deleteExpiredRollups(at, limit), 'dashboard_rollups', deleted);
       for (const t of this.targets.values()) {
-        await this.batches(cutoff(t.name), (before, limit) => t.deleteOlderThan(before, limit), t.name, deleted);
+        // Other modules' tables: on the event loop, through their own repositories.
+        await this.batches(cutoff(t.name), (before, limit) => onLoop(() => t.deleteOlderThan(before, limit)), t.name, deleted);
       }
       // 4. Give free pages back to the file system (files created with auto_vacuum = INCREMENTAL).
       if (store.space().autoVacuum === 2) {
         const step = this.batch('vacuum', o.vacuumPagesPerStep);
         while (!this.stopped && store.space().freelistCount > 0) {
-          const n = this.timed(step, () => store.incrementalVacuum(step.size));
-          run.vacuumedPages += n;
-          if (n === 0) break;
-          await this.pause(step.pauseMs);
+          const r = await this.timed(step, () => steps.incrementalVacuum(step.size));
+          run.vacuumedPages += r.value;
+          if (r.value === 0) break;
+          await this.pause(step.pauseMs, r.onThread);
         }
       }
     } catch (err) {
@@ -241,17 +284,22 @@ export class Retention {
     return b;
   }
 
-  /** Runs one blocking batch of `b.size` units and records its time. */
-  private timed<T>(b: AdaptiveBatch, work: () => T): T {
+  /** Runs one step of `b.size` units (on the thread or the event loop) and records its time. */
+  private async timed<T>(b: AdaptiveBatch, work: () => Promise<RetentionStepResult<T>>): Promise<RetentionStepResult<T>> {
     const t0 = performance.now();
+    let r: RetentionStepResult<T> | undefined;
     try {
-      return work();
+      r = await work();
+      return r;
     } finally {
-      const ms = performance.now() - t0;
+      // The step's own time (its transaction): on the thread, without the messages and the wait for the write turn.
+      const ms = r?.ms ?? performance.now() - t0;
       b.record(ms);
       if (this.current) {
         this.current.batches++;
         this.current.longestBatchMs = Math.max(this.current.longestBatchMs, Math.round(ms * 10) / 10);
+        if (r?.onThread) this.current.stepsOnThread++;
+        this.current.walMaxBytes = Math.max(this.current.walMaxBytes, r?.walBytes ?? 0);
       }
     }
   }
@@ -260,45 +308,61 @@ export class Retention {
     const b = this.batch('captures', this.options.batchSize);
     while (!this.stopped && more()) {
       const limit = b.size;
-      const r = this.timed(b, () => this.deps.store.deleteOldestCaptures(before, limit));
+      const { value: r, onThread } = await this.timed(b, () => this.steps.deleteOldestCaptures(before, limit));
       this.count(deleted, 'captures', r.captures);
       this.count(deleted, 'capture_listings', r.listings);
       this.count(deleted, 'outbox', r.outbox);
       if (r.pcapPaths.length > 0) this.count(deleted, 'pcap_files', await this.removePcaps(r.pcapPaths));
       if (r.captures < limit) return;
-      await this.pause(b.pauseMs);
+      await this.pause(b.pauseMs, onThread);
     }
   }
 
-  private async batches(before: number | undefined, del: (before: number, limit: number) => number, table: string, deleted: Record<string, number>): Promise<void> {
+  private async batches(
+    before: number | undefined,
+    del: (before: number, limit: number) => Promise<RetentionStepResult<number>>,
+    table: string,
+    deleted: Record<string, number>,
+  ): Promise<void> {
     if (before === undefined) return;
     const b = this.batch(table, this.options.batchSize);
     while (!this.stopped) {
       const limit = b.size;
-      const n = this.timed(b, () => del(before, limit));
-      this.count(deleted, table, n);
-      if (n < limit) return;
-      await this.pause(b.pauseMs);
+      const r = await this.timed(b, () => del(before, limit));
+      this.count(deleted, table, r.value);
+      if (r.value < limit) return;
+      await this.pause(b.pauseMs, r.onThread);
     }
   }
 
-  /** Between two batches: the pause, and the WAL checkpoint's turn when one is due. */
-  private async pause(ms: number): Promise<void> {
+  /**
+   * Between two steps: the pause, and after a step on the event loop's connection the WAL
+   * checkpoint's turn when one is due (the thread checkpoints after each of its own steps).
+   */
+  private async pause(ms: number, onThread: boolean): Promise<void> {
     await sleep(ms);
-    await this.deps.wal?.settle();
+    if (!onThread) await this.deps.wal?.settle();
   }
 
+  /**
+   * Removes a batch's pcap files, up to PCAP_REMOVALS_AT_ONCE at a time (one after the other, each
+   * removal waited for on a busy event loop took a loop turn each: 20 files cost ~0.5 s per batch
+   * while the API was busy).
+   */
   private async removePcaps(paths: string[]): Promise<number> {
     let removed = 0;
-    for (const p of paths) {
-      const abs = path.resolve(p);
-      if (!abs.startsWith(this.pcapDir)) continue; // never outside the pcap directory
-      try {
-        await rm(abs);
-        removed++;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.deps.logger.warn({ err, file: abs }, 'could not remove a pcap file');
-      }
+    const inDir = paths.map((p) => path.resolve(p)).filter((abs) => abs.startsWith(this.pcapDir)); // never outside the pcap directory
+    for (let i = 0; i < inDir.length; i += PCAP_REMOVALS_AT_ONCE) {
+      await Promise.all(
+        inDir.slice(i, i + PCAP_REMOVALS_AT_ONCE).map(async (abs) => {
+          try {
+            await rm(abs);
+            removed++;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.deps.logger.warn({ err, file: abs }, 'could not remove a pcap file');
+          }
+        }),
+      );
     }
     return removed;
   }

@@ -15,6 +15,7 @@ import { SqliteClusterState } from '../store/cluster-state-repository.js';
 import { VERSION } from '../util/version.js';
 import type { BuiltRole, RoleContext } from './role-context.js';
 import { startApiSide } from './api-side.js';
+import { retentionWorker } from './retention-steps.js';
 
 /**
  * role ingest and role api: the center, on the central store. ingest consumes what crawlers
@@ -48,6 +49,7 @@ export async function startCenterRole(ctx: RoleContext, role: 'ingest' | 'api'):
   const ops = createOpsModule(
     {
       logger, store: store.ops, databasePath: config.database.path, pcapDir: config.pcap.dir,
+      retentionSteps: retentionWorker(ctx),
       sources: {
         dht: () => emptyDhtStats(false), capture: () => centerCaptureStats(center.consumer?.stats() ?? null), notify: () => notifications.status(),
         apiListening: () => (api ? api.url() !== '' : 'none'),

@@ -19,6 +19,7 @@ import { writeTurnOf } from '../store/write-turn.js';
 import type { NewCapture } from '../model/capture.js';
 import type { BuiltRole, RoleContext } from './role-context.js';
 import { startApiSide } from './api-side.js';
+import { retentionWorker } from './retention-steps.js';
 
 /**
  * role all (the single-node daemon) and role crawler. A crawler is the same pipeline without the
@@ -58,6 +59,7 @@ export async function startNodeRole(ctx: RoleContext, role: 'all' | 'crawler'): 
   const ops = createOpsModule(
     {
       logger, store: store.ops, databasePath: config.database.path, pcapDir: config.pcap.dir,
+      retentionSteps: retentionWorker(ctx),
       sources: { dht: () => dht.stats(), capture: () => capture.stats(), notify: () => notify.status(), apiListening: () => (api ? api.url() !== '' : 'none') },
       dashboard: { store: store.dashboard, keys: ctx.keys, watchedCount: () => registry.compiled.stats().infohashes },
       ...(cluster ? { registerMetrics: (r: Registry) => registerCrawlerMetrics(r, { forward: () => c.forwarder.stats(), mesh: () => c.mesh.stats() }) } : {}),

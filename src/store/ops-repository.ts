@@ -1,5 +1,10 @@
 import type { Statement } from 'better-sqlite3';
+import { ROLLUP_KEEP_MS } from './capture-rollups.js';
 import type { Db } from './open-database.js';
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
 
 /** Page counts of the database file: what is used and what is free (reusable without growing the file). */
 export interface DbSpace {
@@ -39,6 +44,8 @@ export class SqliteOpsRepository {
   private readonly oldestCapture: Statement;
   private readonly deleteSightings: Statement;
   private readonly deleteParkedOutbox: Statement;
+  /** The dashboard's rollup tables, each with the unit of its time key (rows past ROLLUP_KEEP_MS go). */
+  private readonly rollups: Array<{ del: Statement; unit: number }>;
   private readonly pageSize: number;
 
   constructor(private readonly db: Db) {
@@ -60,6 +67,22 @@ export class SqliteOpsRepository {
       (SELECT ip, port, infohash FROM peers WHERE last_seen < ? LIMIT ?)`);
     this.deleteParkedOutbox = db.prepare(`DELETE FROM outbox WHERE id IN
       (SELECT id FROM outbox WHERE parked_reason IS NOT NULL AND created_at < ? ORDER BY id LIMIT ?)`);
+    // Each a range of its primary key's prefix (WITHOUT ROWID tables: the key is the row).
+    const rollup = (table: string, time: string, key: string, kind: string | null, unit: number): { del: Statement; unit: number } => ({
+      del: db.prepare(`DELETE FROM ${table} WHERE (${key}) IN
+        (SELECT ${key} FROM ${table} WHERE ${kind === null ? '' : `kind = '${kind}' AND `}${time} < ? LIMIT ?)`),
+      unit,
+    });
+    this.rollups = [
+      rollup('capture_minutes', 'minute', 'minute', null, MINUTE),
+      rollup('capture_hours', 'hour', 'hour', null, HOUR),
+      rollup('capture_hour_counts', 'hour', 'kind, hour, key', 'country', HOUR),
+      rollup('capture_hour_counts', 'hour', 'kind, hour, key', 'client', HOUR),
+      rollup('capture_day_counts', 'day', 'kind, day, key', 'country', DAY),
+      rollup('capture_day_counts', 'day', 'kind, day, key', 'client', DAY),
+      rollup('capture_hour_torrents', 'hour', 'hour, infohash', null, HOUR),
+      rollup('capture_day_torrents', 'day', 'day, infohash', null, DAY),
+    ];
   }
 
   space(): DbSpace {
@@ -127,6 +150,21 @@ export class SqliteOpsRepository {
   /** Deletes up to `limit` parked outbox rows stored before `before` (delivered rows are already gone). */
   deleteOldParkedOutbox(before: number, limit: number): number {
     return this.deleteParkedOutbox.run(before, limit).changes;
+  }
+
+  /**
+   * Deletes up to `limit` rows of the dashboard's rollup tables (per minute, hour and day: captures,
+   * countries, clients, watched torrents) older than what the dashboard shows (ROLLUP_KEEP_MS before
+   * `now`). The capture writer prunes them too, but only while it writes; retention bounds them whatever.
+   */
+  deleteExpiredRollups(now: number, limit: number): number {
+    const cutoff = now - ROLLUP_KEEP_MS;
+    let left = Math.max(0, Math.trunc(limit));
+    for (const r of this.rollups) {
+      if (left === 0) break;
+      left -= r.del.run(Math.floor(cutoff / r.unit), left).changes;
+    }
+    return Math.max(0, Math.trunc(limit)) - left;
   }
 
   /**

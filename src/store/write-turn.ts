@@ -1,8 +1,12 @@
 import type { Db } from './open-database.js';
 
 const FREE = 0;
-const THREAD = 1;
+/** Holders: the event loop, and each writing thread by its own number (so that one dying frees only its own turn). */
 const MAIN = 2;
+/** The BTN write thread. */
+export const BTN_THREAD = 1;
+/** The retention thread (store/retention-thread.ts). */
+export const RETENTION_THREAD = 3;
 /** Int32 slots of the shared buffer: who holds the turn, and whether the event loop waits for it. */
 const HOLDER = 0;
 const WANTED = 1;
@@ -11,7 +15,8 @@ type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs?: numbe
 
 /**
  * Whose turn it is to write: the daemon's event loop (the capture writer, on the daemon's
- * connection) or the BTN write thread (its own connection to the same file). Both would otherwise
+ * connection) or a write thread with its own connection to the same file (the BTN write thread,
+ * the retention thread; each takes it by its own number). Both would otherwise
  * meet in SQLite's write lock, where the event loop may wait only database.busyTimeoutMs (50 ms, so
  * it never blocks long): a thread transaction longer than that (a group of batches, or any batch
  * on a loaded machine) failed the capture writer with "database locked", and it backed off ≥ 1 s
@@ -38,11 +43,15 @@ export class WriteTurn {
     return false;
   }
 
-  /** Event loop: resolves when the thread lets go of the turn (or after `timeoutMs`). */
+  /** Event loop: resolves when the thread holding the turn lets go of it (or after `timeoutMs`). */
   whenFree(timeoutMs: number): Promise<void> {
     const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
     if (!waitAsync) return new Promise((r) => setTimeout(r, Math.min(timeoutMs, 10)));
-    const w = waitAsync(this.a, HOLDER, THREAD, timeoutMs);
+    // Whichever thread holds it: waits until that value changes (one thread letting go to another
+    // resolves too, and the caller's next tryTake() asks again).
+    const holder = Atomics.load(this.a, HOLDER);
+    if (holder === FREE || holder === MAIN) return Promise.resolve();
+    const w = waitAsync(this.a, HOLDER, holder, timeoutMs);
     return w.async ? w.value.then(() => undefined) : Promise.resolve();
   }
 
@@ -51,10 +60,10 @@ export class WriteTurn {
    * it goes first (at most `yieldMs`: an event loop that asked and then wrote nothing does not stall
    * the thread for good).
    */
-  take(yieldMs = 200): void {
+  take(yieldMs = 200, who: number = BTN_THREAD): void {
     if (Atomics.load(this.a, WANTED) === 1 && Atomics.wait(this.a, WANTED, 1, yieldMs) === 'timed-out') Atomics.store(this.a, WANTED, 0);
     for (;;) {
-      const holder = Atomics.compareExchange(this.a, HOLDER, FREE, THREAD);
+      const holder = Atomics.compareExchange(this.a, HOLDER, FREE, who);
       if (holder === FREE) return;
       Atomics.wait(this.a, HOLDER, holder, 100);
     }
@@ -66,15 +75,15 @@ export class WriteTurn {
     Atomics.notify(this.a, HOLDER);
   }
 
-  /** The thread died (its transaction rolled back): a turn it held is free. */
-  releaseThread(): void {
-    if (Atomics.compareExchange(this.a, HOLDER, THREAD, FREE) === THREAD) Atomics.notify(this.a, HOLDER);
+  /** The thread `who` died (its transaction rolled back): a turn it held is free (another's is not touched). */
+  releaseThread(who: number = BTN_THREAD): void {
+    if (Atomics.compareExchange(this.a, HOLDER, who, FREE) === who) Atomics.notify(this.a, HOLDER);
   }
 }
 
 const turns = new WeakMap<Db, WriteTurn>();
 
-/** The write turn of the daemon's connection `db`, shared by its writers and the BTN write thread. */
+/** The write turn of the daemon's connection `db`, shared by its writers and the write threads. */
 export function writeTurnOf(db: Db): WriteTurn {
   let t = turns.get(db);
   if (!t) {

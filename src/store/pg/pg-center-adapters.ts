@@ -122,6 +122,10 @@ export class PgOpsProbe implements OpsStore {
     return 0;
   }
 
+  deleteExpiredRollups(): number {
+    return 0;
+  }
+
   incrementalVacuum(): number {
     return 0;
   }

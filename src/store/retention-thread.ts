@@ -1,0 +1,127 @@
+/**
+ * The retention thread (started by RetentionWorker, retention-worker.ts): retention's delete
+ * transactions and incremental-vacuum steps on the thread's own connection to the database, so the
+ * event loop that serves the API never runs them (in WAL mode the API's readers are not blocked by
+ * this writer). Each step takes the daemon's write turn (write-turn.ts) for its transaction only, so
+ * the capture writer never meets it in SQLite's lock and goes first when it waits.
+ *
+ * After a step, with the turn let go, the thread checkpoints the WAL (PASSIVE: copies what is
+ * committed, never takes the write lock; at most every CHECKPOINT_EVERY_MS, each costs syncs):
+ * retention is the daemon's largest writer while it runs, and the pages it wrote are copied back
+ * before it writes much more, so the WAL stays a few steps long instead of growing between the
+ * checkpoint worker's ticks. Should the WAL still be `walMaxBytes` or more and not fully copied
+ * (readers or other writers raced the checkpoint), the thread checkpoints again, a few ms apart,
+ * before it writes anything more: the bound holds without the event loop.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openDatabase } from './open-database.js';
+import { SqliteOpsRepository } from './ops-repository.js';
+import { RETENTION_THREAD, WriteTurn } from './write-turn.js';
+
+export interface RetentionThreadData {
+  file: string;
+  synchronous: 'normal' | 'full';
+  busyTimeoutMs: number;
+  walMaxBytes: number;
+  /** The write turn shared with the daemon's event loop (write-turn.ts). */
+  turn?: SharedArrayBuffer;
+  /** Test hook: the thread dies inside the transaction of its n-th step (1 = the first). */
+  exitInStep?: number;
+}
+
+export type RetentionStepCall = { id: number } & (
+  | { op: 'deleteOldestCaptures' | 'deleteOldSightings' | 'deleteOldParkedOutbox' | 'deleteExpiredRollups'; args: [number, number] }
+  | { op: 'incrementalVacuum'; args: [number] }
+);
+
+export type RetentionThreadMessage =
+  | { kind: 'ready' }
+  | { kind: 'step'; id: number; ok: true; value: unknown; ms: number; walBytes: number; checkpointMs: number }
+  | { kind: 'step'; id: number; ok: false; name: string; code: string | undefined; message: string };
+
+/** The thread checkpoints after a step at most this often (ms). */
+const CHECKPOINT_EVERY_MS = 250;
+/** Checkpoint rounds at most (WAL over walMaxBytes, not fully copied), this many ms apart. */
+const BOUND_ROUNDS = 50;
+const BOUND_PAUSE_MS = 10;
+
+const port = parentPort;
+if (!port) throw new Error('retention-thread runs as a worker thread');
+const data = workerData as RetentionThreadData;
+const db = openDatabase(data.file, { migrate: false, busyTimeoutMs: data.busyTimeoutMs, synchronous: data.synchronous });
+// This connection never checkpoints inside its commits (the thread does, after each step).
+db.pragma('wal_autocheckpoint = 0');
+const repo = new SqliteOpsRepository(db);
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+const pageSize = db.pragma('page_size', { simple: true }) as number;
+const turn = data.turn ? new WriteTurn(data.turn) : undefined;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+let steps = 0;
+let lastCheckpointAt = -Infinity;
+let walBytesAtLast = 0;
+
+function exec(call: RetentionStepCall): unknown {
+  switch (call.op) {
+    case 'deleteOldestCaptures':
+      return repo.deleteOldestCaptures(...call.args);
+    case 'deleteOldSightings':
+      return repo.deleteOldSightings(...call.args);
+    case 'deleteOldParkedOutbox':
+      return repo.deleteOldParkedOutbox(...call.args);
+    case 'deleteExpiredRollups':
+      return repo.deleteExpiredRollups(...call.args);
+    case 'incrementalVacuum':
+      return repo.incrementalVacuum(...call.args);
+  }
+}
+
+/** A passive checkpoint, again while the WAL is over its bound and not fully copied; the WAL's length after (bytes). */
+function settleWal(): number {
+  let r = { busy: 0, log: 0, checkpointed: 0 };
+  for (let round = 0; round < BOUND_ROUNDS; round++) {
+    r = checkpoint.get() as typeof r;
+    if (r.log <= 0 || r.checkpointed >= r.log || r.log * pageSize < data.walMaxBytes) break;
+    Atomics.wait(sleeper, 0, 0, BOUND_PAUSE_MS);
+  }
+  return Math.max(0, r.log) * pageSize;
+}
+
+function step(call: RetentionStepCall): RetentionThreadMessage {
+  steps++;
+  turn?.take(200, RETENTION_THREAD);
+  const t0 = performance.now();
+  let value: unknown;
+  try {
+    if (data.exitInStep === steps) db.transaction(() => {
+      db.prepare('DELETE FROM captures WHERE id IN (SELECT id FROM captures LIMIT 1)').run();
+      process.exit(70);
+    })();
+    value = exec(call);
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown; name?: unknown };
+    return { kind: 'step', id: call.id, ok: false, name: String(e.name ?? 'Error'), code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? err) };
+  } finally {
+    turn?.release();
+  }
+  const ms = performance.now() - t0;
+  const c0 = performance.now();
+  if (c0 - lastCheckpointAt >= CHECKPOINT_EVERY_MS) {
+    lastCheckpointAt = c0;
+    try {
+      walBytesAtLast = settleWal();
+    } catch {
+      // A checkpoint that fails (I/O) is the checkpoint worker's to report; the step itself committed.
+    }
+  }
+  return { kind: 'step', id: call.id, ok: true, value, ms, walBytes: walBytesAtLast, checkpointMs: performance.now() - c0 };
+}
+
+port.on('message', (m: RetentionStepCall | { op: 'close' }) => {
+  if (m.op === 'close') {
+    db.close();
+    port.close();
+    return;
+  }
+  port.postMessage(step(m));
+});
+port.postMessage({ kind: 'ready' } satisfies RetentionThreadMessage);
