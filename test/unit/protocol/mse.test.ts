@@ -3,6 +3,7 @@ import { DiffieHellman, createHash, randomBytes } from 'node:crypto';
 import Wire from 'bittorrent-protocol';
 import { describe, expect, it, vi } from 'vitest';
 import {
+  randomFromPool,
   CRYPTO_PLAINTEXT,
   CRYPTO_RC4,
   DH_PRIME,
@@ -96,6 +97,24 @@ describe('MSE key exchange', () => {
     expect(() => pair.secret(one)).toThrow(RangeError);
     expect(() => pair.secret(Buffer.from(DH_PRIME.toString(16), 'hex'))).toThrow(RangeError);
     expect(() => pair.secret(Buffer.alloc(95, 7))).toThrow(RangeError);
+    // The edges: 0, P − 1 and above P refused; 2 and P − 2 taken.
+    const of = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(192, '0'), 'hex');
+    expect(() => pair.secret(Buffer.alloc(96))).toThrow(RangeError);
+    expect(() => pair.secret(of(DH_PRIME - 1n))).toThrow(RangeError);
+    expect(() => pair.secret(Buffer.alloc(96, 0xff))).toThrow(RangeError);
+    expect(pair.secret(of(2n)).length).toBe(96);
+    expect(pair.secret(of(DH_PRIME - 2n)).length).toBe(96);
+  });
+
+  it('draws random bytes from a pool: each byte handed out once, each draw its own copy', () => {
+    const draws = Array.from({ length: 100 }, () => randomFromPool(300)); // crosses refills of the 16 KiB pool
+    const seen = new Set(draws.map((d) => d.toString('hex')));
+    expect(seen.size).toBe(100);
+    expect(draws.every((d) => d.length === 300 && d.some((b) => b !== 0))).toBe(true);
+    // A draw is its own copy: changing it does not change the next ones.
+    draws[0]?.fill(0);
+    expect(randomFromPool(20).some((b) => b !== 0)).toBe(true);
+    expect(randomFromPool(40_000).length).toBe(40_000);
   });
 
   it('derives the hashes of the specification', () => {
