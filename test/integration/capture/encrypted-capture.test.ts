@@ -6,7 +6,8 @@ import Wire from 'bittorrent-protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CaptureOutcomes } from '../../../src/capture/capture-outcomes.js';
 import { EncryptionMemory, captureWithEncryption, type EncryptedCaptureOutcome, type EncryptionMode } from '../../../src/capture/encrypted-capture.js';
-import { capturePeer, makePeerId, type PeerCaptureOptions } from '../../../src/capture/peer-capture.js';
+import { capturePeer, handshakeBytes, makePeerId, type PeerCaptureOptions } from '../../../src/capture/peer-capture.js';
+import { MseInitiator } from '../../../src/protocol/mse/mse-initiator.js';
 import { ConversationRecorder } from '../../../src/pcap/conversation.js';
 import { writePcapFile } from '../../../src/pcap/pcap-file.js';
 import { tempDir } from '../../helpers/temp-dir.js';
@@ -274,5 +275,41 @@ describe('peers remembered as requiring encryption', () => {
     expect(m.requires('192.0.2.0', 6881, 10)).toBe(false);
     expect(m.requires('192.0.2.4', 6881, 10)).toBe(true);
     expect(m.requires('192.0.2.4', 6881, 2000)).toBe(false);
+  });
+});
+
+describe('the synthetic peer (test/helpers/wire-peer-server.ts)', () => {
+  it('with coalesceWrites, sends step 4 of MSE and its handshake and first messages in one write, as real clients do', async () => {
+    const t = makeTorrent();
+    const chunksAfterStep3 = async (coalesceWrites: boolean, host: string): Promise<Buffer[]> => {
+      const server = await peer(host, t, { encryption: 'required', coalesceWrites });
+      const init = new MseInitiator({ infohash: Buffer.from(t.infohash, 'hex') });
+      init.write(handshakeBytes(Buffer.from(t.infohash, 'hex'), OPTIONS.peerId));
+      const socket = net.connect({ host: server.host, port: server.port });
+      cleanups.push(() => socket.destroy());
+      socket.setNoDelay(true);
+      await once(socket, 'connect');
+      socket.write(init.start());
+      const chunks: Buffer[] = [];
+      let step3Sent = false;
+      socket.on('data', (d: Buffer) => {
+        if (step3Sent) chunks.push(d);
+        const out = init.receive(d);
+        if (out.send.length > 0) {
+          socket.write(out.send);
+          step3Sent = true;
+        }
+      });
+      // Step 4 (14 + PadD bytes), the peer's handshake (68), its extended handshake and have_all.
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline && (chunks.reduce((n, c) => n + c.length, 0) < 14 + 68 + 5 + 4 || !init.done)) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      return chunks;
+    };
+    expect((await chunksAfterStep3(true, '127.41.9.1')).length).toBe(1);
+    // Without it (a write per message): step 4 leaves alone, the rest after our ACK.
+    expect((await chunksAfterStep3(false, '127.41.9.2')).length).toBeGreaterThan(1);
   });
 });
