@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BtnConfig } from '../config/config-schema.js';
 import type { Logger } from '../util/logger.js';
+import { withWriteTurn, type WriteTurnPort } from '../util/write-turn-port.js';
 import { BtnApps } from './btn-apps.js';
 import { BtnIngest } from './btn-ingest.js';
 import { BtnUsers } from './btn-users.js';
@@ -22,6 +23,8 @@ export interface BtnDeps {
   users: BtnUserStore;
   /** The spam list as a rule source (absent: no spam entries). */
   spam?: SpamListSource;
+  /** The write turn of the store's write thread: the module's periodic writes on the daemon's connection take it. */
+  writeTurn?: WriteTurnPort;
   logger: Logger;
 }
 
@@ -115,17 +118,12 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
     http: { name: 'btn', stdRespPrefixes: ['/ping/', '/api/', '/auth/'], register },
     start() {
       decode?.start();
+      // In the write turn: while the write thread writes a batch, these wait for it (not in SQLite's busy handler).
       timer = setInterval(() => {
-        try {
-          apps.flushSeen();
-        } catch (err) {
-          log.warn({ err }, 'BTN last-seen update failed');
-        }
-        try {
-          deps.users.purgeSessions(Date.now(), 1000);
-        } catch (err) {
-          log.warn({ err }, 'BTN expired-session purge failed');
-        }
+        void withWriteTurn(deps.writeTurn, () => apps.flushSeen()).catch((err: unknown) => log.warn({ err }, 'BTN last-seen update failed'));
+        void withWriteTurn(deps.writeTurn, () => deps.users.purgeSessions(Date.now(), 1000)).catch((err: unknown) =>
+          log.warn({ err }, 'BTN expired-session purge failed'),
+        );
       }, 30_000);
       timer.unref();
     },

@@ -4,6 +4,7 @@ import { FilterRegistry } from '../filter/filter-registry.js';
 import { createApiModule } from '../http/api-module.js';
 import { createOpsModule } from '../ops/module.js';
 import { openBtnStore } from '../store/btn-store.js';
+import { writeTurnOf } from '../store/write-turn.js';
 import { createSpamModule } from '../spam/module.js';
 import { spamRuleSource } from '../daemon/spam-rule-source.js';
 import type { RoleContext } from './role-context.js';
@@ -23,7 +24,7 @@ export async function startApiSide(
   const spamRules = spamRuleSource((q) => spam.service.list(q), () => ctx.config().spam);
   const btnStore = openBtnStore(store.db, { writeThread: true });
   life.onStop(() => btnStore.close()); // after the BTN module's stop (stops run last-registered first)
-  const btn = await life.start(createBtnModule({ ...btnStore, spam: spamRules, logger }, { config: () => ctx.config().btn }));
+  const btn = await life.start(createBtnModule({ ...btnStore, spam: spamRules, writeTurn: writeTurnOf(store.db), logger }, { config: () => ctx.config().btn }));
   ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit) });
   ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
   const api = await life.start(
