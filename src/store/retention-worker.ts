@@ -46,6 +46,10 @@ export class RetentionWorker implements RetentionSteps {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** The thread being ended (idle or close), until it has exited. */
+  private ending: Promise<void> | undefined;
+  /** Threads asked to close: their exit is no failure. */
+  private readonly asked = new WeakSet<Worker>();
   private notBefore = 0;
   private closed = false;
   private exitInStep: number | undefined;
@@ -144,10 +148,13 @@ export class RetentionWorker implements RetentionSteps {
   }
 
   /** The running thread, started now if none; undefined when the event loop does the steps. */
-  private thread(): Promise<Worker | undefined> {
-    if (!this.options.thread || this.closed || !RetentionWorker.canUse(this.deps.db)) return Promise.resolve(undefined);
+  private async thread(): Promise<Worker | undefined> {
+    if (!this.options.thread || this.closed || !RetentionWorker.canUse(this.deps.db)) return undefined;
+    // A thread ending (idle) is waited for first: a step never goes to a thread that is closing, and
+    // its exit (which frees a turn it held) comes before the next thread takes any.
+    while (this.ending) await this.ending;
     if (this.ready) return this.ready.catch(() => undefined);
-    if (Date.now() < this.notBefore) return Promise.resolve(undefined);
+    if (Date.now() < this.notBefore) return undefined;
     this.ready = this.launch();
     return this.ready.catch(() => undefined);
   }
@@ -193,13 +200,15 @@ export class RetentionWorker implements RetentionSteps {
       worker.once('exit', (code) => {
         if (this.worker === worker) this.worker = undefined;
         this.ready = undefined;
-        this.turn.releaseThread(RETENTION_THREAD); // died in its transaction: rolled back, the turn is free
         const inFlight = [...this.pending.values()];
         this.pending.clear();
         const gone = new ThreadGone(lastError?.message ?? `exit code ${code}`);
         for (const p of inFlight) p.reject(gone);
         if (!up) reject(gone);
-        if (lastError || inFlight.length > 0 || !up || code !== 0) this.failed(gone);
+        if (lastError || inFlight.length > 0 || !up || code !== 0 || !this.asked.has(worker)) {
+          this.turn.releaseThread(RETENTION_THREAD); // died, maybe in its transaction: rolled back, the turn is free
+          this.failed(gone);
+        }
       });
     });
   }
@@ -221,13 +230,21 @@ export class RetentionWorker implements RetentionSteps {
   private async endThread(): Promise<void> {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    const worker = await this.ready?.catch(() => undefined);
-    if (!worker) return;
-    const exited = new Promise<void>((r) => worker.once('exit', () => r()));
-    worker.postMessage({ op: 'close' });
-    const timer = setTimeout(() => void worker.terminate(), 5_000);
-    await exited;
-    clearTimeout(timer);
+    if (this.ending) return this.ending;
+    const ready = this.ready;
+    if (!ready) return;
+    this.ending = (async () => {
+      const worker = await ready.catch(() => undefined);
+      if (!worker) return;
+      // Steps already sent are answered first (the thread handles its messages in order).
+      const exited = new Promise<void>((r) => worker.once('exit', () => r()));
+      this.asked.add(worker);
+      worker.postMessage({ op: 'close' });
+      const timer = setTimeout(() => void worker.terminate(), 5_000);
+      await exited;
+      clearTimeout(timer);
+    })().finally(() => (this.ending = undefined));
+    return this.ending;
   }
 }
 

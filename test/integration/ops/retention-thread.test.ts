@@ -173,6 +173,20 @@ describe('retention on its thread', () => {
     turn.release();
   });
 
+  it('a step that comes as the idle thread ends waits for it and starts a new one (no failure, nothing on the event loop)', async () => {
+    const { db, ops } = setup();
+    const steps = worker(db, ops, { idleMs: 40 });
+    for (let i = 0; i < 12; i++) {
+      const r = await steps.deleteOldSightings(0, 10);
+      expect(r.onThread).toBe(true);
+      // Around the idle time: some steps come while the thread closes, some after.
+      await new Promise((res) => setTimeout(res, 30 + (i % 4) * 10));
+    }
+    const s = steps.status();
+    expect(s).toMatchObject({ threadFailures: 0, stepsOnEventLoop: 0, stepsOnThread: 12, lastError: null });
+    expect(s.threadsStarted).toBeGreaterThan(1);
+  });
+
   it('checkpoints the WAL after its steps: deleting 24,000 captures leaves a WAL a fraction of what they wrote into it', async () => {
     const sizes: number[] = [];
     for (const thread of [true, false]) {
