@@ -28,6 +28,14 @@
  *                              and both (prefer-plain), to see what an encrypted first contact costs
  *   CAPTURE_ENC_CPU_PROF=dir   V8 CPU profiles per round and scenario (inspector sessions inside the
  *                              namespaced processes; alternate mode also profiles the swarm)
+ *   CAPTURE_ENC_COALESCE=0     the synthetic peers write each message apart (before 2026-12-05 12:00):
+ *                              Nagle then held an MSE peer's handshake behind its step 4 until the
+ *                              capturer's delayed ACK, 40-48 ms per encrypted capture; real clients
+ *                              send what one event produces in one write (default: coalesced)
+ *   CAPTURE_ENC_SWARM_NICE=n   nice of the swarm processes (default -10: the peers are other machines,
+ *                              their CPU is not the daemon's; 0 = as before, the swarms compete with
+ *                              the capturers for the same 2 cores, and the MSE responder's DH work
+ *                              lowered the encrypted scenarios' rates)
  *
  * Network safety: re-executes itself under `unshare --net` (only `lo`, checked) before any socket
  * opens; the swarm runs in a child process inside the same namespace.
@@ -62,6 +70,14 @@ interface Peer {
 const BASE = Number(process.env.CAPTURE_ENC_BASE ?? 20);
 const ROUNDS = Number(process.env.CAPTURE_ENC_ROUNDS ?? (ALTERNATE ? 3 : 5));
 const CPU_PROF = process.env.CAPTURE_ENC_CPU_PROF;
+/** The synthetic peers coalesce what they write per turn of their event loop (0: a write per message). */
+const COALESCE = process.env.CAPTURE_ENC_COALESCE !== '0';
+/**
+ * Scheduling priority (nice) of the swarm processes: the peers are other machines with CPUs of
+ * their own, so by default (-10) they are served before the capturers and the rates measure the
+ * capturers' CPU; 0 lets the swarms compete as equals (each swarm's cost then lowers its rate).
+ */
+const SWARM_NICE = Number(process.env.CAPTURE_ENC_SWARM_NICE ?? -10);
 const BREAKDOWN = process.env.CAPTURE_ENC_BREAKDOWN === '1';
 
 /** Starts a CPU profile of this process; the returned function stops it and writes `file`. */
@@ -98,6 +114,9 @@ async function swarm(): Promise<void> {
       // Like real clients: with encryption required a plain handshake is dropped; without it, an
       // MSE key exchange is (bittorrent-protocol's Wire alone would wait silently for 68 bytes).
       encryption: encrypted ? ('required' as const) : ('refused' as const),
+      // Like real clients (a send buffer per event): the peer's step 4, handshake and first
+      // messages leave in one write, not held by Nagle until our delayed ACK (40-48 ms each).
+      coalesceWrites: COALESCE,
     });
     servers.push(s);
     peers.push({ ip: s.host, port: s.port, encrypted });
@@ -128,6 +147,13 @@ function startSwarm(share: number, base: number): Promise<{ child: ChildProcess;
       env: { ...process.env, CAPTURE_ENC_ROLE: 'swarm', CAPTURE_ENC_SHARE: String(share), CAPTURE_ENC_BASE: String(base) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    if (SWARM_NICE !== 0 && child.pid !== undefined) {
+      try {
+        os.setPriority(child.pid, SWARM_NICE);
+      } catch (err) {
+        console.error(`capture-rate-encrypted: swarm priority ${SWARM_NICE} not set (${(err as Error).message}); swarms compete with the capturers`);
+      }
+    }
     child.once('message', (m: { type: string; peers: Peer[] }) => resolve({ child, peers: m.peers }));
     child.once('exit', (code) => reject(new Error(`swarm exited ${code}`)));
   });
@@ -281,7 +307,8 @@ async function sideBySide(): Promise<void> {
   isolate();
   console.log(
     `capture-rate-encrypted (side by side): ${PEERS} seeders per scenario, ${Math.round(SHARE * 100)} % require encryption in the mixed swarms, ` +
-      `${CONCURRENCY} in flight per capturer, ${ROUNDS} rounds of ${DURATION_MS / 1000} s, ${SCENARIOS.length} capturers and ${SCENARIOS.length} swarms at once (node ${process.version})`,
+      `${CONCURRENCY} in flight per capturer, ${ROUNDS} rounds of ${DURATION_MS / 1000} s, ${SCENARIOS.length} capturers and ${SCENARIOS.length} swarms at once, ` +
+      `swarm nice ${SWARM_NICE}, peers ${COALESCE ? 'coalesce their writes' : 'write each message apart'} (node ${process.version})`,
   );
   const procs: Array<{ sc: Scenario; swarm: ChildProcess; capturer: ChildProcess }> = [];
   for (const [i, sc] of SCENARIOS.entries()) {
