@@ -1,7 +1,7 @@
 import type { CaptureRecord, NewCapture } from '../../model/capture.js';
 import { AppError } from '../../util/app-error.js';
 import { captureRowToRecord, type CaptureRow, type PeerPage, type PeerPageQuery } from '../capture-repository.js';
-import { copyChunks, CopyWriter } from './pg-copy.js';
+import { copyChunks, CopyIn, CopyWriter } from './pg-copy.js';
 import { isNoPartitionError, type PgPartitions } from './pg-partitions.js';
 import { inTransaction, type PgClient, type PgPool } from './pg-pool.js';
 
@@ -127,8 +127,7 @@ export class PgCaptureRepository {
   }
 
   /** The listing rows of a batch (LISTING_COLUMNS order): one per distinct filter of each capture. */
-  private static listingRows(batch: readonly NewCapture[], ids: readonly number[], fids: Map<string, number>): Buffer[] {
-    const w = new CopyWriter();
+  private static writeListings(w: CopyWriter, batch: readonly NewCapture[], ids: readonly number[], fids: Map<string, number>): void {
     for (let i = 0; i < batch.length; i++) {
       const c = batch[i] as NewCapture;
       const success = c.report !== undefined;
@@ -139,7 +138,44 @@ export class PgCaptureRepository {
         w.int(fids.get(name) as number).bool(success).int(c.foundAt).int(ids[i] as number).endRow();
       }
     }
-    return w.chunks();
+  }
+
+  /**
+   * The captures and listings of a batch as two COPYs started at once on `client` (see CopyIn: rows
+   * go to the server while the next ones are encoded, the listings' COPY follows the captures').
+   * Returns the chunks of both (for a retry) and a promise of the outcome: it rejects with the first
+   * COPY's error (a failed first COPY fails the second one too: the transaction is aborted).
+   */
+  private static copyBatch(
+    client: PgClient,
+    batch: readonly NewCapture[],
+    ids: readonly number[],
+    fids: Map<string, number>,
+    stable?: ReadonlyArray<{ uid: string; crawlerId: string | null }>,
+  ): { captureRows: Buffer[]; listingRows: Buffer[]; done: Promise<void> } {
+    const captures = new CopyIn(client, `captures (${CAPTURE_COLUMNS})`);
+    const listings = new CopyIn(client, `capture_filters (${LISTING_COLUMNS})`);
+    let captureRows: Buffer[];
+    let listingRows: Buffer[];
+    try {
+      const w = captures.writer;
+      for (let i = 0; i < batch.length; i++) {
+        const s = stable?.[i];
+        writeCapture(w, ids[i] as number, batch[i] as NewCapture, s?.uid ?? null, s?.crawlerId ?? null);
+      }
+      captureRows = captures.end();
+      PgCaptureRepository.writeListings(listings.writer, batch, ids, fids);
+      listingRows = listings.end();
+    } catch (err) {
+      captures.fail(err as Error);
+      listings.fail(err as Error);
+      throw err;
+    }
+    const done = Promise.allSettled([captures.done(), listings.done()]).then(([c, l]) => {
+      if (c.status === 'rejected') throw c.reason;
+      if (l.status === 'rejected') throw l.reason;
+    });
+    return { captureRows, listingRows, done };
   }
 
   /**
@@ -159,10 +195,7 @@ export class PgCaptureRepository {
       () =>
         inTransaction(this.pool, async (client) => {
           const ids = await PgCaptureRepository.nextIds(client, batch.length);
-          const w = new CopyWriter();
-          batch.forEach((c, i) => writeCapture(w, ids[i] as number, c, null, null));
-          await copyChunks(client, `captures (${CAPTURE_COLUMNS})`, w.chunks());
-          await copyChunks(client, `capture_filters (${LISTING_COLUMNS})`, PgCaptureRepository.listingRows(batch, ids, fids));
+          await PgCaptureRepository.copyBatch(client, batch, ids, fids).done;
           return ids;
         }),
     );
@@ -202,7 +235,7 @@ export class PgCaptureRepository {
    * unique index (23505): that transaction is rolled back whole (no savepoint: a subtransaction
    * would stamp every row with its own xid, which readers then resolve through pg_subtrans) and a
    * second one takes the staging path. Four round trips on the fast path: BEGIN with the ids, two
-   * COPYs, COMMIT.
+   * COPYs (started together, their rows sent while the next ones are encoded: copyBatch), COMMIT.
    */
   private async ingestSorted(unique: ReadonlyArray<{ uid: string; crawlerId: string | null; capture: NewCapture }>, fids: Map<string, number>): Promise<number> {
     const client = await this.pool.connect();
@@ -211,17 +244,10 @@ export class PgCaptureRepository {
       inTx = true;
       const begun = (await client.query(`BEGIN; ${idsSql(unique.length)}`)) as unknown as Array<{ rows: Array<{ runs: string | null }> }>;
       const ids = PgCaptureRepository.idsOfRuns(begun[1]?.rows[0]?.runs ?? '', unique.length);
-      const w = new CopyWriter();
-      for (let i = 0; i < unique.length; i++) {
-        const f = unique[i] as (typeof unique)[number];
-        writeCapture(w, ids[i] as number, f.capture, f.uid, f.crawlerId);
-      }
-      const captureRows = w.chunks();
       const captures = unique.map((f) => f.capture);
-      const listingRows = PgCaptureRepository.listingRows(captures, ids, fids);
+      const { captureRows, listingRows, done } = PgCaptureRepository.copyBatch(client, captures, ids, fids, unique);
       try {
-        await copyChunks(client, `captures (${CAPTURE_COLUMNS})`, captureRows);
-        await copyChunks(client, `capture_filters (${LISTING_COLUMNS})`, listingRows);
+        await done;
         await client.query('COMMIT');
         inTx = false;
         this.counters.fastBatches++;

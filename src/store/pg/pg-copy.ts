@@ -37,12 +37,20 @@ export class CopyWriter {
   private readonly done: Buffer[] = [];
   rows = 0;
 
+  /** `sink` (optional) gets each chunk as soon as it is full (CopyIn: sent while the next one is written). */
+  constructor(private readonly sink?: (chunk: Buffer) => void) {}
+
   /** Room for `n` more bytes (the current chunk is closed when full; a row may straddle two). */
   private room(n: number): void {
     if (this.buf.length - this.off >= n) return;
-    if (this.off > 0) this.done.push(this.buf.subarray(0, this.off));
+    if (this.off > 0) this.close(this.buf.subarray(0, this.off));
     this.buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, n));
     this.off = 0;
+  }
+
+  private close(chunk: Buffer): void {
+    this.done.push(chunk);
+    this.sink?.(chunk);
   }
 
   /** An integer column (or NULL). Other numbers are written as String(n) would. */
@@ -126,7 +134,7 @@ export class CopyWriter {
   /** The COPY data written so far, as chunks (the writer keeps them: call once, at the end). */
   chunks(): Buffer[] {
     if (this.off > 0) {
-      this.done.push(this.buf.subarray(0, this.off));
+      this.close(this.buf.subarray(0, this.off));
       this.buf = Buffer.allocUnsafe(0);
       this.off = 0;
     }
@@ -148,6 +156,48 @@ export async function copyChunks(client: PgClient, target: string, chunks: reado
   }
   await done;
   return Number(stream.rowCount);
+}
+
+/**
+ * A COPY `target` FROM STDIN whose rows are sent while they are written: each 64 KiB chunk of the
+ * CopyWriter goes to the server as soon as it is full, so the server parses and inserts chunk n
+ * while node encodes chunk n+1 (before, a batch was encoded whole, then sent: node and the server
+ * took turns). Writes are not held back (no 'drain' wait): the chunks are kept in memory anyway
+ * (`end()` returns them, for a retry), so the socket's buffer holds nothing more than the batch.
+ * Several CopyIns may be started one after the other on one client: the client sends each COPY
+ * when the one before is done, the rows of the later ones wait in their streams until then.
+ */
+export class CopyIn {
+  readonly writer: CopyWriter;
+  private readonly stream: ReturnType<typeof copyFrom>;
+  private readonly finished: Promise<void>;
+
+  constructor(client: PgClient, target: string) {
+    const stream = client.query(copyFrom(`COPY ${target} FROM STDIN`));
+    this.stream = stream;
+    this.finished = finished(stream);
+    // Awaited by done(); until then a failure must not count as an unhandled rejection.
+    this.finished.catch(() => undefined);
+    this.writer = new CopyWriter((chunk) => stream.write(chunk));
+  }
+
+  /** Ends the data (the last chunk is sent); returns every chunk of it. */
+  end(): Buffer[] {
+    const chunks = this.writer.chunks();
+    this.stream.end();
+    return chunks;
+  }
+
+  /** Abandons the COPY (CopyFail: the server rolls the statement back), e.g. when encoding threw. */
+  fail(err: Error): void {
+    this.stream.destroy(err);
+  }
+
+  /** Resolves with the rows copied once the server has them all; rejects with the server's error. */
+  async done(): Promise<number> {
+    await this.finished;
+    return Number(this.stream.rowCount);
+  }
 }
 
 /** Lines per chunk written to the server (a few hundred KiB). */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { copyChunks, CopyWriter } from '../../../src/store/pg/pg-copy.js';
+import { copyChunks, CopyIn, CopyWriter } from '../../../src/store/pg/pg-copy.js';
 import { PgCaptureRepository } from '../../../src/store/pg/pg-capture-repository.js';
 import { openPgPool, type PgPool } from '../../../src/store/pg/pg-pool.js';
 import { freshPgSchema } from '../../helpers/pg-test-schema.js';
@@ -51,6 +51,52 @@ describe('CopyWriter (COPY text rows written into Buffers)', () => {
     }
     const back = await p.query<Row>({ text: 'SELECT n, s, b FROM t ORDER BY k, ctid', rowMode: 'array' });
     expect(back.rows).toEqual(rows.flatMap((r) => [r, r]));
+  });
+
+  it('CopyIn: two COPYs started at once on one client, rows sent while written; a failing first COPY fails both, the client goes on', async () => {
+    const p = await pool();
+    await p.query('CREATE TABLE t1 (k int PRIMARY KEY, s text); CREATE TABLE t2 (k int, s text)');
+    const client = await p.connect();
+    const fill = (c: CopyIn, from: number, n: number): void => {
+      for (let k = from; k < from + n; k++) c.writer.int(k).text(`row ${k} ${'x'.repeat(k % 200)}`).endRow();
+    };
+    try {
+      await client.query('BEGIN');
+      const a = new CopyIn(client, 't1 (k, s)');
+      const b = new CopyIn(client, 't2 (k, s)');
+      fill(a, 0, 30_000);
+      const chunks = a.end();
+      fill(b, 0, 5_000);
+      b.end();
+      expect(chunks.length).toBeGreaterThan(10);
+      expect(await a.done()).toBe(30_000);
+      expect(await b.done()).toBe(5_000);
+      await client.query('COMMIT');
+
+      // The first COPY meets a duplicate key on its last row: both fail, nothing is left half done.
+      await client.query('BEGIN');
+      const c = new CopyIn(client, 't1 (k, s)');
+      const d = new CopyIn(client, 't2 (k, s)');
+      fill(c, 30_000, 20_000);
+      c.writer.int(0).text('dup').endRow();
+      c.end();
+      fill(d, 0, 100);
+      d.end();
+      await expect(c.done()).rejects.toMatchObject({ code: '23505' });
+      await expect(d.done()).rejects.toMatchObject({ code: '25P02' });
+      await client.query('ROLLBACK');
+
+      // Encoding that throws: fail() sends CopyFail, the COPY is rolled back, the client is usable.
+      await client.query('BEGIN');
+      const e = new CopyIn(client, 't2 (k, s)');
+      fill(e, 0, 1_000);
+      e.fail(new Error('encoder broke'));
+      await expect(e.done()).rejects.toThrow();
+      await client.query('ROLLBACK');
+      expect((await client.query('SELECT (SELECT count(*) FROM t1)::int AS a, (SELECT count(*) FROM t2)::int AS b')).rows[0]).toEqual({ a: 30_000, b: 5_000 });
+    } finally {
+      client.release();
+    }
   });
 
   it('ids from the sequence: whole runs are expanded, a broken run or a short count is refused', () => {

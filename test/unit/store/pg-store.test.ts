@@ -143,6 +143,42 @@ describe('PostgreSQL captures: idempotent ingest (a capture\'s stable id)', () =
     expect(await a.pool.query('SELECT count(*)::int AS n FROM capture_filters')).toMatchObject({ rows: [{ n: listings }] });
   });
 
+  it('a batch of many COPY chunks meeting a stored uid at its end goes through staging, and the connections stay usable', async () => {
+    const s = await schema();
+    const st = await store(s);
+    // 12,000 captures (~3 MB of COPY data, ~50 chunks sent while the rest is encoded).
+    const big = stable(randomCaptures(12_000, 41, T0, { notify: false }), 'big');
+    const last = big.reduce((a, c) => (c.foundAt > a.foundAt || (c.foundAt === a.foundAt && c.uid > a.uid) ? c : a));
+    // Stored before: the capture that sorts last in the batch (the COPY fails on its last rows).
+    expect(await st.captures.ingestCaptures([last])).toEqual({ inserted: 1, duplicates: 0 });
+    expect(await st.captures.ingestCaptures(big)).toEqual({ inserted: 11_999, duplicates: 1 });
+    expect(st.captures.counters).toEqual({ fastBatches: 1, stagedBatches: 1 });
+    const n = async (sql: string): Promise<number> => Number((await st.pool.query<{ n: string }>(sql)).rows[0]?.n);
+    expect(await n('SELECT count(*) AS n FROM captures')).toBe(12_000);
+    expect(await n('SELECT count(*) AS n FROM capture_filters')).toBe(big.reduce((k, c) => k + new Set(c.filters).size, 0));
+    // Every pooled connection is out of COPY mode and out of the transaction: four writes at once work.
+    const more = [1, 2, 3, 4].map((k) => stable(randomCaptures(2_000, 50 + k, T0, { notify: false }), `more${k}`));
+    expect(await Promise.all(more.map((b) => st.captures.ingestCaptures(b)))).toEqual(more.map(() => ({ inserted: 2_000, duplicates: 0 })));
+    expect(await n('SELECT count(*) AS n FROM captures')).toBe(20_000);
+  });
+
+  it('a batch whose listings fail after its captures were copied stores nothing, and the next batch is stored', async () => {
+    const s = await schema();
+    const st = await store(s);
+    const batch = stable(randomCaptures(3_000, 61, T0, { notify: false }), 'l');
+    const doomed = batch[2_500] as StableCapture;
+    // A trigger refuses one listing row: the captures' COPY went through, the listings' COPY fails.
+    await st.pool.query(`CREATE FUNCTION refuse_listing() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.found_at = ${doomed.foundAt} THEN RAISE EXCEPTION 'listing refused'; END IF; RETURN NEW; END $$`);
+    await st.pool.query('CREATE TRIGGER refuse BEFORE INSERT ON capture_filters FOR EACH ROW EXECUTE FUNCTION refuse_listing()');
+    await expect(st.captures.ingestCaptures(batch)).rejects.toThrow(/listing refused/);
+    await expect(st.captures.insertMany(batch.map(({ uid, ...c }) => (void uid, c)))).rejects.toThrow(/listing refused/);
+    expect(await st.pool.query('SELECT count(*)::int AS n FROM captures')).toMatchObject({ rows: [{ n: 0 }] });
+    await st.pool.query('DROP TRIGGER refuse ON capture_filters');
+    expect(await st.captures.ingestCaptures(batch)).toEqual({ inserted: 3_000, duplicates: 0 });
+    expect(await st.pool.query('SELECT count(*)::int AS n FROM captures')).toMatchObject({ rows: [{ n: 3_000 }] });
+  });
+
   it('refuses captures asking for notifications (the PostgreSQL store keeps no outbox)', async () => {
     const s = await schema();
     const st = await store(s);
