@@ -6,19 +6,24 @@
  *    the tables under a savepoint; a batch holding a uid already stored goes through staging tables
  *    and INSERT … ON CONFLICT (found_at, uid) DO NOTHING instead;
  *  - the same batches delivered again (all duplicates);
- *  - ingestCaptures in batches of ROLE_BATCH (500: cluster.ingest.batchSize's default), on ROWS / 4;
- *  - ingestCaptures from INGESTERS concurrent writers (separate connections), wall-clock rate.
+ *  - ingestCaptures in batches of ROLE_BATCH (500), on ROWS / 4;
+ *  - the ingest role's work without RabbitMQ, wall clock: message bodies (JSON, made before the
+ *    clock starts) parsed as the role parses them (parseIngestMessage) and stored in batches, with
+ *    W batches written at once (cluster.ingest.writers: W pooled connections; a writer parses and
+ *    encodes its next batch while the database stores the other), for each "WxBATCH" of
+ *    ROLE_PHASES (default 1x500,2x500,2x2000,2x10000), on ROWS / 2 each.
  * Captures come from bench/capture-gen.ts (realistic sizes and listings), made batch by batch (for
  * the ingest path through a JSON round trip, as the ingest role parses each message); only
  * the store's calls are timed (generation is not the store's work; the concurrent phase includes it). Each phase also prints captures per CPU-second of this
  * process plus the database's server processes: the rate with the CPU to ourselves, which a shared,
  * loaded machine hides; and the WAL written per capture. Target: ≥ 100,000 captures/s.
  *
- *   nice -n 10 node --import tsx bench/pg-ingest.ts      ROWS=1000000 BATCH=10000 INGESTERS=2
+ *   nice -n 10 node --import tsx bench/pg-ingest.ts      ROWS=1000000 BATCH=10000 ROLE_PHASES=1x500,2x2000
  */
 import { randomUUID } from 'node:crypto';
 import type { NewCapture } from '../src/model/capture.js';
 import type { ForwardedCapture } from '../src/cluster/ports.js';
+import { parseIngestMessage } from '../src/cluster/ingest-message.js';
 import type { StableCapture } from '../src/store/pg/pg-capture-repository.js';
 import { openPgStore, type PgStore } from '../src/store/pg/pg-store.js';
 import { CaptureGenerator } from './capture-gen.js';
@@ -27,9 +32,14 @@ import { cpuStopwatch, createBenchDb, databaseBytes, walBytes } from './pg-bench
 
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
 const BATCH = Number(process.env.BATCH ?? 10_000);
-const INGESTERS = Number(process.env.INGESTERS ?? 2);
-/** The ingest role's default batch (cluster.ingest.batchSize): its rate is measured too, on ROWS / 4. */
+/** Small batches (the ingest role's batchSize before session 6): their rate is measured too, on ROWS / 4. */
 const ROLE_BATCH = Number(process.env.ROLE_BATCH ?? 500);
+/** Writers x batch size of the role phases. */
+const ROLE_PHASES = (process.env.ROLE_PHASES ?? '1x500,2x500,2x2000,2x10000').split(',').map((p) => {
+  const [w, b] = p.split('x').map(Number) as [number, number];
+  return { writers: w, batch: b };
+});
+const MAX_WRITERS = Math.max(...ROLE_PHASES.map((p) => p.writers));
 const TARGET = 100_000;
 const END_MS = Date.UTC(2026, 10, 22);
 
@@ -141,29 +151,52 @@ async function run(store: PgStore): Promise<void> {
     }
   });
 
-  // 4. Concurrent ingesters (separate connections), each making its next batch while the others write.
-  const per = Math.floor(ROWS / INGESTERS);
-  const wall = await timed(`ingestCaptures, ${INGESTERS} writers at once (wall clock)`, per * INGESTERS, async (clock) => {
-    await clock.time(() =>
-      Promise.all(
-        Array.from({ length: INGESTERS }, async (_, i) => {
-          for (const batch of batches(10 + i, per, (b) => forwarded(stable(b)))) await store.ingest.ingestCaptures(batch);
-        }),
-      ),
-    );
-  });
+  // 4. The ingest role's work: message bodies parsed and stored, W batches at once.
+  const roleRates: string[] = [];
+  for (const [k, phase] of ROLE_PHASES.entries()) {
+    const n = Math.floor(ROWS / 2);
+    const bodies: Buffer[] = [];
+    for (const batch of batches(20 + k, n, stable)) {
+      for (const c of batch) {
+        const { uid, crawlerId, ...capture } = c;
+        bodies.push(Buffer.from(JSON.stringify({ uid, crawlerId, capture })));
+      }
+    }
+    let next = 0;
+    const rate = await timed(`role: parse + ingestCaptures, ${phase.writers} writer(s), batches of ${fmtInt(phase.batch)}`, n, async (clock) => {
+      await clock.time(() =>
+        Promise.all(
+          Array.from({ length: phase.writers }, async () => {
+            while (next < bodies.length) {
+              const take = bodies.slice(next, next + phase.batch);
+              next += take.length;
+              const items: ForwardedCapture[] = [];
+              for (const b of take) {
+                const m = parseIngestMessage('capture', b);
+                if (!m.ok || m.kind !== 'capture') throw new Error(`bench message refused: ${m.ok ? m.kind : m.reason}`);
+                items.push(m.item);
+              }
+              const r = await store.ingest.ingestCaptures(items);
+              if (r.inserted !== items.length) throw new Error(`inserted ${r.inserted} of ${items.length}`);
+            }
+          }),
+        ),
+      );
+    });
+    roleRates.push(`${phase.writers}x${fmtInt(phase.batch)} ${passMiss(rate >= TARGET)}`);
+  }
   const rows = Number((await store.pool.query<{ n: string }>('SELECT count(*) AS n FROM captures')).rows[0]?.n);
   console.log(`stored ${fmtInt(rows)} captures, database ${fmtBytes(await databaseBytes(store.pool))}`);
   console.log(
     `target ≥ ${fmtInt(TARGET)} captures/s: insertMany ${passMiss(plain >= TARGET)}, ingestCaptures 1 writer ${passMiss(ingest >= TARGET)}, ` +
-      `batches of ${fmtInt(ROLE_BATCH)} ${passMiss(role >= TARGET)}, ${INGESTERS} writers ${passMiss(wall >= TARGET)}`,
+      `batches of ${fmtInt(ROLE_BATCH)} ${passMiss(role >= TARGET)}, role (writers x batch) ${roleRates.join(', ')}`,
   );
 }
 
 header(`pg-ingest: ${fmtInt(ROWS)} captures per mode, batches of ${fmtInt(BATCH)}, PostgreSQL COPY`);
 const db = await createBenchDb('bench_pg_ingest');
 try {
-  const store = await openPgStore({ url: db.url, max: INGESTERS + 2, now: END_MS, statementTimeoutMs: 0 });
+  const store = await openPgStore({ url: db.url, max: MAX_WRITERS + 2, now: END_MS, statementTimeoutMs: 0 });
   current = { store, db: db.name };
   try {
     await run(store);

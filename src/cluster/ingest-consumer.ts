@@ -16,6 +16,11 @@ export interface IngestConsumerOptions {
   prefetch: number;
   /** Messages written in one store transaction at most. */
   batchSize: number;
+  /**
+   * Batches written at once (each on its own store connection, acknowledged after its own commit).
+   * A second writer takes only full batches, so a lightly loaded ingester writes as with one.
+   */
+  writers?: number;
   /** How long a partial batch waits for more messages. */
   batchWaitMs: number;
   /** Bound on one store write; a write that takes longer is retried (idempotent). */
@@ -46,16 +51,24 @@ export interface IngestStats {
 /**
  * The ingest role: consumes the ingest queue with manual acks (prefetch bounded), groups messages
  * into batches (batchSize, or what arrived within batchWaitMs), writes each batch through the
- * CentralIngestStore in one transaction, and acknowledges its messages only after the commit. A
- * failing write is retried with backoff while the messages stay unacknowledged; if this process
- * dies they are redelivered to the next consumer and the store skips their uids, so nothing is lost
- * and nothing is stored twice.
+ * CentralIngestStore in one transaction, and acknowledges its messages only after the commit. Up
+ * to `writers` batches are written at once (a second one only when a full batch waits): while the
+ * database stores one batch, this process parses and encodes the next, and a second database
+ * connection works beside the first. A failing write is retried with backoff while its messages
+ * stay unacknowledged; if this process dies they are redelivered to the next consumer and the
+ * store skips their uids, so nothing is lost and nothing is stored twice.
  */
 export class IngestConsumer {
   private readonly link: AmqpLink;
   private readonly sleeper = new Sleeper();
+  /** Messages received and not yet given to a writer. */
   private pending: amqp.ConsumeMessage[] = [];
   private pendingChannel: amqp.Channel | undefined;
+  /** Batches being written, and the messages in them. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private inFlightMessages = 0;
+  /** The sleepers of writers backing off after a failed write (stop() wakes them). */
+  private readonly backoffs = new Set<Sleeper>();
   private loop: Promise<void> | undefined;
   private stopping = false;
   private failures = 0;
@@ -88,17 +101,18 @@ export class IngestConsumer {
     this.loop ??= this.run().catch((err: unknown) => this.deps.logger.error({ err: errorMessage(err) }, 'ingest stopped by an unexpected error'));
   }
 
-  /** Finishes the batch being written (its acks are sent), then closes: unacked messages go back to the queue. */
+  /** Finishes the batches being written (their acks are sent), then closes: unacked messages go back to the queue. */
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.batchTimer);
     this.sleeper.wake();
+    for (const s of this.backoffs) s.wake();
     await this.loop;
     await this.link.close();
   }
 
   stats(): IngestStats {
-    return { connected: this.link.connected, ...this.counters, unacked: this.pending.length, lastError: this.link.lastError ?? null };
+    return { connected: this.link.connected, ...this.counters, unacked: this.pending.length + this.inFlightMessages, lastError: this.link.lastError ?? null };
   }
 
   private onMessage(ch: amqp.Channel, msg: amqp.ConsumeMessage): void {
@@ -114,34 +128,59 @@ export class IngestConsumer {
   }
 
   private async run(): Promise<void> {
+    const writers = Math.max(1, this.options.writers ?? 1);
     while (!this.stopping) {
       let ch: amqp.Channel;
       try {
         ch = await this.link.open();
       } catch (err) {
-        await this.backoff(errorMessage(err));
+        await this.backoff(errorMessage(err), this.sleeper);
         continue;
       }
-      if (this.pending.length === 0) {
+      // A batch goes to a free writer: whatever is pending when no write is in flight (as with one
+      // writer), only a full batch beside a write in flight, none while writes are failing.
+      const busy = this.inFlight.size;
+      const free = busy < writers && (busy === 0 || (this.failures === 0 && this.pending.length >= this.options.batchSize));
+      if (this.pending.length === 0 || !free) {
         await this.sleeper.sleep(1_000);
         continue;
       }
-      const batch = this.pending.slice(0, this.options.batchSize);
-      const error = await this.write(batch);
-      if (this.link.channel !== ch) continue; // channel lost: its messages come again (redelivered)
-      if (error !== undefined) {
-        await this.backoff(error);
-        continue;
+      const batch = this.pending.splice(0, this.options.batchSize);
+      this.inFlightMessages += batch.length;
+      const job = this.writeUntilStored(ch, batch).finally(() => {
+        this.inFlight.delete(job);
+        this.inFlightMessages -= batch.length;
+        this.sleeper.wake();
+      });
+      this.inFlight.add(job);
+    }
+    await Promise.all(this.inFlight);
+  }
+
+  /** Writes a batch, retrying with backoff, and acknowledges it after the commit (not if its channel was lost). */
+  private async writeUntilStored(ch: amqp.Channel, batch: amqp.ConsumeMessage[]): Promise<void> {
+    const sleeper = new Sleeper();
+    this.backoffs.add(sleeper);
+    try {
+      for (;;) {
+        const error = await this.write(batch);
+        if (this.link.channel !== ch) return; // channel lost: its messages come again (redelivered)
+        if (error === undefined) {
+          for (const m of batch) ch.ack(m);
+          this.failures = 0;
+          return;
+        }
+        if (this.stopping) return; // unacknowledged: back to the queue when the channel closes
+        await this.backoff(error, sleeper);
+        if (this.stopping || this.link.channel !== ch) return;
       }
-      for (const m of batch) ch.ack(m);
-      this.pending.splice(0, batch.length);
-      this.failures = 0;
-      if (this.pending.length > 0 && this.pending.length < this.options.batchSize && !this.batchTimer) this.sleeper.wake();
+    } finally {
+      this.backoffs.delete(sleeper);
     }
   }
 
   /** Writes one batch; returns an error message when the store failed (the messages stay unacked). */
-  private async write(batch: readonly amqp.ConsumeMessage[]): Promise<string | undefined> {
+  private async write(batch: amqp.ConsumeMessage[]): Promise<string | undefined> {
     const captures: ForwardedCapture[] = [];
     const sightings: ForwardedSighting[] = [];
     const good: amqp.ConsumeMessage[] = [];
@@ -159,9 +198,8 @@ export class IngestConsumer {
     }
     // Rejected messages are settled already: leave only the good ones for the ack.
     if (good.length !== batch.length) {
-      const bad = new Set(batch.filter((m) => !good.includes(m)));
-      this.pending = this.pending.filter((m) => !bad.has(m));
-      (batch as amqp.ConsumeMessage[]).splice(0, batch.length, ...good);
+      this.inFlightMessages -= batch.length - good.length;
+      batch.splice(0, batch.length, ...good);
     }
     if (good.length === 0) return undefined;
     const started = Date.now();
@@ -184,10 +222,10 @@ export class IngestConsumer {
     return undefined;
   }
 
-  private async backoff(error: string): Promise<void> {
+  private async backoff(error: string, sleeper: Sleeper): Promise<void> {
     this.failures++;
     const delay = backoffDelay(this.failures, DEFAULT_BACKOFF);
     if (this.failures === 1 || this.failures % 20 === 0) this.deps.logger.warn({ err: error, retryInMs: delay }, 'ingest failed: retrying');
-    await this.sleeper.sleep(delay);
+    await sleeper.sleep(delay);
   }
 }

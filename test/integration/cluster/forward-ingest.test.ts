@@ -44,10 +44,10 @@ function crawler(name: string, prefix: string, port: number): { store: SqliteSto
   return { store, outbox, forwarder, write: (n, from) => writer(Array.from({ length: n }, (_, i) => captureOf(node, from + i))) };
 }
 
-function consumer(store: CentralIngestStore, prefix: string, port: number): IngestConsumer {
+function consumer(store: CentralIngestStore, prefix: string, port: number, writers = 1): IngestConsumer {
   const c = new IngestConsumer(
     { store, logger },
-    { url: brokerUrl(port), topology: clusterTopology(prefix), nodeId: 'ingest-test', prefetch: 200, batchSize: 40, batchWaitMs: 20, writeTimeoutMs: 10_000, connectTimeoutMs: 2000 },
+    { url: brokerUrl(port), topology: clusterTopology(prefix), nodeId: 'ingest-test', prefetch: 200, batchSize: 40, batchWaitMs: 20, writeTimeoutMs: 10_000, connectTimeoutMs: 2000, writers },
   );
   cleanups.push(() => c.stop());
   return c;
@@ -113,6 +113,51 @@ describe('crawler → RabbitMQ (quorum queue, confirms) → ingest → central s
     const local = c1.store.captures.page({ filter: 'watch', from: 0, to: 2e12, pageSize: 10_000 });
     expect(new Set(page.peers.map((r) => `${r[2]}|${r[10]}`))).toEqual(new Set(local.peers.map((r) => `${r[2]}|${r[10]}`)));
   }, 180_000);
+
+  it('writes two full batches at once, each acked after its own commit; a failed write is retried alone, nothing lost or doubled', async () => {
+    const prefix = uniquePrefix();
+    cleanups.push(() => deleteTopology(prefix));
+    const center = openStore('center3');
+    const ingestStore = new SqliteCentralIngestStore({ db: center.db, captures: center.captures });
+    let active = 0;
+    let maxActive = 0;
+    let calls = 0;
+    let failed = false;
+    const slow: CentralIngestStore = {
+      ingestSightings: (b) => ingestStore.ingestSightings(b),
+      async ingestCaptures(b) {
+        active++;
+        maxActive = Math.max(maxActive, active);
+        try {
+          await new Promise((r) => setTimeout(r, 40));
+          if (++calls === 3) {
+            failed = true;
+            throw new Error('database hiccup');
+          }
+          return await ingestStore.ingestCaptures(b);
+        } finally {
+          active--;
+        }
+      },
+    };
+    // 600 captures in the queue before the ingester starts: full batches are waiting.
+    const c3 = crawler('c3', prefix, BROKER.port);
+    c3.write(600, 0);
+    c3.forwarder.start();
+    await waitFor(() => c3.outbox.count() === 0, 60_000, 'the 600 captures confirmed by the broker');
+    const ingest = consumer(slow, prefix, BROKER.port, 2);
+    ingest.start();
+    await waitFor(() => count(center, 'SELECT count(*) FROM captures') === 600 && ingest.stats().unacked === 0, 60_000, 'all 600 stored and acked');
+    await waitFor(async () => (await queueDepth(clusterTopology(prefix).ingestQueue)) === 0, 30_000, 'the queue to drain');
+    expect(maxActive).toBe(2);
+    expect(failed).toBe(true);
+    const s = ingest.stats();
+    expect(s.writeFailures).toBe(1);
+    expect(s.inserted).toBe(600);
+    expect(s.duplicates).toBe(0);
+    expect(s.maxBatchSize).toBe(40);
+    expect(count(center, 'SELECT count(DISTINCT ip) FROM captures')).toBe(600);
+  }, 120_000);
 
   it('rejects a malformed message to the dead queue and stores the rest of its batch', async () => {
     const prefix = uniquePrefix();
