@@ -104,8 +104,8 @@ export class HealthMonitor {
 
     let database: HealthCheck;
     try {
-      this.deps.store.probeWrite();
-      database = { ok: true, detail: 'writable' };
+      const detail = this.deps.store.probeWrite();
+      database = { ok: true, detail: typeof detail === 'string' ? detail : 'writable' };
     } catch (err) {
       database = { ok: false, detail: `not writable: ${errorMessage(err)}` };
     }

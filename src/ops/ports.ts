@@ -17,7 +17,8 @@ export interface OpsSources {
 /** What the ops module needs from the store (SqliteOpsRepository). */
 export interface OpsStore {
   space(): DbSpace;
-  probeWrite(waitMs?: number): void;
+  /** Throws when the database cannot take a write now; may return what was checked (the /readyz detail, default "writable"). */
+  probeWrite(waitMs?: number): string | void;
   oldestCaptureAt(): number | undefined;
   deleteOldestCaptures(before: number, limit: number): CaptureBatchResult;
   deleteOldSightings(before: number, limit: number): number;

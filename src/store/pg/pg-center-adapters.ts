@@ -41,10 +41,14 @@ const NOTHING_DELETED: CaptureBatchResult = { captures: 0, listings: 0, outbox: 
 
 /**
  * The ops module's store port on PostgreSQL (health, metrics). The ops module reads it
- * synchronously, so a timer probes the server (`SELECT 1`, and the database's size) and the port
- * answers from the last probe: probeWrite() throws when that probe failed or is stale, so /readyz
- * and the watchdog say "database not reachable". Retention is PgRetention's (whole partitions), not
- * the ops module's row-by-row SQLite retention: those methods do nothing here.
+ * synchronously, so a timer probes the server and the port answers from the last probe. The probe
+ * is a write: one statement that reads the database's size and takes a transaction id
+ * (txid_current()), so its commit writes a commit record to the WAL and waits for it to be flushed
+ * (synchronous_commit): a server in recovery (a standby), a session made read-only
+ * (default_transaction_read_only) or a WAL that cannot be written fails it. probeWrite() throws
+ * when that probe failed or is stale, so /readyz and the watchdog say why; when it passed, /readyz
+ * says what it proved. Retention is PgRetention's (whole partitions), not the ops module's
+ * row-by-row SQLite retention: those methods do nothing here.
  */
 export class PgOpsProbe implements OpsStore {
   private lastOkAt = 0;
@@ -75,8 +79,16 @@ export class PgOpsProbe implements OpsStore {
   probe(): Promise<void> {
     this.running ??= (async () => {
       try {
-        const res = await this.pool.query<{ bytes: number }>('SELECT pg_database_size(current_database()) AS bytes');
-        this.bytes = Number(res.rows[0]?.bytes ?? 0);
+        const res = await this.pool.query<{ bytes: number; read_only: boolean }>(
+          `SELECT pg_database_size(current_database()) AS bytes,
+             pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on' AS read_only, txid_current() AS xid`,
+        );
+        const row = res.rows[0];
+        this.bytes = Number(row?.bytes ?? 0);
+        if (row?.read_only) {
+          this.lastError = 'read-only (a standby in recovery, or default_transaction_read_only)';
+          return;
+        }
         this.lastOkAt = this.now();
         this.lastError = null;
       } catch (err) {
@@ -98,8 +110,9 @@ export class PgOpsProbe implements OpsStore {
     return { pageSize: 0, pageCount: 0, freelistCount: 0, usedBytes: this.bytes, autoVacuum: 0 };
   }
 
-  probeWrite(): void {
-    if (this.reachable()) return;
+  probeWrite(): string {
+    if (this.reachable()) return `writable (a write transaction committed ${((this.now() - this.lastOkAt) / 1000).toFixed(0)} s ago)`;
+    if (this.lastError?.startsWith('read-only')) throw new Error(`PostgreSQL ${this.lastError}`);
     throw new Error(`PostgreSQL not reachable: ${this.lastError ?? `no answer for ${Math.round((this.now() - this.lastOkAt) / 1000)} s`}`);
   }
 
