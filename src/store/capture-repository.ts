@@ -34,7 +34,7 @@ export type CaptureRow = [
   error: string | null,
   pcapPath: string | null,
   note: string | null,
-  /** Absent from the PostgreSQL store (it keeps no transport yet). */
+  /** Read by get(); the PostgreSQL store's page() leaves it out (the peers page does not show it). */
   transport?: string | null,
 ];
 

@@ -26,6 +26,8 @@ export function randomCaptures(n: number, seed: number, t0 = T0, options: { noti
       c.error = `error ${i % 7}`;
     }
     if (rnd() < 0.05) c.pcapPath = `/var/pcap/${i}.pcap`;
+    // Without a draw from rnd (the other fields stay what they were for every seed).
+    if (i % 4 !== 3) c.transport = (['tcp', 'tcp+mse', 'utp'] as const)[i % 4] as NewCapture['transport'];
     const notify = rnd() < 0.2;
     if (notify && options.notify !== false) c.notify = [{ filter: filters[0] as string, target: rnd() < 0.5 ? 'amqp' : 'email' }];
     out.push(c);

@@ -1,4 +1,4 @@
-import type { CaptureRecord, NewCapture } from '../../model/capture.js';
+import type { CaptureRecord, CaptureTransport, NewCapture } from '../../model/capture.js';
 import { AppError } from '../../util/app-error.js';
 import { captureRowToRecord, type CaptureRow, type PeerPage, type PeerPageQuery } from '../capture-repository.js';
 import { copyChunks, CopyIn, CopyWriter } from './pg-copy.js';
@@ -16,14 +16,17 @@ export interface IngestResult {
 }
 
 const CAPTURE_COLUMNS = `id, found_at, uid, crawler_id, ip, port, infohash, country_code, city, isp,
-  report_at, total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note`;
+  report_at, total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note, transport`;
 const LISTING_COLUMNS = 'filter_id, success, found_at, capture_id';
 
-/** The CaptureRow columns of captures `c` joined to listing keys `k` (found_at, capture_id). */
+/** The CaptureRow columns of captures `c` joined to listing keys `k` (found_at, capture_id); no transport (the peers page does not show it: one column less to read per row). */
 const ROW_COLUMNS = `k.capture_id, k.found_at, c.ip, c.port, c.infohash, c.country_code, c.city, c.isp, c.report_at,
   c.total_pieces, c.has_pieces, c.has_total, c.client_name, c.host_identifier, c.error, c.pcap_path, c.note`;
 const BY_ID_COLUMNS = `id, found_at, ip, port, infohash, country_code, city, isp, report_at,
-  total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note`;
+  total_pieces, has_pieces, has_total, client_name, host_identifier, error, pcap_path, note, transport`;
+
+/** The transports the column holds (the SQLite column's CHECK); anything else is stored as NULL. */
+const TRANSPORTS: ReadonlySet<string> = new Set<CaptureTransport>(['tcp', 'tcp+mse', 'utp']);
 
 /** One capture as a COPY text row (CAPTURE_COLUMNS order). */
 function writeCapture(w: CopyWriter, id: number, c: NewCapture, uid: string | null, crawlerId: string | null): void {
@@ -31,7 +34,7 @@ function writeCapture(w: CopyWriter, id: number, c: NewCapture, uid: string | nu
   w.int(id).int(c.foundAt).text(uid).text(crawlerId).text(c.ip).int(c.port).text(c.infohash).text(c.countryCode).text(c.city).text(c.isp);
   if (r) w.int(r.date).int(r.totalPiecesInTorrent).int(r.hasPieces).int(r.hasTotal ? 1 : 0).text(r.clientName).text(r.hostIdentifier).nul();
   else w.nul().nul().nul().nul().nul().nul().text(c.error ?? 'unknown error');
-  w.text(c.pcapPath).text(r?.note).endRow();
+  w.text(c.pcapPath).text(r?.note).text(c.transport !== undefined && TRANSPORTS.has(c.transport) ? c.transport : null).endRow();
 }
 
 /** `n` ids from the sequence as runs "first last count" (see PgCaptureRepository.nextIds). */

@@ -103,6 +103,12 @@ export const PG_MIGRATIONS: readonly string[] = [
     end_ms   bigint NOT NULL
   );
   `,
+  // 2: how each capture was made (tcp, tcp+mse, utp), as on SQLite; NULL for captures stored before.
+  // No CHECK constraint: adding one would scan every partition under an exclusive lock (minutes on
+  // a large center); the store writes only the known values (others as NULL).
+  `
+  ALTER TABLE captures ADD COLUMN transport text;
+  `,
 ];
 
 /** Applies every pending migration in one transaction; returns the versions applied. */
