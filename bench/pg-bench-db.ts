@@ -107,3 +107,27 @@ export async function walBytes(pool: pg.Pool): Promise<number> {
   const res = await pool.query<{ b: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint AS b`);
   return Number(res.rows[0]?.b ?? 0);
 }
+
+/**
+ * PG_NICE=n (e.g. -5, with `nice -n -5` for node): opens every connection of the pool and gives the
+ * server processes behind them that niceness (root only), so on a machine shared with other work
+ * the database's side of the benchmark runs at node's priority, not below it. Returns the pids.
+ */
+export async function niceBackends(pool: pg.Pool, max: number, quiet = false): Promise<number[]> {
+  const nice = process.env.PG_NICE;
+  if (nice === undefined || nice === '') return [];
+  const { setPriority } = await import('node:os');
+  const clients = await Promise.all(Array.from({ length: max }, () => pool.connect()));
+  const pids: number[] = [];
+  try {
+    for (const c of clients) {
+      const pid = Number((await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid);
+      setPriority(pid, Number(nice));
+      pids.push(pid);
+    }
+  } finally {
+    for (const c of clients) c.release();
+  }
+  if (!quiet) console.log(`PG_NICE=${nice}: server processes ${pids.join(', ')} reniced (again before each phase: the pool closes idle connections)`);
+  return pids;
+}

@@ -19,6 +19,7 @@
  * loaded machine hides; and the WAL written per capture. Target: ≥ 100,000 captures/s.
  *
  *   nice -n 10 node --import tsx bench/pg-ingest.ts      ROWS=1000000 BATCH=10000 ROLE_PHASES=1x500,2x2000
+ *                                                       PG_NICE=-5 (the server processes' niceness: see niceBackends)
  */
 import { randomUUID } from 'node:crypto';
 import type { NewCapture } from '../src/model/capture.js';
@@ -28,7 +29,7 @@ import type { StableCapture } from '../src/store/pg/pg-capture-repository.js';
 import { openPgStore, type PgStore } from '../src/store/pg/pg-store.js';
 import { CaptureGenerator } from './capture-gen.js';
 import { fmtBytes, fmtInt, header, passMiss } from './lib.js';
-import { cpuStopwatch, createBenchDb, databaseBytes, walBytes } from './pg-bench-db.js';
+import { cpuStopwatch, createBenchDb, databaseBytes, niceBackends, walBytes } from './pg-bench-db.js';
 
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
 const BATCH = Number(process.env.BATCH ?? 10_000);
@@ -87,6 +88,7 @@ class Clock {
  * (during the store's calls) plus the database's server processes: the rate with the CPU to ourselves.
  */
 async function timed(label: string, rows: number, fn: (clock: Clock) => Promise<void>): Promise<number> {
+  if (current) await niceBackends(current.store.pool, MAX_WRITERS + 2, true);
   const cpu = current ? await cpuStopwatch(current.store.pool, current.db) : undefined;
   const wal0 = current ? await walBytes(current.store.pool) : 0;
   const clock = new Clock();
@@ -197,6 +199,7 @@ header(`pg-ingest: ${fmtInt(ROWS)} captures per mode, batches of ${fmtInt(BATCH)
 const db = await createBenchDb('bench_pg_ingest');
 try {
   const store = await openPgStore({ url: db.url, max: MAX_WRITERS + 2, now: END_MS, statementTimeoutMs: 0 });
+  await niceBackends(store.pool, MAX_WRITERS + 2);
   current = { store, db: db.name };
   try {
     await run(store);

@@ -1,7 +1,9 @@
 /**
  * GET /capture/peers/all/ on PostgreSQL as the table grows to 100 M captures: p50/p99 of pages of
- * 1,000 through the real HTTP server (fastify on 127.0.0.1, the API reading PgCaptureRepository),
- * and of the SQL alone (PgCaptureRepository.page), at each size of SIZES.
+ * 1,000 through the real HTTP server (fastify on 127.0.0.1, the API reading PgCaptureRepository;
+ * the client in a process of its own: bench/http-get-client.ts; INPROCESS_FETCH=1 adds a pass with
+ * fetch in the server's process), and of the SQL alone (PgCaptureRepository.page), at each size of
+ * SIZES. PG_NICE=n gives the bench's PostgreSQL backends that niceness (root only).
  *
  * Rows are made by the server (INSERT … SELECT generate_series, CHUNK rows per statement, the
  * fastest way in): groups of 7 captures in one millisecond, one group every SPAN/(N/7) ms over
@@ -32,7 +34,7 @@ import { SqliteTorrentRepository } from '../src/store/torrent-repository.js';
 import { silentLogger } from '../src/util/logger.js';
 import { fmtBytes, fmtInt, fmtMs, header, passMiss, percentile, Rng } from './lib.js';
 import { getInChild } from './http-get-client.js';
-import { createBenchDb, databaseBytes, keptBenchDb } from './pg-bench-db.js';
+import { createBenchDb, databaseBytes, keptBenchDb, niceBackends } from './pg-bench-db.js';
 
 const SIZES = (process.env.SIZES ?? '1000000,10000000,30000000,100000000').split(',').map(Number);
 const FINAL = Math.max(...SIZES);
@@ -150,6 +152,7 @@ const LOAD_ONLY = process.env.LOAD_ONLY === '1';
 const db = KEPT_DB ? await keptBenchDb(KEPT_DB) : await createBenchDb('bench_pg_pages');
 console.log(`database ${db.name}`);
 const store = await openPgStore({ url: db.url, max: 4, now: END_MS, statementTimeoutMs: 0 });
+await niceBackends(store.pool, 4);
 const sqlite = openDatabase(':memory:');
 const registry = new FilterRegistry({ overlay: new SqliteFilterOverlayRepository(sqlite), torrents: new SqliteTorrentRepository(sqlite) }, FILTERS.map(filterConfig));
 const keys = new ApiKeyRing([{ name: 'bench', key: KEY, state: 'active', methods: ['*'], filters: ['*'] }]);
