@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../util/start-worker.js';
 import { AppError } from '../util/app-error.js';
 import { parseInfoDictionary, parseTorrentFile, type TorrentFileEntry, type TorrentMetadata } from './metainfo.js';
 
@@ -58,19 +57,9 @@ interface Slot {
   current: (Pending & { timer: NodeJS.Timeout }) | undefined;
 }
 
-/**
- * A worker running metainfo-worker: the emitted .js in dist; from the sources (tsx, tests), the .ts
- * file after registering tsx's loader in the worker (an `--import` in a worker's execArgv is not
- * applied to its entry point).
- */
-function startWorker(maxOldGenerationSizeMb: number): Worker {
-  const resourceLimits = { maxOldGenerationSizeMb };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./metainfo-worker.js', import.meta.url), { resourceLimits });
-  // The ESM build of tsx's API (require.resolve finds the CommonJS one).
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const entry = new URL('./metainfo-worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`;
-  return new Worker(boot, { eval: true, resourceLimits });
+/** A worker running metainfo-worker, with its old-generation heap capped. */
+function startMetainfoWorker(maxOldGenerationSizeMb: number): Worker {
+  return startWorker(import.meta.url, 'metainfo-worker', { resourceLimits: { maxOldGenerationSizeMb } });
 }
 
 /** `files` parsed from the store's JSON on first use. */
@@ -153,7 +142,7 @@ export class MetainfoPool {
   }
 
   private spawn(): Slot {
-    const worker = startWorker(this.options.maxOldGenerationMb);
+    const worker = startMetainfoWorker(this.options.maxOldGenerationMb);
     worker.unref();
     const slot: Slot = { worker, current: undefined };
     worker.on('message', (reply: WorkerReply) => {

@@ -1,7 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { startWorker } from '../util/start-worker.js';
 import type { Logger } from '../util/logger.js';
 import type { CheckpointWorkerCommand, CheckpointWorkerData, CheckpointWorkerMessage } from './wal-checkpoint-worker.js';
 
@@ -75,13 +73,9 @@ export const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 const RESTART_DELAY_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
 
-/** The worker: the emitted .js in dist; from the sources (tsx, tests), the .ts after registering tsx's loader in the worker. */
+/** The checkpoint worker thread (src/util/start-worker.ts: the .js in dist, the .ts under tsx). */
 function spawnWorker(data: CheckpointWorkerData): CheckpointWorkerLike {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./wal-checkpoint-worker.js', import.meta.url), { workerData: data });
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const entry = new URL('./wal-checkpoint-worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`;
-  return new Worker(boot, { eval: true, workerData: data });
+  return startWorker(import.meta.url, 'wal-checkpoint-worker', { workerData: data });
 }
 
 export class WalCheckpointer {
