@@ -83,6 +83,7 @@ const PEER_ID: Record<string, RegExp> = {
   'lt-enc': /^-LT\w{4}-/,
   'lt-utp': /^-LT\w{4}-/,
   transmission: /^-TR\d{4}-/,
+  'transmission-enc': /^-TR\d{4}-/,
   aria2: /^A2-\d+-\d+-\d+-/,
   'lt-seed6': /^-LT\w{4}-/,
   transmission6: /^-TR\d{4}-/,
@@ -237,7 +238,7 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
         expect.soft(p.status, `${c.name} pcap download`).toBe(200);
         expect.soft(PCAP_MAGIC, `${c.name} pcap magic`).toContain(p.magic);
         // Only a capture made over MSE/PE or uTP is written as pcapng (the conversation, with a note saying how it was carried).
-        expect.soft(p.magic === '0a0d0d0a', `${c.name}: pcapng exactly for the client that requires encryption and the uTP-only one`).toBe(c.name === 'lt-enc' || c.name === 'lt-utp');
+        expect.soft(p.magic === '0a0d0d0a', `${c.name}: pcapng exactly for the clients that require encryption and the uTP-only one`).toBe(c.name === 'lt-enc' || c.name === 'transmission-enc' || c.name === 'lt-utp');
         expect.soft(p.tshark?.rc, `${c.name} tshark exit`).toBe(0);
         const frames = p.tshark?.frames ?? [];
         const fromClient = frames.filter((f) => f.srcPort === c.port);
@@ -264,10 +265,10 @@ describe('e2e: the daemon against real BitTorrent clients in an isolated network
         if (process.env.E2E_ASSERT_BENCH === '1') expect.soft(r.bench.visible.median, 'bench median (target 2000 ms)').toBeLessThanOrEqual(2000);
       }
 
-      // ---- transports: lt-utp over uTP, lt-enc over MSE/PE, as status counts them ----
+      // ---- transports: lt-utp over uTP, lt-enc and transmission-enc over MSE/PE, as status counts them ----
       const transports = r.restart?.statusBefore?.capture?.outcomes?.byTransport;
       expect.soft(transports?.utp?.captured ?? 0, `status: captured over uTP ${JSON.stringify(transports)}`).toBeGreaterThanOrEqual(1);
-      expect.soft(transports?.['tcp+mse']?.captured ?? 0, 'status: captured over MSE/PE').toBeGreaterThanOrEqual(1);
+      expect.soft(transports?.['tcp+mse']?.captured ?? 0, 'status: captured over MSE/PE (lt-enc, transmission-enc)').toBeGreaterThanOrEqual(2);
 
       // ---- a restarted daemon resumes with its routing table ----
       expect.soft(r.restart?.stop?.code, 'graceful stop on SIGTERM').toBe(0);

@@ -56,7 +56,7 @@ if [ -n "$others" ]; then
 fi
 # one /24 per simulated host (the whole 127/8 is local on lo anyway; these make `ip addr` readable)
 export E2E_DAEMON_IP=127.200.0.1 E2E_BOOTSTRAP=127.0.0.1:6881
-for a in 127.1.0.2 127.2.0.2 127.3.0.2 127.6.0.2 127.7.0.2 127.250.0.1 "$E2E_DAEMON_IP"; do
+for a in 127.1.0.2 127.2.0.2 127.3.0.2 127.6.0.2 127.7.0.2 127.9.0.2 127.250.0.1 "$E2E_DAEMON_IP"; do
   ip addr add "$a/32" dev lo 2>/dev/null || true
 done
 # IPv6 (BEP 32): ULA addresses (fd00::/8) on lo, inside this namespace only; nodad: usable at once.

@@ -14,6 +14,7 @@ import { KrpcNode, keepAnnounced, addrKey, hostPort, type Addr } from './krpc.js
  *   lt-seed       libtorrent-rasterbar              127.1.0.2:6882    seeder 64/64    native (also seeds the metadata torrent and the fake)
  *   lt-partial    libtorrent-rasterbar              127.2.0.2:6883    partial 32/64   native
  *   transmission  transmission-daemon 3.00          127.3.0.2:51413   seeder 64/64    helper announces it (drops DHT from 127/8)
+ *   transmission-enc  the same, encryption required 127.9.0.2:51414   seeder 64/64    helper announces it (refuses plaintext: MSE/PE only)
  *   aria2         aria2c 1.36                       127.6.0.2:6886    partial 16/64   native
  *   lt-enc        libtorrent, encryption forced     127.7.0.2:6888    seeder 64/64    native (drops plaintext handshakes: MSE/PE RC4 only)
  *   lt-utp        libtorrent, TCP off               127.8.0.2:6889    seeder 64/64    native (uTP only: TCP accepted and closed)
@@ -125,7 +126,8 @@ export class Swarm {
   private swarmContent!: Content;
   private metaContent!: Content;
   private fakeContent!: Content;
-  private trSession = '';
+  /** Transmission's RPC session id, per instance (its RPC address). */
+  private readonly trSessions = new Map<string, string>();
   private readonly runDir: string;
 
   constructor(private readonly opts: SwarmOptions) {
@@ -256,7 +258,9 @@ export class Swarm {
     ltClient('lt-utp', '127.8.0.2', 6889, undefined, [], ['--transport', 'utp-only']);
 
     // 3. Transmission, and the helper that announces it into the DHT
-    await this.startTransmission('127.3.0.2', 51413, 'fd00:cd::3');
+    await this.startTransmission('transmission', '127.3.0.2', 51413, 'fd00:cd::3', 1);
+    // a Transmission set to require encryption (encryption: 2): the daemon's plain handshake is refused, its MSE retry is not
+    await this.startTransmission('transmission-enc', '127.9.0.2', 51414, undefined, 2);
     // 4. aria2 (partial: only file 1 selected and present)
     this.startAria2('127.6.0.2', 6886, 1);
 
@@ -279,11 +283,11 @@ export class Swarm {
     for (let attempt = 0; attempt < 3; attempt++) {
       const res = await fetch(`http://${ip}:${TR_RPC_PORT}/transmission/rpc`, {
         method: 'POST',
-        headers: { 'X-Transmission-Session-Id': this.trSession, 'content-type': 'application/json' },
+        headers: { 'X-Transmission-Session-Id': this.trSessions.get(ip) ?? '', 'content-type': 'application/json' },
         body: JSON.stringify({ method, arguments: args }),
       });
       if (res.status === 409) {
-        this.trSession = res.headers.get('x-transmission-session-id') ?? '';
+        this.trSessions.set(ip, res.headers.get('x-transmission-session-id') ?? '');
         continue;
       }
       const body = (await res.json()) as { result: string; arguments: Record<string, unknown> };
@@ -293,8 +297,8 @@ export class Swarm {
     throw new Error(`transmission ${method}: no session id`);
   }
 
-  private async startTransmission(ip: string, port: number, ip6: string): Promise<void> {
-    const name = 'transmission';
+  /** encryption: Transmission's setting, 1 = prefer encrypted (plain accepted), 2 = require encryption. ip6: also reached over IPv6 (as `${name}6`). */
+  private async startTransmission(name: string, ip: string, port: number, ip6: string | undefined, encryption: 1 | 2): Promise<void> {
     const dir = path.join(this.runDir, name);
     const data = path.join(dir, 'data');
     const cfg = path.join(dir, 'config');
@@ -302,7 +306,7 @@ export class Swarm {
     const pieces = placeData(this.swarmContent, data);
     const settings = {
       'bind-address-ipv4': ip,
-      'bind-address-ipv6': ip6,
+      'bind-address-ipv6': ip6 ?? '::1',
       'blocklist-enabled': false,
       'dht-enabled': true,
       'lpd-enabled': false,
@@ -311,7 +315,7 @@ export class Swarm {
       'port-forwarding-enabled': false,
       'peer-port': port,
       'peer-port-random-on-start': false,
-      encryption: 1,
+      encryption,
       'download-dir': data,
       'incomplete-dir-enabled': false,
       'rename-partial-files': false,
@@ -348,23 +352,27 @@ export class Swarm {
     // node on Transmission's own IP announces its peer port (the DHT stores the source IP).
     const helper = new KrpcNode({ ip, port: TR_HELPER_PORT });
     await helper.start();
-    const stopAnnouncing = keepAnnounced(helper, this.swarmContent.infohash, port, [BOOTSTRAP], (s) => this.log(`transmission-dht-helper: ${s}`), 30_000);
-    // Its IPv6 side: Transmission runs its IPv6 DHT only with a global IPv6 address, never on ULA,
-    // so a helper on its IPv6 address announces it into the IPv6 DHT the same way.
-    const helper6 = new KrpcNode({ ip: ip6, port: TR_HELPER_PORT });
-    await helper6.start();
-    const stopAnnouncing6 = keepAnnounced(helper6, this.swarmContent.infohash, port, [BOOTSTRAP6], (s) => this.log(`transmission-dht6-helper: ${s}`), 30_000, 1);
+    const stopAnnouncing = keepAnnounced(helper, this.swarmContent.infohash, port, [BOOTSTRAP], (s) => this.log(`${name}-dht-helper: ${s}`), 30_000);
     this.stoppers.push(() => {
       stopAnnouncing();
-      stopAnnouncing6();
       helper.close();
-      helper6.close();
     });
+    if (ip6 !== undefined) {
+      // Its IPv6 side: Transmission runs its IPv6 DHT only with a global IPv6 address, never on ULA,
+      // so a helper on its IPv6 address announces it into the IPv6 DHT the same way.
+      const helper6 = new KrpcNode({ ip: ip6, port: TR_HELPER_PORT });
+      await helper6.start();
+      const stopAnnouncing6 = keepAnnounced(helper6, this.swarmContent.infohash, port, [BOOTSTRAP6], (s) => this.log(`${name}-dht6-helper: ${s}`), 30_000, 1);
+      this.stoppers.push(() => {
+        stopAnnouncing6();
+        helper6.close();
+      });
+    }
     const ver = debVersion('transmission-daemon');
-    const common = { software: 'transmission-daemon', version: ver, port, role: 'seeder' as const, expectedPieces: pieces,
+    const common = { software: `transmission-daemon${encryption === 2 ? ' (encryption required)' : ''}`, version: ver, port, role: 'seeder' as const, expectedPieces: pieces,
       expectedClientName: `^Transmission ${reEscape(upstreamVersion(ver))}`, pid: child.pid };
     this.manifest.clients.push({ name, ip, dht: `helper ${ip}:${TR_HELPER_PORT}`, family: 4, ...common });
-    this.manifest.clients.push({ name: 'transmission6', ip: ip6, dht: `helper [${ip6}]:${TR_HELPER_PORT} (IPv6 DHT)`, family: 6, ...common });
+    if (ip6 !== undefined) this.manifest.clients.push({ name: `${name}6`, ip: ip6, dht: `helper [${ip6}]:${TR_HELPER_PORT} (IPv6 DHT)`, family: 6, ...common });
   }
 
   private startAria2(ip: string, port: number, keepFiles: number): void {
@@ -411,21 +419,23 @@ export class Swarm {
       if (c.name.startsWith('lt-')) ltState(c.name);
     }
     if (this.manifest.bench.ips.length > 0) ltState('lt-bench');
-    const tr = this.manifest.clients.find((c) => c.name === 'transmission');
-    if (tr) {
+    for (const tr of this.manifest.clients.filter((c) => c.software.startsWith('transmission-daemon') && c.family === 4)) {
+      let state: { ready: boolean; pieces: number; detail: string };
       try {
         const r = (await this.trRpc(tr.ip, 'torrent-get', { fields: ['status', 'haveValid', 'pieceSize', 'pieceCount', 'percentDone', 'error', 'errorString'] })) as {
           torrents: Array<{ status: number; haveValid: number; pieceSize: number; pieceCount: number; percentDone: number; error: number; errorString: string }>;
         };
         const t = r.torrents[0];
         // status 6 = seeding; 1/2 = check wait / checking
-        out.transmission = t
+        state = t
           ? { ready: t.status === 6, pieces: Math.floor(t.haveValid / t.pieceSize), detail: `status=${t.status} have=${t.haveValid} done=${t.percentDone} ${t.errorString}` }
           : { ready: false, pieces: 0, detail: 'no torrent' };
       } catch (err) {
-        out.transmission = { ready: false, pieces: 0, detail: String(err) };
+        state = { ready: false, pieces: 0, detail: String(err) };
       }
-      if (this.manifest.clients.some((c) => c.name === 'transmission6')) out.transmission6 = out.transmission;
+      out[tr.name] = state;
+      // its IPv6 side is the same process
+      if (this.manifest.clients.some((c) => c.name === `${tr.name}6`)) out[`${tr.name}6`] = state;
     }
     if (this.manifest.clients.some((c) => c.name === 'aria2')) {
       try {
