@@ -211,7 +211,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       memory: memory.stats(),
       reverseDns: reverseDns.stats(),
       store: writer.stats(),
-      outcomes: { ...outcomes.snapshot(), peersRequiringEncryption: encryptionMemory.size },
+      outcomes: { ...outcomes.snapshot(), peersRequiringEncryption: encryptionMemory.count('encrypted'), peersRefusingEncryption: encryptionMemory.count('plain') },
       peerValueTrust: trust.stats(),
     }),
     storage: () => ({ captures: writer.stats(), pcap: pcapStore.stats() }),
@@ -219,9 +219,12 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       if (encryptionMemoryFile !== undefined) {
         try {
           const loaded = encryptionMemory.load(encryptionMemoryFile);
-          if (loaded > 0) log.info({ peers: loaded, file: encryptionMemoryFile }, 'peers requiring encryption remembered from the last run');
+          if (loaded > 0) {
+            const [encrypted, plain] = [encryptionMemory.count('encrypted'), encryptionMemory.count('plain')];
+            log.info({ peers: loaded, requiringEncryption: encrypted, refusingEncryption: plain, file: encryptionMemoryFile }, 'peers remembered from the last run with the way they took (encrypted or plain)');
+          }
         } catch (err) {
-          log.warn({ err, file: encryptionMemoryFile }, 'peers requiring encryption not restored (file unreadable): they are learned again');
+          log.warn({ err, file: encryptionMemoryFile }, 'remembered peers (encryption required or refused) not restored (file unreadable): they are learned again');
         }
       }
       // Writes a crash interrupted: removed in the background (only files older than this start).
@@ -245,7 +248,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
         try {
           encryptionMemory.save(encryptionMemoryFile);
         } catch (err) {
-          log.warn({ err, file: encryptionMemoryFile }, 'peers requiring encryption not saved');
+          log.warn({ err, file: encryptionMemoryFile }, 'remembered peers (encryption required or refused) not saved');
         }
       }
       if (!writer.close()) {

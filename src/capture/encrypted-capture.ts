@@ -11,6 +11,8 @@ export { EncryptionMemory } from './encryption-memory.js';
  *   the connection before its handshake: what libtorrent, Transmission and qBittorrent do when
  *   set to require encryption), one encrypted retry;
  * - `prefer-encrypted`: encrypted first; when that is dropped or fails, one plain retry;
+ * With an EncryptionMemory, a peer that took only the other way is dialled that way first next time
+ * (prefer-plain: peers that required encryption; prefer-encrypted: peers that refused it).
  * - `plain-only`, `encrypted-only`: one attempt, no retry.
  * The outcome says how the conversation that counted was carried (`encryption`) and whether a
  * first attempt was dropped. The pcap recorder keeps only the last attempt's conversation, as
@@ -47,15 +49,21 @@ export async function captureWithEncryption(
   signal: AbortSignal,
   memory?: EncryptionMemory,
 ): Promise<EncryptedCaptureOutcome> {
-  if (mode === 'prefer-plain' && memory?.requires(input.ip, input.port)) {
-    // Known to require encryption: encrypted first; a drop means it changed its mind.
-    const o = await captureWithEncryption(input, 'prefer-encrypted', capture, signal);
-    if (o.ok && o.encryption === 'none') memory.forget(input.ip, input.port);
-    return o;
+  if (memory !== undefined) {
+    // Known to take only the other way: that way first; a drop means it changed its mind, and the
+    // mode's own way (the retry) working makes it forgotten.
+    const way = memory.wayOf(input.ip, input.port);
+    const flipped = mode === 'prefer-plain' && way === 'encrypted' ? 'prefer-encrypted' : mode === 'prefer-encrypted' && way === 'plain' ? 'prefer-plain' : undefined;
+    if (flipped !== undefined) {
+      const o = await captureOnce(input, flipped, capture, signal);
+      if (o.ok && o.retried !== undefined) memory.forget(input.ip, input.port);
+      return o;
+    }
   }
   const outcome = await captureOnce(input, mode, capture, signal);
-  if (memory !== undefined && outcome.ok && outcome.encryption !== 'none' && outcome.retried?.encryption === 'none') {
-    memory.remember(input.ip, input.port);
+  // The mode's first way was dropped and the other worked: remember which (only the prefer-* modes retry).
+  if (memory !== undefined && outcome.ok && outcome.retried !== undefined) {
+    memory.remember(input.ip, input.port, Date.now(), outcome.encryption === 'none' ? 'plain' : 'encrypted');
   }
   return outcome;
 }

@@ -271,6 +271,13 @@ export function createMetrics(
       [{ result: 'captured' }, r?.captured ?? 0],
     ];
   });
+  gaugeFrom(registry, 'capture_encryption_memory_peers', 'Peers remembered as taking only one way (way="encrypted": required encryption; way="plain": refused it), dialled that way first', ['way'], () => {
+    const o = sources.capture().outcomes;
+    return [
+      [{ way: 'encrypted' }, o?.peersRequiringEncryption ?? 0],
+      [{ way: 'plain' }, o?.peersRefusingEncryption ?? 0],
+    ];
+  });
   // The daemon-wide memory budget of in-flight captures (capture.memoryBudgetBytes).
   gaugeFrom(registry, 'capture_memory_budget_bytes', 'The memory budget of in-flight captures (capture.memoryBudgetBytes)', [], () => [[{}, sources.capture().memory?.limitBytes ?? 0]]);
   gaugeFrom(registry, 'capture_memory_reserved_bytes', 'Bytes of the capture memory budget reserved now (worst case of the running captures\' buffers)', [], () => [[{}, sources.capture().memory?.reservedBytes ?? 0]]);

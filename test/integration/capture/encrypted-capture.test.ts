@@ -268,6 +268,67 @@ describe('peers remembered as requiring encryption', () => {
     expect(memory.requires(server.host, server.port)).toBe(false);
   });
 
+  it('prefer-encrypted: the second capture of a peer that refused encryption goes plain first, and a peer that takes encryption again is forgotten', async () => {
+    const t = makeTorrent();
+    const server = await peer('127.41.2.3', t, { encryption: 'refused' });
+    const memory = new EncryptionMemory();
+    const run = (mode: EncryptionMode = 'prefer-encrypted'): Promise<EncryptedCaptureOutcome> =>
+      captureWithEncryption(
+        { ip: server.host, port: server.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
+        mode,
+        (input, signal) => capturePeer(input, OPTIONS, signal),
+        new AbortController().signal,
+        memory,
+      );
+    const first = await run();
+    expect(first.ok && first.encryption).toBe('none');
+    expect(first.retried?.encryption).toBe('mse');
+    expect(server.accepted).toBe(2); // the encrypted handshake dropped, then plain
+    expect(memory.refuses(server.host, server.port)).toBe(true);
+    expect([memory.count('encrypted'), memory.count('plain')]).toEqual([0, 1]);
+    const second = await run();
+    expect(second.ok && second.encryption).toBe('none');
+    expect(second.retried).toBeUndefined();
+    expect(server.accepted).toBe(3); // one connection: plain first
+    // prefer-plain ignores a 'plain' entry (plain is its own first way) and keeps it
+    const third = await run('prefer-plain');
+    expect(third.ok && third.encryption).toBe('none');
+    expect(server.accepted).toBe(4);
+    expect(memory.refuses(server.host, server.port)).toBe(true);
+
+    const both = await peer('127.41.2.4', t, {});
+    memory.remember(both.host, both.port, Date.now(), 'plain');
+    const o = await captureWithEncryption(
+      { ip: both.host, port: both.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
+      'prefer-encrypted',
+      (input, signal) => capturePeer(input, OPTIONS, signal),
+      new AbortController().signal,
+      memory,
+    );
+    // Remembered as plain: dialled plain first, which works; nothing to forget (no drop)
+    expect(o.ok && o.encryption).toBe('none');
+    expect(both.accepted).toBe(1);
+    expect(memory.refuses(both.host, both.port)).toBe(true);
+  });
+
+  it('prefer-encrypted: a peer remembered as refusing encryption that now requires it is captured encrypted and forgotten', async () => {
+    const t = makeTorrent();
+    const server = await peer('127.41.2.5', t, { encryption: 'required' });
+    const memory = new EncryptionMemory();
+    memory.remember(server.host, server.port, Date.now(), 'plain');
+    const o = await captureWithEncryption(
+      { ip: server.host, port: server.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
+      'prefer-encrypted',
+      (input, signal) => capturePeer(input, OPTIONS, signal),
+      new AbortController().signal,
+      memory,
+    );
+    expect(o.ok && o.encryption).toBe('mse-rc4');
+    expect(o.retried?.encryption).toBe('none');
+    expect(server.accepted).toBe(2);
+    expect(memory.wayOf(server.host, server.port)).toBeUndefined();
+  });
+
   it('is bounded and forgets after its TTL', () => {
     const m = new EncryptionMemory(3, 1000);
     for (let i = 0; i < 5; i++) m.remember(`192.0.2.${i}`, 6881, 0);

@@ -84,7 +84,7 @@ describe('peers requiring encryption across a restart', () => {
     closers.push(() => store.close());
     expect(capture.stats().outcomes.peersRequiringEncryption).toBe(0);
     await capture.stop();
-    expect(JSON.parse(readFileSync(path.join(tmp.dir, ENCRYPTION_MEMORY_FILE), 'utf8'))).toEqual({ version: 1, peers: [] });
+    expect(JSON.parse(readFileSync(path.join(tmp.dir, ENCRYPTION_MEMORY_FILE), 'utf8'))).toEqual({ version: 2, peers: [] });
   });
 });
 
@@ -109,6 +109,37 @@ describe('EncryptionMemory save / load', () => {
       expect(new EncryptionMemory().load(path.join(tmp.dir, 'missing.json'))).toBe(0);
       writeFileSync(file, '{"something": "else"}');
       expect(() => new EncryptionMemory().load(file)).toThrow(/not an encryption memory file/);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it('keeps the way (encrypted / plain), reads version 1 files as peers that required encryption, and counts each way', () => {
+    const tmp = tempDir('enc-memory-');
+    try {
+      const file = path.join(tmp.dir, 'm.json');
+      const m = new EncryptionMemory(10, 1000);
+      m.remember('192.0.2.1', 6881, 100, 'encrypted');
+      m.remember('192.0.2.2', 6882, 100, 'plain');
+      m.remember('192.0.2.3', 6883, 100, 'plain');
+      expect([m.count('encrypted'), m.count('plain')]).toEqual([1, 2]);
+      m.remember('192.0.2.3', 6883, 150, 'encrypted'); // it changed its mind
+      expect([m.count('encrypted'), m.count('plain')]).toEqual([2, 1]);
+      expect(m.save(file, 200)).toBe(3);
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ version: 2, peers: [['192.0.2.1', 6881, 100, 'encrypted'], ['192.0.2.2', 6882, 100, 'plain'], ['192.0.2.3', 6883, 150, 'encrypted']] });
+      const back = new EncryptionMemory(10, 1000);
+      expect(back.load(file, 300)).toBe(3);
+      expect(back.refuses('192.0.2.2', 6882, 300)).toBe(true);
+      expect(back.requires('192.0.2.2', 6882, 300)).toBe(false);
+      expect(back.wayOf('192.0.2.3', 6883, 300)).toBe('encrypted');
+      expect(back.wayOf('192.0.2.1', 6881, 2000)).toBeUndefined(); // past its TTL: gone, and not counted
+      expect(back.count('encrypted')).toBe(1);
+      writeFileSync(file, JSON.stringify({ version: 1, peers: [['198.51.100.1', 51413, 100]] }));
+      const v1 = new EncryptionMemory(10, 1000);
+      expect(v1.load(file, 300)).toBe(1);
+      expect(v1.requires('198.51.100.1', 51413, 300)).toBe(true);
+      writeFileSync(file, JSON.stringify({ version: 2, peers: [['198.51.100.2', 51413, 100, 'sideways']] }));
+      expect(new EncryptionMemory(10, 1000).load(file, 300)).toBe(0); // an unknown way is skipped
     } finally {
       tmp.cleanup();
     }

@@ -56,6 +56,8 @@ function sources(): OpsSources {
         byTransportReason: { tcp: { captured: 6, 'connect-refused': 2 }, utp: { captured: 1 } },
         byClient: { qBittorrent: { captured: 4, 'connect-refused': 1 }, unknown: { 'connect-timeout': 6 } },
         encryptedRetries: { tried: 3, captured: 2 },
+        peersRequiringEncryption: 4,
+        peersRefusingEncryption: 1,
       },
       memory: { limitBytes: 268_435_456, reservedBytes: 1_048_576, peakReservedBytes: 4_194_304, refusedCaptures: 13, refusedGrowths: 14 },
       peerValueTrust: { checked: 40, phantoms: 5, distrustedDrops: 7, nodesDistrusted: 1, nodesTracked: 9 },
@@ -141,6 +143,8 @@ describe('Prometheus metrics', () => {
     expect(line(text, 'capture_daemon_capture_outcomes_by_transport_total{transport="tcp",reason="connect_refused"}')).toMatch(/ 2$/);
     expect(line(text, 'capture_daemon_capture_outcomes_by_transport_total{transport="utp",reason="captured"}')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_capture_encrypted_retries_total{result="captured"}')).toMatch(/ 2$/);
+    expect(line(text, 'capture_daemon_capture_encryption_memory_peers{way="encrypted"}')).toMatch(/ 4$/);
+    expect(line(text, 'capture_daemon_capture_encryption_memory_peers{way="plain"}')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_dashboard_streams ')).toMatch(/ 0$/);
     expect(line(text, 'capture_daemon_dashboard_stream_connections_total{result="refused"}')).toMatch(/ 0$/);
     expect(line(text, 'capture_daemon_outbox_backlog{target="amqp"}')).toMatch(/ 5$/);
