@@ -1,8 +1,7 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { RetentionStepResult, RetentionSteps, RetentionThreadStatus } from '../ops/ports.js';
 import type { Logger } from '../util/logger.js';
+import { startWorker } from '../util/start-worker.js';
 import type { Db } from './open-database.js';
 import type { SqliteOpsRepository } from './ops-repository.js';
 import type { RetentionStepCall, RetentionThreadData, RetentionThreadMessage } from './retention-thread.js';
@@ -248,14 +247,7 @@ export class RetentionWorker implements RetentionSteps {
   }
 }
 
-/**
- * The emitted .js in dist; from the sources (tsx, tests), the .ts file after registering tsx's
- * loader in the thread (as btn-write-worker.ts does).
- */
+/** The thread: the emitted .js in dist, the .ts from the sources (util/start-worker.ts). */
 function startThread(workerData: RetentionThreadData): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./retention-thread.js', import.meta.url), { workerData });
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const entry = new URL('./retention-thread.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`;
-  return new Worker(boot, { eval: true, workerData });
+  return startWorker(import.meta.url, 'retention-thread', { workerData });
 }
