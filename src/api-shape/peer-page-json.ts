@@ -1,4 +1,5 @@
 import { formatApiDate } from '../model/api-date.js';
+import { writeSafeInt } from '../util/write-safe-int.js';
 import type { CaptureRow, PeerPage } from '../store/capture-repository.js';
 
 const DAY_MS = 86_400_000;
@@ -80,21 +81,7 @@ class JsonBytes {
       return;
     }
     this.room(17);
-    const buf = this.buf;
-    let off = this.off;
-    if (n < 0) {
-      buf[off++] = 45; // '-'
-      n = -n;
-    }
-    let digits = 1;
-    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
-    let p = off + digits - 1;
-    do {
-      const q = Math.floor(n / 10);
-      buf[p--] = 48 + (n - q * 10);
-      n = q;
-    } while (n > 0);
-    this.off = off + digits;
+    this.off = writeSafeInt(this.buf, this.off, n);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
+import { writeSafeInt } from '../../util/write-safe-int.js';
 import type { PgClient } from './pg-pool.js';
 
 /** One value in COPY's text format: NULL as \N, backslash, tab, newline and CR escaped. */
@@ -62,21 +63,7 @@ export class CopyWriter {
       this.off += buf.write(`${String(n)}\t`, this.off, 'latin1');
       return this;
     }
-    let off = this.off;
-    if (n < 0) {
-      buf[off++] = 45; // '-'
-      n = -n;
-    }
-    // Digits right to left into their final place.
-    let digits = 1;
-    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
-    let p = off + digits - 1;
-    do {
-      const q = Math.floor(n / 10);
-      buf[p--] = 48 + (n - q * 10);
-      n = q;
-    } while (n > 0);
-    off += digits;
+    let off = writeSafeInt(buf, this.off, n);
     buf[off++] = TAB;
     this.off = off;
     return this;
