@@ -229,19 +229,23 @@ describe('failure reasons of real connections (capture-outcomes)', () => {
   });
 });
 
-describe('peers remembered as requiring encryption', () => {
+/** One capture of `server` through captureWithEncryption in `mode`, with `memory`. */
+function captureRemembering(server: WirePeerServer, t: TorrentFixture, mode: EncryptionMode, memory: EncryptionMemory): Promise<EncryptedCaptureOutcome> {
+  return captureWithEncryption(
+    { ip: server.host, port: server.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
+    mode,
+    (input, signal) => capturePeer(input, OPTIONS, signal),
+    new AbortController().signal,
+    memory,
+  );
+}
+
+describe('peers remembered as requiring or refusing encryption', () => {
   it('prefer-plain: the second capture of a peer that required encryption goes encrypted first (one connection, not two)', async () => {
     const t = makeTorrent();
     const server = await peer('127.41.2.1', t, { encryption: 'required' });
     const memory = new EncryptionMemory();
-    const run = (): Promise<EncryptedCaptureOutcome> =>
-      captureWithEncryption(
-        { ip: server.host, port: server.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
-        'prefer-plain',
-        (input, signal) => capturePeer(input, OPTIONS, signal),
-        new AbortController().signal,
-        memory,
-      );
+    const run = (): Promise<EncryptedCaptureOutcome> => captureRemembering(server, t, 'prefer-plain', memory);
     const first = await run();
     expect(first.ok && first.encryption).toBe('mse-rc4');
     expect(server.accepted).toBe(2);
@@ -257,13 +261,7 @@ describe('peers remembered as requiring encryption', () => {
     const server = await peer('127.41.2.2', t, { encryption: 'refused' });
     const memory = new EncryptionMemory();
     memory.remember(server.host, server.port);
-    const o = await captureWithEncryption(
-      { ip: server.host, port: server.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
-      'prefer-plain',
-      (input, signal) => capturePeer(input, OPTIONS, signal),
-      new AbortController().signal,
-      memory,
-    );
+    const o = await captureRemembering(server, t, 'prefer-plain', memory);
     expect(o.ok && o.encryption).toBe('none');
     expect(memory.requires(server.host, server.port)).toBe(false);
   });
@@ -272,14 +270,7 @@ describe('peers remembered as requiring encryption', () => {
     const t = makeTorrent();
     const server = await peer('127.41.2.3', t, { encryption: 'refused' });
     const memory = new EncryptionMemory();
-    const run = (mode: EncryptionMode = 'prefer-encrypted'): Promise<EncryptedCaptureOutcome> =>
-      captureWithEncryption(
-        { ip: server.host, port: server.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
-        mode,
-        (input, signal) => capturePeer(input, OPTIONS, signal),
-        new AbortController().signal,
-        memory,
-      );
+    const run = (mode: EncryptionMode = 'prefer-encrypted'): Promise<EncryptedCaptureOutcome> => captureRemembering(server, t, mode, memory);
     const first = await run();
     expect(first.ok && first.encryption).toBe('none');
     expect(first.retried?.encryption).toBe('mse');
@@ -298,13 +289,7 @@ describe('peers remembered as requiring encryption', () => {
 
     const both = await peer('127.41.2.4', t, {});
     memory.remember(both.host, both.port, Date.now(), 'plain');
-    const o = await captureWithEncryption(
-      { ip: both.host, port: both.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
-      'prefer-encrypted',
-      (input, signal) => capturePeer(input, OPTIONS, signal),
-      new AbortController().signal,
-      memory,
-    );
+    const o = await captureRemembering(both, t, 'prefer-encrypted', memory);
     // Remembered as plain: dialled plain first, which works; nothing to forget (no drop)
     expect(o.ok && o.encryption).toBe('none');
     expect(both.accepted).toBe(1);
@@ -316,13 +301,7 @@ describe('peers remembered as requiring encryption', () => {
     const server = await peer('127.41.2.5', t, { encryption: 'required' });
     const memory = new EncryptionMemory();
     memory.remember(server.host, server.port, Date.now(), 'plain');
-    const o = await captureWithEncryption(
-      { ip: server.host, port: server.port, infohash: t.infohash, pieceCount: t.pieceCount, fetchMetadata: false },
-      'prefer-encrypted',
-      (input, signal) => capturePeer(input, OPTIONS, signal),
-      new AbortController().signal,
-      memory,
-    );
+    const o = await captureRemembering(server, t, 'prefer-encrypted', memory);
     expect(o.ok && o.encryption).toBe('mse-rc4');
     expect(o.retried?.encryption).toBe('none');
     expect(server.accepted).toBe(2);
