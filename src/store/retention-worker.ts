@@ -6,6 +6,7 @@ import type { Db } from './open-database.js';
 import type { SqliteOpsRepository } from './ops-repository.js';
 import type { RetentionStepCall, RetentionThreadData, RetentionThreadMessage } from './retention-thread.js';
 import { RETENTION_THREAD, writeTurnOf, type WriteTurn } from './write-turn.js';
+import { withWriteTurn } from '../util/write-turn-port.js';
 
 export interface RetentionWorkerOptions {
   /** false: every step on the event loop (the daemon's connection), as before the thread. */
@@ -118,21 +119,24 @@ export class RetentionWorker implements RetentionSteps {
     return this.onEventLoop(local);
   }
 
-  /** The step on the daemon's connection, in the write turn (waited for without blocking: a thread may hold it). */
+  /**
+   * The step on the daemon's connection, in the write turn (waited for without blocking: a thread
+   * may hold it; after 5 s SQLite's busy timeout decides, and a turn not taken is not released).
+   */
   private async onEventLoop<T>(local: () => T): Promise<RetentionStepResult<T>> {
-    const waitUntil = performance.now() + 5_000;
-    while (!this.turn.tryTake()) {
-      if (performance.now() > waitUntil) break; // SQLite's busy timeout decides then
-      await this.turn.whenFree(Math.max(1, waitUntil - performance.now()));
-    }
-    const t0 = performance.now();
-    try {
-      const value = local();
-      this.s.stepsOnEventLoop++;
-      return { value, ms: performance.now() - t0, onThread: false };
-    } finally {
-      this.turn.release();
-    }
+    let ms = 0;
+    const { value } = await withWriteTurn(
+      this.turn,
+      () => {
+        const t0 = performance.now();
+        const v = local();
+        ms = performance.now() - t0;
+        return v;
+      },
+      5_000,
+    );
+    this.s.stepsOnEventLoop++;
+    return { value, ms, onThread: false };
   }
 
   private send(worker: Worker, call: Omit<RetentionStepCall, 'id'>): Promise<Extract<RetentionThreadMessage, { kind: 'step' }>> {
