@@ -1,5 +1,6 @@
 import { FaultGate, type FaultGateStats } from './fault-gate.js';
 import type { Logger } from './logger.js';
+import type { WriteTurnPort } from './write-turn-port.js';
 
 export interface BatchWriterOptions {
   /** Flush when this many items wait. */
@@ -24,7 +25,7 @@ export interface BatchWriterOptions {
    * wait in SQLite's busy handler, then fail and back off): it runs when the turn is free, at most
    * `turnWaitMs` (default 2,000) later, then regardless. Not a failure: intake goes on.
    */
-  turn?: { tryTake(): boolean; whenFree(timeoutMs: number): Promise<void>; release(): void };
+  turn?: WriteTurnPort;
   turnWaitMs?: number;
 }
 
