@@ -15,7 +15,7 @@ import { SqliteClusterState } from '../store/cluster-state-repository.js';
 import { VERSION } from '../util/version.js';
 import type { BuiltRole, RoleContext } from './role-context.js';
 import { startApiSide } from './api-side.js';
-import { retentionWorker } from './retention-steps.js';
+import { retentionWorker } from './retention-worker.js';
 
 /**
  * role ingest and role api: the center, on the central store. ingest consumes what crawlers

@@ -19,7 +19,7 @@ import { writeTurnOf } from '../store/write-turn.js';
 import type { NewCapture } from '../model/capture.js';
 import type { BuiltRole, RoleContext } from './role-context.js';
 import { startApiSide } from './api-side.js';
-import { retentionWorker } from './retention-steps.js';
+import { retentionWorker } from './retention-worker.js';
 
 /**
  * role all (the single-node daemon) and role crawler. A crawler is the same pipeline without the
