@@ -58,7 +58,7 @@ export interface CaptureStats {
   memory: MemoryBudgetStats;
 }
 
-/** Beside the database: the peers (ip:port) that required encryption in the last 24 h. */
+/** Beside the database: the peers (ip:port) that required or refused encryption in the last 24 h (EncryptionMemory). */
 export const ENCRYPTION_MEMORY_FILE = 'encryption-memory.json';
 
 export interface CaptureModuleOptions {
@@ -68,7 +68,7 @@ export interface CaptureModuleOptions {
   drainTimeoutMs?: number;
   /**
    * Directory of the database file: a failing store names it and probes it (read-only? full?);
-   * the peers that required encryption are kept there across restarts (ENCRYPTION_MEMORY_FILE).
+   * the peers that required or refused encryption are kept there across restarts (ENCRYPTION_MEMORY_FILE).
    */
   databaseDir?: string;
 }
@@ -124,7 +124,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const retention = new PcapRetention({ captures: deps.captures, files: pcapStore }, { retentionDays: pcap.retentionDays });
   const peerId = makePeerId();
   const outcomes = new CaptureOutcomes();
-  // Peers that required encryption, kept across restarts beside the database (written at stop).
+  // Peers that required or refused encryption, kept across restarts beside the database (written at stop).
   const encryptionMemory = new EncryptionMemory();
   const encryptionMemoryFile = options.databaseDir !== undefined ? path.join(options.databaseDir, ENCRYPTION_MEMORY_FILE) : undefined;
   // uTP (BEP 29) after TCP for peers that do not take TCP (capture.utp: fallback).
