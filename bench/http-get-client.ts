@@ -24,6 +24,8 @@ export interface GetTimings {
 interface Job {
   urls: string[];
   check: number;
+  /** Cycle through the URLs until the parent sends 'stop' (getInChildUntilStopped). */
+  loop?: boolean;
 }
 
 const SELF = fileURLToPath(import.meta.url);
@@ -41,6 +43,62 @@ export function getInChild(urls: readonly string[], check = 0): Promise<GetTimin
     child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`HTTP client process exited with ${code}`))));
     child.send({ urls: [...urls], check } satisfies Job);
   });
+}
+
+/** GETs sent by `getInChildUntilStopped`: when each was sent (epoch ms, performance.timeOrigin-based) and its time. */
+export interface TimedGets {
+  at: number[];
+  ms: number[];
+  statuses: number[];
+  /** CPU ms of the client process. */
+  cpuMs: number;
+}
+
+/**
+ * Runs GETs in a child process, one after the other on one keep-alive connection, cycling through
+ * `urls` until `stop()`: for benchmarks that switch something on and off meanwhile and sort the
+ * requests by when they were sent. `started` resolves once the child sends its first request.
+ */
+export function getInChildUntilStopped(urls: readonly string[]): { started: Promise<void>; stop(): Promise<TimedGets> } {
+  const child = fork(SELF, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let onStarted: () => void = () => undefined;
+  const started = new Promise<void>((r) => (onStarted = r));
+  const done = new Promise<TimedGets>((resolve, reject) => {
+    let result: TimedGets | undefined;
+    child.on('message', (m: { kind?: string } & Partial<TimedGets>) => {
+      if (m.kind === 'started') return onStarted();
+      result = m as TimedGets;
+      child.disconnect();
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`HTTP client process exited with ${code}`))));
+  });
+  child.send({ urls: [...urls], check: 0, loop: true } satisfies Job);
+  return {
+    started,
+    stop: () => {
+      child.send('stop');
+      return done;
+    },
+  };
+}
+
+async function runLoop(urls: string[], stopped: () => boolean): Promise<TimedGets> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const out: TimedGets = { at: [], ms: [], statuses: [], cpuMs: 0 };
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; !stopped(); i = (i + 1) % urls.length) {
+    const t = performance.now();
+    const res = await get(agent, urls[i] as string);
+    out.at.push(performance.timeOrigin + t);
+    out.ms.push(performance.now() - t);
+    out.statuses.push(res.status);
+    if (i === 0 && out.at.length === 1) process.send?.({ kind: 'started' });
+  }
+  const cpu = process.cpuUsage(cpu0);
+  out.cpuMs = (cpu.user + cpu.system) / 1000;
+  agent.destroy();
+  return out;
 }
 
 function get(agent: http.Agent, url: string): Promise<{ status: number; body: Buffer }> {
@@ -81,6 +139,18 @@ async function runJob(job: Job): Promise<GetTimings> {
 
 if (process.send && process.argv[1] === SELF) {
   process.once('message', (job: Job) => {
+    if (job.loop) {
+      let stop = false;
+      process.on('message', (m) => m === 'stop' && (stop = true));
+      void runLoop(job.urls, () => stop).then(
+        (r) => process.send?.(r),
+        (err: unknown) => {
+          console.error(err);
+          process.exit(1);
+        },
+      );
+      return;
+    }
     runJob(job).then(
       (r) => process.send?.(r),
       (err: unknown) => {

@@ -2,9 +2,12 @@
  * Retention, two figures:
  *
  * 1. Deleting ROWS old captures (default 10,000,000; 90% of the database past the 30-day age limit)
- *    while GET /capture/peers/all/ is called over the real HTTP server in the same process (as in
- *    the daemon): the API's p50/p99 before and during the retention pass, the pass's duration and
- *    deletion rate, and the database's bytes in use before and after.
+ *    while GET /capture/peers/all/ is called over the real HTTP server (in this process, with
+ *    retention, as in the daemon) by a client in a process of its own (bench/http-get-client.ts: its
+ *    own work stays out of the server's time), back to back on one keep-alive connection: the API's
+ *    p50/p99 before and during the retention pass, the pass's duration and deletion rate, and the
+ *    database's bytes in use before and after. A request counts as "before" or "during" when it was
+ *    sent and answered inside a slice without or with retention (the few that straddle a switch are left out).
  * 2. A month at 1,000 captures/s under a size cap, simulated: captures are written as the daemon
  *    writes them (insertMany, 500 per batch, found_at advancing 1,000 per simulated second) and a
  *    retention pass runs every simulated interval; it prints the largest size in use seen against
@@ -12,7 +15,7 @@
  *    that the simulation reaches the cap and then repeats the steady-state cycle many times: every
  *    later day of the month is that same cycle.
  *
- *   node --import tsx bench/retention.ts      ROWS=1000000 for a smaller database, REQUESTS=…,
+ *   node --import tsx bench/retention.ts      ROWS=1000000 for a smaller database,
  *                                             SIM_SECONDS=3600 SIM_CAP_MIB=64 SIM_INTERVAL_S=10
  *   KEEP_DB=1          keep the generated database (bench/.data) and reuse it next time (10 M rows take long to make)
  *   BUILD_ONLY=1       with KEEP_DB=1: build the database and stop (copy it as a pristine one; every run deletes from it)
@@ -23,6 +26,9 @@
  *              off     none at all while it runs (the WAL grows: an A/B reference only)
  *   MAX_BATCH_MS=10    retention.maxBatchMs
  *   THREAD=1           retention's steps on the retention thread (retention.thread, the default); 0: on the event loop
+ *   PACE=2000          retention.paceRowsPerSecond (the default; 0: unpaced, as before the pace)
+ *   PACE_PAGES=2000    retention.paceVacuumPagesPerSecond
+ *   BEFORE_S=30        seconds of API load before the first slice with retention (after 5 s of warm-up)
  *
  * Beside the API's latency it prints the event loop's delay (monitorEventLoopDelay) before and
  * during, and the time of each blocking retention step (delete transaction, vacuum step); with
@@ -49,10 +55,10 @@ import type { OpsStore, RetentionStepResult, RetentionSteps } from '../src/ops/p
 import { RetentionWorker } from '../src/store/retention-worker.js';
 import { SqliteTorrentRepository } from '../src/store/torrent-repository.js';
 import { silentLogger } from '../src/util/logger.js';
+import { getInChildUntilStopped } from './http-get-client.js';
 import { fmtBytes, fmtInt, fmtMs, header, percentile, Rng } from './lib.js';
 
 const ROWS = Number(process.env.ROWS ?? 10_000_000);
-const REQUESTS = Number(process.env.REQUESTS ?? 1_000);
 const SIM_SECONDS = Number(process.env.SIM_SECONDS ?? 3_600);
 const SIM_CAP_MIB = Number(process.env.SIM_CAP_MIB ?? 64);
 const SIM_INTERVAL_S = Number(process.env.SIM_INTERVAL_S ?? 10);
@@ -63,6 +69,9 @@ const MAX_DELETE_S = Number(process.env.MAX_DELETE_S ?? 0);
 const CHECKPOINT = (process.env.CHECKPOINT ?? 'worker') as 'worker' | 'auto' | 'off';
 const MAX_BATCH_MS = Number(process.env.MAX_BATCH_MS ?? 10);
 const THREAD = (process.env.THREAD ?? '1') === '1';
+const PACE = Number(process.env.PACE ?? 2_000);
+const PACE_PAGES = Number(process.env.PACE_PAGES ?? 2_000);
+const BEFORE_S = Number(process.env.BEFORE_S ?? 30);
 if (!['worker', 'auto', 'off'].includes(CHECKPOINT)) throw new Error(`CHECKPOINT=${CHECKPOINT}: worker, auto or off`);
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 10, 22);
@@ -206,7 +215,7 @@ async function deleteDuringApi(): Promise<void> {
       // no WAL file right now
     }
   }, 200);
-  console.log(`  checkpoints: ${CHECKPOINT}; retention.maxBatchMs ${MAX_BATCH_MS}; steps on ${THREAD ? 'the retention thread' : 'the event loop'}`);
+  console.log(`  checkpoints: ${CHECKPOINT}; retention.maxBatchMs ${MAX_BATCH_MS}; steps on ${THREAD ? 'the retention thread' : 'the event loop'}; pace ${PACE > 0 ? `${fmtInt(PACE)} rows/s, ${fmtInt(PACE_PAGES)} pages/s` : 'off (unpaced)'}`);
 
   const registry = new FilterRegistry({ overlay: new SqliteFilterOverlayRepository(db), torrents: new SqliteTorrentRepository(db) }, ['alpha', 'beta'].map(filterConfig));
   const keys = new ApiKeyRing([{ name: 'bench', key: KEY, state: 'active', methods: ['*'], filters: ['*'] }]);
@@ -216,82 +225,92 @@ async function deleteDuringApi(): Promise<void> {
   );
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  // Pages of the recent data at random points (what clients read while old data is deleted).
+  // Pages of the recent data at random points (what clients read while old data is deleted), from a
+  // client in its own process, back to back until the end; each request is sorted by when it was sent.
   const q = new Rng(11);
-  let retries = 0;
-  const get = async (): Promise<number> => {
+  const urls = Array.from({ length: 5_000 }, () => {
     const from = NOW - 10 * DAY + q.int(0, 9 * DAY);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const s0 = performance.now();
-        const res = await fetch(`${base}/capture/peers/all/?key=${KEY}&filter=${q.chance(0.5) ? 'alpha' : 'beta'}&from=${from}&to=${NOW + 1}`);
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-        return performance.now() - s0;
-      } catch (err) {
-        // A keep-alive connection the server closed just as the client reused it: counted, sent again.
-        if (attempt >= 2 || !String((err as Error).cause ?? err).includes('ECONNRESET')) throw err;
-        retries++;
-      }
-    }
-  };
-  for (let i = 0; i < 50; i++) await get();
-  const before: number[] = [];
+    return `${base}/capture/peers/all/?key=${KEY}&filter=${q.chance(0.5) ? 'alpha' : 'beta'}&from=${from}&to=${NOW + 1}`;
+  });
+  const client = getInChildUntilStopped(urls);
+  await client.started;
+  const epoch = (): number => performance.timeOrigin + performance.now();
+  const slices: Array<{ from: number; to: number; on: boolean }> = [];
+  await new Promise((r) => setTimeout(r, 5_000)); // warm-up: not counted
   // The event loop's delay before (retention off) and during (on), sampled every 1 ms.
   const loopBefore = monitorEventLoopDelay({ resolution: 1 });
   const loopDuring = monitorEventLoopDelay({ resolution: 1 });
-  loopBefore.enable();
-  for (let i = 0; i < REQUESTS; i++) before.push(await get());
-  loopBefore.disable();
+  const offSlice = async (s: number): Promise<void> => {
+    const from = epoch();
+    loopBefore.enable();
+    await new Promise((r) => setTimeout(r, s * 1000));
+    loopBefore.disable();
+    slices.push({ from, to: epoch(), on: false });
+  };
+  await offSlice(BEFORE_S);
 
   const usedBefore = ops.space().usedBytes;
   // Retention runs in slices of ALTERNATE_S seconds with as long without it in between (0: one pass
   // to the end), so "before" and "during" see the same machine load; MAX_DELETE_S stops it early.
-  const run = { deleted: {} as Record<string, number>, durationMs: 0, vacuumedPages: 0, batches: 0, longestBatchMs: 0, usedBytesAfter: 0 };
-  const during: number[] = [];
+  const run = { deleted: {} as Record<string, number>, durationMs: 0, vacuumedPages: 0, batches: 0, longestBatchMs: 0, usedBytesAfter: 0, pacedMs: 0 };
   const t1 = performance.now();
   let finished = false;
   while (!finished && (MAX_DELETE_S === 0 || performance.now() - t1 < MAX_DELETE_S * 1000)) {
     const retention = new Retention(
       { store: timed.store, logger: silentLogger(), now: () => NOW, wal: checkpointer, ...(onThread ? { steps: onThread.steps } : {}) },
-      { enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, maxBatchMs: MAX_BATCH_MS, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA },
+      {
+        enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, maxBatchMs: MAX_BATCH_MS, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA,
+        paceRowsPerSecond: PACE, paceVacuumPagesPerSecond: PACE_PAGES,
+      },
     );
+    const from = epoch();
     loopDuring.enable();
     const pass = retention.runOnce();
-    let done = false;
-    void pass.then(() => (done = true));
-    const sliceEnd = performance.now() + (ALTERNATE_S > 0 ? ALTERNATE_S * 1000 : Infinity);
-    while (!done && performance.now() < sliceEnd) during.push(await get());
-    if (!done) await retention.stop();
+    const sliceMs = ALTERNATE_S > 0 ? ALTERNATE_S * 1000 : Infinity;
+    let stopped = false;
+    const timer = sliceMs === Infinity ? undefined : setTimeout(() => ((stopped = true), void retention.stop()), sliceMs);
     const slice = await pass;
+    clearTimeout(timer);
     loopDuring.disable();
-    finished = done && slice.error === undefined && (slice.deleted.captures ?? 0) < 500;
+    slices.push({ from, to: epoch(), on: true });
+    finished = slice.error === undefined && !stopped;
     for (const [k, v] of Object.entries(slice.deleted)) run.deleted[k] = (run.deleted[k] ?? 0) + v;
     run.durationMs += slice.durationMs;
     run.vacuumedPages += slice.vacuumedPages;
     run.batches += slice.batches;
     run.longestBatchMs = Math.max(run.longestBatchMs, slice.longestBatchMs);
     run.usedBytesAfter = slice.usedBytesAfter;
-    if (ALTERNATE_S > 0 && !finished) {
-      const offEnd = performance.now() + ALTERNATE_S * 1000;
-      loopBefore.enable();
-      while (performance.now() < offEnd) before.push(await get());
-      loopBefore.disable();
-    }
+    run.pacedMs += slice.pacedMs;
+    if (ALTERNATE_S > 0 && !finished) await offSlice(ALTERNATE_S);
   }
+  const gets = await client.stop();
+  const before: number[] = [];
+  const during: number[] = [];
+  let straddling = 0;
+  let failed = 0;
+  gets.at.forEach((at, i) => {
+    const ms = gets.ms[i] as number;
+    if (gets.statuses[i] !== 200) failed++;
+    const slice = slices.find((sl) => at >= sl.from && at + ms <= sl.to);
+    if (!slice) {
+      if (slices.some((sl) => at < sl.to && at + ms > sl.from)) straddling++;
+      return;
+    }
+    (slice.on ? during : before).push(ms);
+  });
+  if (failed > 0) throw new Error(`${failed} requests did not answer 200`);
   await app.close();
   await worker.close();
   await checkpointer.stop();
   const sb = [...before].sort((a, b) => a - b);
   const sd = [...during].sort((a, b) => a - b);
-  console.log(`  API before: ${fmtInt(before.length)} requests, p50 ${fmtMs(percentile(sb, 50))}, p99 ${fmtMs(percentile(sb, 99))}`);
-  if (retries > 0) console.log(`  (${retries} requests sent again after a keep-alive reset)`);
+  console.log(`  API before: ${fmtInt(before.length)} requests, p50 ${fmtMs(percentile(sb, 50))}, p99 ${fmtMs(percentile(sb, 99))}, max ${fmtMs(sb[sb.length - 1] ?? 0)} (client in its own process: ${(gets.cpuMs / 1000).toFixed(1)} s CPU; ${straddling} requests across a switch left out)`);
   console.log(`  API during: ${fmtInt(during.length)} requests, p50 ${fmtMs(percentile(sd, 50))}, p99 ${fmtMs(percentile(sd, 99))}, max ${fmtMs(sd[sd.length - 1] ?? 0)}`);
   const deleted = run.deleted.captures ?? 0;
   console.log(
     `  retention pass: ${fmtInt(deleted)} captures (+ ${fmtInt(run.deleted.capture_listings ?? 0)} listings) in ${(run.durationMs / 1000).toFixed(1)} s ` +
       `= ${fmtInt(Math.round(deleted / (run.durationMs / 1000)))} captures/s; ${fmtInt(run.vacuumedPages)} pages given back; ` +
-      `in use ${fmtBytes(usedBefore)} -> ${fmtBytes(run.usedBytesAfter)}`,
+      `in use ${fmtBytes(usedBefore)} -> ${fmtBytes(run.usedBytesAfter)}; ${(run.pacedMs / 1000).toFixed(1)} s waited for the pace`,
   );
   console.log(`  retention steps: ${fmtInt(run.batches)} batches and vacuum steps, longest ${fmtMs(run.longestBatchMs)} (budget retention.maxBatchMs = ${MAX_BATCH_MS} ms)${onThread ? '; on the thread: they hold the write lock, not the event loop' : ''}`);
   if (onThread) {

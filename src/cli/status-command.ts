@@ -78,6 +78,15 @@ export function formatDht6(v6: NonNullable<Status['dht']['ipv6']>, found?: { ipv
   return `dht ipv6   ${v6.nodes} nodes${v6.address ? ` on [${v6.address.address}]:${v6.address.port}` : ''}${peers}`;
 }
 
+/** The pace line: configured and now, its rises, the captures' lag, what the last pass waited for it. */
+export function formatPace(p: NonNullable<OpsStatus['retention']['pace']>, running: boolean, last: OpsStatus['retention']['lastRun']): string {
+  if (p.rowsPerSecond === 0 && p.vacuumPagesPerSecond === 0) return 'pace off (unpaced)';
+  const now = p.factor > 1 ? ` · raised ×${p.factor} now (falling behind)` : '';
+  const lag = p.lagMs === null ? '' : ` · captures ${formatDuration(Math.max(0, Math.round(p.lagMs / 1000)))} behind their age limit${running ? '' : ' at the last batch'}`;
+  const waited = last && last.pacedMs !== undefined ? ` · last pass ${last.unpaced ? 'unpaced (size cap)' : `waited ${Math.round(last.pacedMs / 1000)} s for the pace`}` : '';
+  return `pace ${p.rowsPerSecond} rows/s, ${p.vacuumPagesPerSecond} pages/s${now}${p.raises > 0 ? ` · raised ${p.raises}× since start` : ''}${lag}${waited}`;
+}
+
 function formatOps(ops: OpsStatus): string[] {
   const h = ops.health;
   const failing = Object.entries(h.checks)
@@ -98,6 +107,8 @@ function formatOps(ops: OpsStatus): string[] {
         (r.lastRun.error ? ` · error: ${r.lastRun.error}` : ''),
     );
   }
+  // Older daemons (before the pace) do not report it.
+  if (r.enabled && r.pace) lines.push(`retention  ${formatPace(r.pace, r.running, r.lastRun)}`);
   if (r.thread && r.thread.threadFailures > 0) {
     lines.push(`retention  thread failed ${r.thread.threadFailures}× (last: ${r.thread.lastError ?? '?'}): ${r.thread.stepsOnEventLoop} steps ran on the event loop instead`);
   }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../util/logger.js';
 import { AdaptiveBatch } from './adaptive-batch.js';
+import { RetentionPace, type RetentionPaceStatus } from './retention-pace.js';
 import type { OpsStore, RetentionStepResult, RetentionSteps, RetentionTarget, RetentionThreadStatus } from './ports.js';
 
 const DAY_MS = 86_400_000;
@@ -34,6 +35,13 @@ export interface RetentionOptions {
   pauseMs: number;
   /** Most free pages given back per incremental-vacuum step (fewer when a step takes longer than maxBatchMs). */
   vacuumPagesPerStep: number;
+  /**
+   * Rows deleted per second at most (all tables together) while the database is under its size cap
+   * (0: unpaced, as fast as the pause above allows). Rises while retention falls behind (retention-pace.ts).
+   */
+  paceRowsPerSecond?: number;
+  /** Pages given back per second at most by the incremental vacuum while under the size cap (0: unpaced). */
+  paceVacuumPagesPerSecond?: number;
   /** pcap files of deleted captures are removed only under this directory. */
   pcapDir: string;
 }
@@ -60,6 +68,13 @@ export interface RetentionRun {
   stepsOnThread: number;
   /** The WAL's largest length after a step on the thread (bytes; 0 when none ran there). */
   walMaxBytes: number;
+  /**
+   * Time spent waiting for the pace (ms), beyond the pauses the duty cycle alone makes; 0 when the
+   * pass ran unpaced (over the size cap, or no pace configured).
+   */
+  pacedMs: number;
+  /** Whether the size cap made the pass (or part of it) unpaced. */
+  unpaced: boolean;
   error?: string;
 }
 
@@ -73,6 +88,8 @@ export interface RetentionStatus {
   nextRunAt: string | null;
   /** Where the steps run (store/retention-worker.ts); absent when they always run on the event loop. */
   thread?: RetentionThreadStatus;
+  /** The pace (retention-pace.ts): configured, now, raises, the captures' lag behind their age limit. */
+  pace: RetentionPaceStatus;
 }
 
 /** One step on the event loop, timed. */
@@ -116,6 +133,9 @@ export class Retention {
   private stopped = false;
   private readonly pcapDir: string;
   private readonly steps: RetentionSteps;
+  private readonly pace: RetentionPace;
+  /** Growth room kept under the cap (the pass in progress's estimate): a pass is unpaced while over it. */
+  private growth = 0;
 
   constructor(
     private readonly deps: {
@@ -136,6 +156,12 @@ export class Retention {
   ) {
     this.pcapDir = path.resolve(options.pcapDir) + path.sep;
     this.steps = deps.steps ?? loopSteps(deps.store);
+    this.pace = new RetentionPace({
+      rowsPerSecond: options.paceRowsPerSecond ?? 0,
+      vacuumPagesPerSecond: options.paceVacuumPagesPerSecond ?? 0,
+      // A growing lag over a minute (or the interval, when shorter) is falling behind, not noise.
+      windowMs: Math.min(60_000, options.intervalMs),
+    });
   }
 
   /** Hook for tables other modules own (BTN submissions, spam reports): aged by maxAgeDays[target.name]. */
@@ -177,6 +203,7 @@ export class Retention {
       deletedSinceStart: { ...this.totals },
       nextRunAt: this.nextRunAt === undefined ? null : new Date(this.nextRunAt).toISOString(),
       ...(this.deps.steps?.status ? { thread: this.deps.steps.status() } : {}),
+      pace: this.pace.status(),
     };
   }
 
@@ -207,6 +234,7 @@ export class Retention {
     if (this.lastRun) this.growths.push(Math.max(0, usedBytesBefore - this.lastRun.usedBytesAfter));
     if (this.growths.length > 6) this.growths.shift();
     const growth = 1.5 * Math.max(0, ...this.growths);
+    this.growth = growth;
     const run: RetentionRun = {
       startedAt: new Date(now).toISOString(),
       durationMs: 0,
@@ -219,6 +247,8 @@ export class Retention {
       longestBatchMs: 0,
       stepsOnThread: 0,
       walMaxBytes: 0,
+      pacedMs: 0,
+      unpaced: false,
     };
     this.current = run;
     try {
@@ -228,9 +258,15 @@ export class Retention {
       };
       // 1. Captures past their age (with their listings, outbox rows and pcap files).
       const capturesBefore = cutoff('captures');
-      if (capturesBefore !== undefined) await this.deleteCaptures(capturesBefore, deleted, () => true);
+      if (capturesBefore !== undefined) {
+        const maxAgeMs = (o.maxAgeDays.captures ?? 0) * DAY_MS;
+        const reached = await this.deleteCaptures(capturesBefore, deleted, () => true, maxAgeMs);
+        if (reached) this.pace.caughtUp();
+      }
       // 2. The size cap (over it now, or would be by the next pass at the last interval's growth):
       // oldest captures first, down to 95% of the cap less that growth (at least half the cap).
+      // A long (paced) pass may cross the cap while it deletes by age: handled in the same pass.
+      if (!run.overCap && o.maxDatabaseBytes > 0 && store.space().usedBytes + growth > o.maxDatabaseBytes) run.overCap = true;
       if (run.overCap) {
         const target = Math.max(o.maxDatabaseBytes * 0.5, Math.min(o.maxDatabaseBytes * 0.95, o.maxDatabaseBytes - growth));
         await this.deleteCaptures(Number.MAX_SAFE_INTEGER, deleted, () => store.space().usedBytes > target);
@@ -249,10 +285,11 @@ export class Retention {
       if (store.space().autoVacuum === 2) {
         const step = this.batch('vacuum', o.vacuumPagesPerStep);
         while (!this.stopped && store.space().freelistCount > 0) {
-          const r = await this.timed(step, () => steps.incrementalVacuum(step.size));
+          const pages = this.paced() ? Math.min(step.size, this.pace.maxUnits('pages')) : step.size;
+          const r = await this.timed(step, () => steps.incrementalVacuum(pages));
           run.vacuumedPages += r.value;
           if (r.value === 0) break;
-          await this.pause(step.pauseMs, r.onThread);
+          await this.rest(step, 'pages', r.value, r);
         }
       }
     } catch (err) {
@@ -262,11 +299,12 @@ export class Retention {
     run.usedBytesAfter = store.space().usedBytes;
     run.durationMs = Math.round(performance.now() - t0);
     this.lastRun = run;
+    run.pacedMs = Math.round(run.pacedMs);
     if (Object.keys(deleted).length > 0 || run.vacuumedPages > 0) {
       logger.info(
         {
           deleted, durationMs: run.durationMs, usedBytesBefore, usedBytesAfter: run.usedBytesAfter, vacuumedPages: run.vacuumedPages,
-          overCap: run.overCap, batches: run.batches, longestBatchMs: run.longestBatchMs,
+          overCap: run.overCap, batches: run.batches, longestBatchMs: run.longestBatchMs, pacedMs: run.pacedMs, unpaced: run.unpaced, pace: this.pace.status(),
         },
         'retention pass',
       );
@@ -304,18 +342,25 @@ export class Retention {
     }
   }
 
-  private async deleteCaptures(before: number, deleted: Record<string, number>, more: () => boolean): Promise<void> {
+  /**
+   * Oldest captures first, found before `before`, while `more()`. With `maxAgeMs` (the age deletes),
+   * the lag behind the age limit after each batch feeds the pace. True when none are left before `before`.
+   */
+  private async deleteCaptures(before: number, deleted: Record<string, number>, more: () => boolean, maxAgeMs?: number): Promise<boolean> {
     const b = this.batch('captures', this.options.batchSize);
     while (!this.stopped && more()) {
-      const limit = b.size;
-      const { value: r, onThread } = await this.timed(b, () => this.steps.deleteOldestCaptures(before, limit));
+      const limit = this.paced() ? Math.min(b.size, this.pace.maxUnits('rows')) : b.size;
+      const step = await this.timed(b, () => this.steps.deleteOldestCaptures(before, limit));
+      const r = step.value;
       this.count(deleted, 'captures', r.captures);
       this.count(deleted, 'capture_listings', r.listings);
       this.count(deleted, 'outbox', r.outbox);
+      if (maxAgeMs !== undefined && r.lastFoundAt !== undefined) this.pace.observeLag((this.deps.now ?? Date.now)() - maxAgeMs - r.lastFoundAt);
       if (r.pcapPaths.length > 0) this.count(deleted, 'pcap_files', await this.removePcaps(r.pcapPaths));
-      if (r.captures < limit) return;
-      await this.pause(b.pauseMs, onThread);
+      if (r.captures < limit) return true;
+      await this.rest(b, 'rows', r.captures, step);
     }
+    return false;
   }
 
   private async batches(
@@ -327,12 +372,31 @@ export class Retention {
     if (before === undefined) return;
     const b = this.batch(table, this.options.batchSize);
     while (!this.stopped) {
-      const limit = b.size;
+      const limit = this.paced() ? Math.min(b.size, this.pace.maxUnits('rows')) : b.size;
       const r = await this.timed(b, () => del(before, limit));
       this.count(deleted, table, r.value);
       if (r.value < limit) return;
-      await this.pause(b.pauseMs, r.onThread);
+      await this.rest(b, 'rows', r.value, r);
     }
+  }
+
+  /**
+   * Whether the pace applies now: not while the database is over its size cap (with room for the
+   * next interval's growth, as at the start of the pass), whose breach is handled at once, oldest first.
+   */
+  private paced(): boolean {
+    const cap = this.options.maxDatabaseBytes;
+    const over = cap > 0 && (this.current?.overCap === true || this.deps.store.space().usedBytes + this.growth > cap);
+    if (over && this.current) this.current.unpaced = true;
+    return !over;
+  }
+
+  /** After a step of `units`: the duty cycle's pause, or the pace's when longer (and the size cap does not press). */
+  private async rest(b: AdaptiveBatch, kind: 'rows' | 'pages', units: number, step: RetentionStepResult<unknown>): Promise<void> {
+    const duty = b.pauseMs;
+    const paced = this.paced() ? this.pace.pauseMs(kind, units, step.ms) : 0;
+    if (paced > duty && this.current) this.current.pacedMs += paced - duty;
+    await this.pause(Math.max(duty, paced), step.onThread);
   }
 
   /**
