@@ -145,6 +145,7 @@ function timedSteps(worker: RetentionWorker): { steps: RetentionSteps; ms: numbe
       deleteOldParkedOutbox: (before, limit) => rec(worker.deleteOldParkedOutbox(before, limit)),
       deleteExpiredRollups: (now, limit) => rec(worker.deleteExpiredRollups(now, limit)),
       incrementalVacuum: (pages) => rec(worker.incrementalVacuum(pages)),
+      deleteTargetOlderThan: (target, before, limit) => rec(worker.deleteTargetOlderThan(target, before, limit)),
     },
   };
 }

@@ -39,6 +39,12 @@ export interface RetentionTarget {
   /** Key under retention.maxAgeDays (e.g. "btnSubmissions", "spamReports"). */
   name: string;
   deleteOlderThan(before: number, limit: number): number;
+  /**
+   * The retention thread may delete these rows on its own connection instead (SQLite stores: it
+   * knows the table group by `name`, store/retention-thread-targets.ts); `deleteOlderThan` is then
+   * its fallback on the event loop.
+   */
+  onThread?: boolean;
 }
 
 /** One of retention's blocking steps, done: its result, how long its transaction took (ms) and where it ran. */
@@ -62,6 +68,8 @@ export interface RetentionSteps {
   deleteOldParkedOutbox(before: number, limit: number): Promise<RetentionStepResult<number>>;
   deleteExpiredRollups(now: number, limit: number): Promise<RetentionStepResult<number>>;
   incrementalVacuum(pages: number): Promise<RetentionStepResult<number>>;
+  /** Another module's table (RetentionTarget): on the thread when it knows it, else `target.deleteOlderThan` on the event loop. */
+  deleteTargetOlderThan(target: RetentionTarget, before: number, limit: number): Promise<RetentionStepResult<number>>;
 }
 
 /** Where retention's steps ran since start (store/retention-worker.ts). */

@@ -108,6 +108,7 @@ function loopSteps(store: OpsStore): RetentionSteps {
     deleteOldParkedOutbox: (before, limit) => run(() => store.deleteOldParkedOutbox(before, limit)),
     deleteExpiredRollups: (now, limit) => run(() => store.deleteExpiredRollups(now, limit)),
     incrementalVacuum: (pages) => run(() => store.incrementalVacuum(pages)),
+    deleteTargetOlderThan: (target, before, limit) => run(() => target.deleteOlderThan(before, limit)),
   };
 }
 
@@ -278,8 +279,9 @@ export class Retention {
       // The dashboard's rollups past what it shows (8 days; the capture writer prunes them only while it writes).
       await this.batches(now, (at, limit) => steps.deleteExpiredRollups(at, limit), 'dashboard_rollups', deleted);
       for (const t of this.targets.values()) {
-        // Other modules' tables: on the event loop, through their own repositories.
-        await this.batches(cutoff(t.name), (before, limit) => onLoop(() => t.deleteOlderThan(before, limit)), t.name, deleted);
+        // Other modules' tables: on the thread when it knows them (BTN submissions, spam reports), else on
+        // the event loop, through their own repositories.
+        await this.batches(cutoff(t.name), (before, limit) => steps.deleteTargetOlderThan(t, before, limit), t.name, deleted);
       }
       // 4. Give free pages back to the file system (files created with auto_vacuum = INCREMENTAL).
       if (store.space().autoVacuum === 2) {

@@ -25,8 +25,9 @@ export async function startApiSide(
   const btnStore = openBtnStore(store.db, { writeThread: true });
   life.onStop(() => btnStore.close()); // after the BTN module's stop (stops run last-registered first)
   const btn = await life.start(createBtnModule({ ...btnStore, spam: spamRules, writeTurn: writeTurnOf(store.db), logger }, { config: () => ctx.config().btn }));
-  ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit) });
-  ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit) });
+  // Aged out on the retention thread (its own connection, retention-thread-targets.ts); these are the fallback on the event loop.
+  ops.registerRetention({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btnStore.submissions.deleteOlderThan(before, limit), onThread: true });
+  ops.registerRetention({ name: 'spamReports', deleteOlderThan: (before, limit) => store.spam.deleteReportsOlderThan(before, limit), onThread: true });
   const api = await life.start(
     createApiModule(
       {

@@ -1,6 +1,7 @@
 /**
  * The retention thread (started by RetentionWorker, retention-worker.ts): retention's delete
- * transactions and incremental-vacuum steps on the thread's own connection to the database, so the
+ * transactions (captures, sightings, parked outbox, rollups, and the BTN submissions and spam reports
+ * of retention-thread-targets.ts) and incremental-vacuum steps on the thread's own connection, so the
  * event loop that serves the API never runs them (in WAL mode the API's readers are not blocked by
  * this writer). Each step takes the daemon's write turn (write-turn.ts) for its transaction only, so
  * the capture writer never meets it in SQLite's lock and goes first when it waits.
@@ -15,6 +16,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from './open-database.js';
 import { SqliteOpsRepository } from './ops-repository.js';
+import { RETENTION_THREAD_TARGETS, type RetentionThreadTarget } from './retention-thread-targets.js';
 import { RETENTION_THREAD, WriteTurn } from './write-turn.js';
 
 export interface RetentionThreadData {
@@ -31,6 +33,7 @@ export interface RetentionThreadData {
 export type RetentionStepCall = { id: number } & (
   | { op: 'deleteOldestCaptures' | 'deleteOldSightings' | 'deleteOldParkedOutbox' | 'deleteExpiredRollups'; args: [number, number] }
   | { op: 'incrementalVacuum'; args: [number] }
+  | { op: 'deleteTarget'; target: RetentionThreadTarget; args: [number, number] }
 );
 
 export type RetentionThreadMessage =
@@ -57,6 +60,8 @@ const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const restart = db.prepare('PRAGMA wal_checkpoint(RESTART)');
 const pageSize = db.pragma('page_size', { simple: true }) as number;
 const turn = data.turn ? new WriteTurn(data.turn) : undefined;
+/** Other modules' deletes, each built at its first step. */
+const targets = new Map<RetentionThreadTarget, (before: number, limit: number) => number>();
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 let steps = 0;
 let lastCheckpointAt = -Infinity;
@@ -74,6 +79,11 @@ function exec(call: RetentionStepCall): unknown {
       return repo.deleteExpiredRollups(...call.args);
     case 'incrementalVacuum':
       return repo.incrementalVacuum(...call.args);
+    case 'deleteTarget': {
+      let del = targets.get(call.target);
+      if (!del) targets.set(call.target, (del = RETENTION_THREAD_TARGETS[call.target](db)));
+      return del(...call.args);
+    }
   }
 }
 

@@ -1,11 +1,12 @@
 import type { Worker } from 'node:worker_threads';
-import type { RetentionStepResult, RetentionSteps, RetentionThreadStatus } from '../ops/ports.js';
+import type { RetentionStepResult, RetentionSteps, RetentionTarget, RetentionThreadStatus } from '../ops/ports.js';
 import type { Logger } from '../util/logger.js';
 import { startWorker } from '../util/start-worker.js';
 import type { Db } from './open-database.js';
 import type { SqliteOpsRepository } from './ops-repository.js';
 import type { RetentionStepCall, RetentionThreadData, RetentionThreadMessage } from './retention-thread.js';
 import { RETENTION_THREAD, writeTurnOf, type WriteTurn } from './write-turn.js';
+import { isRetentionThreadTarget } from './retention-thread-targets.js';
 import { withWriteTurn } from '../util/write-turn-port.js';
 
 export interface RetentionWorkerOptions {
@@ -26,6 +27,9 @@ interface Pending {
   resolve: (m: Extract<RetentionThreadMessage, { kind: 'step' }>) => void;
   reject: (err: Error) => void;
 }
+
+/** A step's message without its id (each member of the union). */
+type StepCall = RetentionStepCall extends infer C ? (C extends unknown ? Omit<C, 'id'> : never) : never;
 
 /** The thread died or could not start: the step goes to the event loop instead. */
 class ThreadGone extends Error {}
@@ -89,6 +93,13 @@ export class RetentionWorker implements RetentionSteps {
     return this.step({ op: 'incrementalVacuum', args: [pages] }, () => this.deps.local.incrementalVacuum(pages));
   }
 
+  /** On the thread when the target asks for it and the thread knows its table group (retention-thread-targets.ts). */
+  deleteTargetOlderThan(target: RetentionTarget, before: number, limit: number): Promise<RetentionStepResult<number>> {
+    const local = (): number => target.deleteOlderThan(before, limit);
+    if (!target.onThread || !isRetentionThreadTarget(target.name)) return this.onEventLoop(local);
+    return this.step({ op: 'deleteTarget', target: target.name, args: [before, limit] }, local);
+  }
+
   status(): RetentionThreadStatus {
     return { mode: this.options.thread && RetentionWorker.canUse(this.deps.db) ? 'thread' : 'event-loop', running: this.worker !== undefined, ...this.s };
   }
@@ -99,7 +110,7 @@ export class RetentionWorker implements RetentionSteps {
     await this.endThread();
   }
 
-  private async step<T>(call: Omit<RetentionStepCall, 'id'>, local: () => T): Promise<RetentionStepResult<T>> {
+  private async step<T>(call: StepCall, local: () => T): Promise<RetentionStepResult<T>> {
     const worker = await this.thread();
     if (worker) {
       try {
@@ -139,7 +150,7 @@ export class RetentionWorker implements RetentionSteps {
     return { value, ms, onThread: false };
   }
 
-  private send(worker: Worker, call: Omit<RetentionStepCall, 'id'>): Promise<Extract<RetentionThreadMessage, { kind: 'step' }>> {
+  private send(worker: Worker, call: StepCall): Promise<Extract<RetentionThreadMessage, { kind: 'step' }>> {
     const id = this.nextId++;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;

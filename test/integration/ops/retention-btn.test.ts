@@ -4,6 +4,7 @@ import { Retention } from '../../../src/ops/retention.js';
 import { openBtnStore } from '../../../src/store/btn-store.js';
 import { openDatabase } from '../../../src/store/open-database.js';
 import { SqliteOpsRepository } from '../../../src/store/ops-repository.js';
+import { RetentionWorker } from '../../../src/store/retention-worker.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import type { BanRow, HistoryRow, SwarmRow } from '../../../src/btn/ports.js';
@@ -11,9 +12,9 @@ import type { BanRow, HistoryRow, SwarmRow } from '../../../src/btn/ports.js';
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 5, 1);
 const TID = 'ab'.repeat(32);
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 const swarmRow = (i: number, at: number): SwarmRow => ({
@@ -32,7 +33,7 @@ const historyRow = (i: number, at: number): HistoryRow => ({
 });
 
 describe('retention of BTN submissions (real SQLite, the daemon\'s registration)', () => {
-  it('deletes swarm rows, histories, bans and heartbeats past retention.maxAgeDays.btnSubmissions, keeps btn_counts exact', async () => {
+  it.each(['event loop', 'retention thread'])('deletes swarm rows, histories, bans and heartbeats past retention.maxAgeDays.btnSubmissions, keeps btn_counts exact (on the %s)', async (where) => {
     const t = tempDir('cd-retention-btn-');
     const db = openDatabase(path.join(t.dir, 'capture.db'));
     cleanups.push(t.cleanup, () => db.close());
@@ -52,12 +53,19 @@ describe('retention of BTN submissions (real SQLite, the daemon\'s registration)
     // A resent old swarm row with newer data is fresh again.
     btn.submissions.putSwarm(app, 's3', [swarmRow(0, fresh)], fresh);
 
+    const ops = new SqliteOpsRepository(db);
+    const onThread = where === 'retention thread';
+    const steps = new RetentionWorker({ db, local: ops, logger: silentLogger() }, { thread: onThread, walMaxBytes: 64 * 2 ** 20 });
+    cleanups.push(() => steps.close());
     const retention = new Retention(
-      { store: new SqliteOpsRepository(db), logger: silentLogger(), now: () => NOW },
+      { store: ops, logger: silentLogger(), now: () => NOW, steps },
       { enabled: true, intervalMs: 60_000, maxAgeDays: { btnSubmissions: 90 }, maxDatabaseBytes: 0, batchSize: 4, maxBatchMs: 50, pauseMs: 0, vacuumPagesPerStep: 64, pcapDir: t.dir },
     );
-    retention.register({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btn.submissions.deleteOlderThan(before, limit) });
+    // As the daemon registers it (roles/api-side.ts): on the thread, this the fallback.
+    retention.register({ name: 'btnSubmissions', deleteOlderThan: (before, limit) => btn.submissions.deleteOlderThan(before, limit), onThread: true });
     const run = await retention.runOnce();
+    expect(run.stepsOnThread).toBe(onThread ? run.batches : 0);
+    expect(steps.status().threadFailures).toBe(0);
 
     expect(run.deleted.btnSubmissions).toBe(6 + 5 + 4 + 1);
     const ips = (table: string): string[] => db.prepare(`SELECT peer_ip FROM ${table} ORDER BY peer_ip`).pluck().all() as string[];

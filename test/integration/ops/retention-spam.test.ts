@@ -3,19 +3,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Retention } from '../../../src/ops/retention.js';
 import { openDatabase } from '../../../src/store/open-database.js';
 import { SqliteOpsRepository } from '../../../src/store/ops-repository.js';
+import { RetentionWorker } from '../../../src/store/retention-worker.js';
 import { SqliteSpamRepository } from '../../../src/store/spam-repository.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 const DAY_S = 86_400;
 const NOW_S = Date.UTC(2026, 5, 1) / 1000;
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 describe('retention of spam reports (real SQLite)', () => {
-  it('takes expired reports off their torrents\' counts and unlists a torrent left without reports', async () => {
+  it.each(['event loop', 'retention thread'])('takes expired reports off their torrents\' counts and unlists a torrent left without reports (on the %s)', async (where) => {
     const t = tempDir('cd-retention-spam-');
     const db = openDatabase(path.join(t.dir, 'capture.db'));
     cleanups.push(t.cleanup, () => db.close());
@@ -33,12 +34,19 @@ describe('retention of spam reports (real SQLite)', () => {
     report(FRESH, 'r0', 1);
     expect(spam.byHash(MIXED)?.count).toBe(9);
 
+    const ops = new SqliteOpsRepository(db);
+    const onThread = where === 'retention thread';
+    const steps = new RetentionWorker({ db, local: ops, logger: silentLogger() }, { thread: onThread, walMaxBytes: 64 * 2 ** 20 });
+    cleanups.push(() => steps.close());
     const retention = new Retention(
-      { store: new SqliteOpsRepository(db), logger: silentLogger(), now: () => NOW_S * 1000 },
+      { store: ops, logger: silentLogger(), now: () => NOW_S * 1000, steps },
       { enabled: true, intervalMs: 60_000, maxAgeDays: { spamReports: 90 }, maxDatabaseBytes: 0, batchSize: 5, maxBatchMs: 50, pauseMs: 0, vacuumPagesPerStep: 64, pcapDir: t.dir },
     );
-    retention.register({ name: 'spamReports', deleteOlderThan: (before, limit) => spam.deleteReportsOlderThan(before, limit) });
+    // As the daemon registers it (roles/api-side.ts): on the thread, this the fallback.
+    retention.register({ name: 'spamReports', deleteOlderThan: (before, limit) => spam.deleteReportsOlderThan(before, limit), onThread: true });
     const run = await retention.runOnce();
+    expect(run.stepsOnThread).toBe(onThread ? run.batches : 0);
+    expect(steps.status().threadFailures).toBe(0);
 
     expect(run.deleted.spamReports).toBe(15);
     expect(spam.byHash(OLD)).toBeUndefined();
