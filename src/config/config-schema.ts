@@ -279,8 +279,8 @@ export const configSchema = z
         // rows deleted per second (all tables together) and pages given back per second. It doubles
         // while the captures' lag behind their age limit grows (retention is falling behind) and is
         // ignored while the database is over maxDatabaseBytes (ops/retention-pace.ts).
-        paceRowsPerSecond: z.number().int().min(0).default(2_000),
-        paceVacuumPagesPerSecond: z.number().int().min(0).default(2_000),
+        paceRowsPerSecond: z.number().int().min(0).default(1_000),
+        paceVacuumPagesPerSecond: z.number().int().min(0).default(1_000),
         // Deletes and vacuum steps on a worker thread with its own connection (the event loop only
         // sends them); false: on the event loop (also the fallback while the thread is down).
         thread: z.boolean().default(true),

@@ -137,6 +137,8 @@ export class Retention {
   private readonly pace: RetentionPace;
   /** Growth room kept under the cap (the pass in progress's estimate): a pass is unpaced while over it. */
   private growth = 0;
+  /** When the last step was sent (its pace counts from there: messages, checkpoint and pcap removals included). */
+  private stepStartedAt = 0;
 
   constructor(
     private readonly deps: {
@@ -327,6 +329,7 @@ export class Retention {
   /** Runs one step of `b.size` units (on the thread or the event loop) and records its time. */
   private async timed<T>(b: AdaptiveBatch, work: () => Promise<RetentionStepResult<T>>): Promise<RetentionStepResult<T>> {
     const t0 = performance.now();
+    this.stepStartedAt = t0;
     let r: RetentionStepResult<T> | undefined;
     try {
       r = await work();
@@ -396,7 +399,9 @@ export class Retention {
   /** After a step of `units`: the duty cycle's pause, or the pace's when longer (and the size cap does not press). */
   private async rest(b: AdaptiveBatch, kind: 'rows' | 'pages', units: number, step: RetentionStepResult<unknown>): Promise<void> {
     const duty = b.pauseMs;
-    const paced = this.paced() ? this.pace.pauseMs(kind, units, step.ms) : 0;
+    // The pace counts the step's whole time since it was sent (on the thread: the message each way,
+    // the wait for the write turn and the checkpoint after it; pcap removals), not its transaction only.
+    const paced = this.paced() ? this.pace.pauseMs(kind, units, performance.now() - this.stepStartedAt) : 0;
     if (paced > duty && this.current) this.current.pacedMs += paced - duty;
     await this.pause(Math.max(duty, paced), step.onThread);
   }
