@@ -4,7 +4,7 @@
  * loop). Prints one JSON line {url, appId, appSecret, token}, then {rss, heapUsed, cpuUs} every 200 ms;
  * exits when stdin closes.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,8 +40,28 @@ const timer = setInterval(() => {
   process.stdout.write(`${JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, cpuUs: c.user + c.system, mainCpuUs: mainThreadCpuUs() })}\n`);
 }, 200);
 process.stdin.resume();
+/** CPU (ms) of every thread of this process by name (/proc/self/task/*: comm, utime + stime in 10 ms ticks). */
+function threadCpuMs(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const key = Number(tid) === process.pid ? 'main' : name;
+      out[key] = (out[key] ?? 0) + (Number(f[11]) + Number(f[12])) * 10;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+const threadsAtStart = threadCpuMs();
 process.stdin.on('end', () => {
   clearInterval(timer);
+  const threads = threadCpuMs();
+  for (const k of Object.keys(threads)) threads[k] = (threads[k] ?? 0) - (threadsAtStart[k] ?? 0);
+  process.stdout.write(`${JSON.stringify({ threads })}\n`);
   if (btnStore.submissions instanceof BtnWriteWorker) process.stdout.write(`${JSON.stringify({ writer: btnStore.submissions.status() })}\n`);
   process.stdout.write(`${JSON.stringify({ decode: server.status().decode ?? null })}\n`);
   process.stdout.write(`${JSON.stringify({ checkpoint: server.checkpoint() })}\n`);

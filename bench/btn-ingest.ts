@@ -41,14 +41,16 @@ let peakRss = 0;
 let lastHeap = 0;
 let serverCpuUs = 0;
 let serverMainCpuUs = 0;
-let writer: { calls: number; commits: number } | undefined;
+let writer: { calls: number; commits: number; transactionMs: number; maxTransactionMs: number } | undefined;
+let threads: Record<string, number> | undefined;
 let decoder: { threads: number; calls: number } | null | undefined;
-let checkpoint: { mode: string; running: boolean; checkpoints: number; longestDurationMs: number; walFrames: number; fallbacks: number } | undefined;
+let checkpoint: { mode: string; running: boolean; checkpoints: number; longestDurationMs: number; walFrames: number; fallbacks: number; turnRounds: number; longestTurnMs: number } | undefined;
 const ready = new Promise<{ url: string; appId: string; appSecret: string; token: string; dbFile: string }>((resolve) => {
   lines.on('line', (line) => {
     const msg = JSON.parse(line) as Record<string, unknown>;
     if (typeof msg.url === 'string') resolve(msg as never);
     else if (msg.writer) writer = msg.writer as typeof writer;
+    else if (msg.threads) threads = msg.threads as typeof threads;
     else if ('decode' in msg) decoder = msg.decode as typeof decoder;
     else if (msg.checkpoint) checkpoint = msg.checkpoint as typeof checkpoint;
     else {
@@ -220,11 +222,12 @@ console.log(
   `GET /api/snapshot  ${fmtInt(sorted.length)} requests: p50 ${fmtMs(percentile(sorted, 50))}, p95 ${fmtMs(percentile(sorted, 95))}, p99 ${fmtMs(p99)}, max ${fmtMs(sorted[sorted.length - 1] ?? NaN)}  (target p99 ≤ ${TARGET_P99_MS} ms: ${passMiss(p99 <= TARGET_P99_MS)})`,
 );
 console.log(`server memory      peak RSS ${fmtBytes(peakRss)}, heapUsed at the end ${fmtBytes(lastHeap)}`);
-console.log(writer ? `write thread       ${fmtInt(writer.calls)} calls in ${fmtInt(writer.commits)} commits` : 'write thread       none (WRITE_THREAD=0: written on the event loop)');
+console.log(writer ? `write thread       ${fmtInt(writer.calls)} calls in ${fmtInt(writer.commits)} commits; transactions (BEGIN … COMMIT, wall) ${(writer.transactionMs / 1000).toFixed(1)} s of the ${elapsed.toFixed(1)} s, longest ${fmtMs(writer.maxTransactionMs)}` : 'write thread       none (WRITE_THREAD=0: written on the event loop)');
 console.log(decoder ? `decode threads     ${decoder.threads}: ${fmtInt(decoder.calls)} bodies inflated, parsed and normalised off the event loop` : 'decode threads     none (DECODE_THREADS=0: bodies decoded on the event loop)');
 console.log(
   checkpoint?.running
-    ? `WAL checkpoints    ${fmtInt(checkpoint.checkpoints)} on the checkpoint worker (longest ${fmtMs(checkpoint.longestDurationMs)}), WAL ${fmtInt(checkpoint.walFrames)} pages at the last, ${checkpoint.fallbacks} fallbacks to SQLite's own`
+    ? `WAL checkpoints    ${fmtInt(checkpoint.checkpoints)} on the checkpoint worker (longest ${fmtMs(checkpoint.longestDurationMs)}; ${fmtInt(checkpoint.turnRounds)} ended with a round in the write turn, longest ${fmtMs(checkpoint.longestTurnMs)}), WAL ${fmtInt(checkpoint.walFrames)} pages at the last, ${checkpoint.fallbacks} fallbacks to SQLite's own`
     : "WAL checkpoints    SQLite's own, in the commits (CHECKPOINT_WORKER=0)",
 );
+if (threads) console.log(`threads (CPU s)    ${Object.entries(threads).filter(([, ms]) => ms >= 100).sort((a, b) => b[1] - a[1]).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)}`).join(', ')} (since the server was listening)`);
 console.log(`database           ${fmtBytes(dbBytes)} (${fmtBytes(dbBytes / inserted)} per row)`);

@@ -26,8 +26,10 @@ export interface OpsStore {
   /** The dashboard's rollup rows past what it shows (8 days before `now`), at most `limit`. */
   deleteExpiredRollups(now: number, limit: number): number;
   incrementalVacuum(pages: number): number;
-  /** SQLite's automatic checkpoint every `pages` WAL pages (0: off, the checkpoint worker runs). */
+  /** SQLite's automatic checkpoint every `pages` WAL pages (0: off, the checkpoint worker runs); the write threads' connections follow it. */
   setAutoCheckpoint(pages: number): void;
+  /** SQLite: the write turn the file's writers share, which the checkpoint worker takes for a checkpoint's last round. */
+  writeTurn?(): SharedArrayBuffer;
 }
 
 /**

@@ -3,7 +3,10 @@
  * connection. Calls that arrive while a transaction runs wait and are then written together, in
  * one transaction (one commit for several batches, at most `maxGroupRows` rows); each call is
  * answered after that commit. When any call of a group fails, the group is rolled back and its
- * calls are written again one by one, so one failing batch does not fail the others.
+ * calls are written again one by one, so one failing batch does not fail the others. Its
+ * connection checkpoints inside its commits only when the daemon's does (write-turn.ts): while the
+ * WAL checkpoint worker runs, the checkpoints (page copies and syncs, most of a commit's wall time
+ * on a busy disk) are the worker's, not this thread's.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { WriteResult } from '../btn/ports.js';
@@ -21,6 +24,8 @@ const repo = new SqliteBtnSubmissionRepository(db);
 const turn = data.turn ? new WriteTurn(data.turn) : undefined;
 const port = parentPort;
 const queue: WriteCall[] = [];
+/** SQLite's automatic checkpoint on this connection as last set (undefined: SQLite's default, 1,000 pages). */
+let autoCheckpoint: number | undefined;
 let scheduled = false;
 let closing = false;
 
@@ -75,6 +80,13 @@ function flush(): void {
   }
   let replies: WriteReply[];
   turn?.take();
+  // The daemon's connection's setting (0 while the checkpoint worker runs: no checkpoint, with its
+  // copies and syncs, inside this thread's commits; 1,000 again when it falls back).
+  const pages = turn?.autoCheckpointChanged(autoCheckpoint);
+  if (pages !== undefined) {
+    db.pragma(`wal_autocheckpoint = ${pages}`);
+    autoCheckpoint = pages;
+  }
   const t0 = performance.now();
   try {
     replies = repo.group(() => {

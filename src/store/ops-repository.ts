@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { ROLLUP_KEEP_MS } from './capture-rollups.js';
 import type { Db } from './open-database.js';
+import { writeTurnOf } from './write-turn.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -173,6 +174,13 @@ export class SqliteOpsRepository {
    */
   setAutoCheckpoint(pages: number): void {
     this.db.pragma(`wal_autocheckpoint = ${Math.max(0, Math.trunc(pages))}`);
+    // The write threads' connections (BTN submissions) follow it before their next transaction.
+    writeTurnOf(this.db).setAutoCheckpoint(pages);
+  }
+
+  /** The write turn the file's writers share (write-turn.ts): the checkpoint worker takes it for a checkpoint's last round. */
+  writeTurn(): SharedArrayBuffer {
+    return writeTurnOf(this.db).buffer;
   }
 
   /** Gives up to `pages` free pages back to the file system (only with auto_vacuum = INCREMENTAL). */

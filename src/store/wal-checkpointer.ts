@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { startWorker } from '../util/start-worker.js';
 import type { Logger } from '../util/logger.js';
 import type { CheckpointWorkerCommand, CheckpointWorkerData, CheckpointWorkerMessage } from './wal-checkpoint-worker.js';
+import { CHECKPOINT_THREAD, WriteTurn } from './write-turn.js';
 
 /**
  * WAL checkpoints off the event loop. SQLite's automatic checkpoint runs inside whichever commit
@@ -24,6 +25,12 @@ import type { CheckpointWorkerCommand, CheckpointWorkerData, CheckpointWorkerMes
  * - background writers that can wait (retention) call `settle()` between their batches: at most once
  *   per interval it asks for a checkpoint now and waits for it (asynchronously: the event loop runs
  *   on), so that checkpoint completes unless another commit (the capture writer) races it;
+ * - with the daemon's write turn (`main.writeTurn()`), a checkpoint that finds the WAL 1,000 pages
+ *   long or more ends with a round holding the turn (wal-checkpoint-worker.ts: RESTART, so the WAL
+ *   starts over even under back-to-back commits such as the BTN write thread's at full ingest), and
+ *   the next comes sooner than `intervalMs` when the WAL grew fast enough to reach half of
+ *   `walMaxBytes` before then. The write threads' connections follow the daemon's automatic
+ *   checkpoint (write-turn.ts), so while the worker runs none of them checkpoints in its commits;
  * - should the WAL still reach `walMaxBytes` without a full checkpoint, the daemon's connection
  *   checkpoints by itself again (SQLite's automatic checkpoint, on the event loop) until the WAL has
  *   started over: the WAL stays bounded whatever the load, at the price of the old behaviour then.
@@ -55,11 +62,17 @@ export interface WalCheckpointStatus {
   /** Times the WAL reached walMaxBytes and the daemon's connection checkpointed itself; true while it does. */
   fallbacks: number;
   fallbackActive: boolean;
+  /** Checkpoints whose last round ran in the write turn (commits raced the others), and the longest such round (ms): how long writers waited for it. */
+  turnRounds: number;
+  longestTurnMs: number;
 }
 
 /** The daemon's own connection: its automatic checkpoint is turned off while the worker runs. */
 export interface WalControl {
+  /** Also followed by the write threads' connections (write-turn.ts). */
   setAutoCheckpoint(pages: number): void;
+  /** The write turn the file's writers share (write-turn.ts): the worker takes it for a checkpoint's last round when commits raced the others. */
+  writeTurn?(): SharedArrayBuffer;
 }
 
 /** What the checkpointer needs of a worker thread (a fake in tests). */
@@ -87,7 +100,7 @@ export class WalCheckpointer {
   private readonly s = {
     checkpoints: 0, failures: 0, lastError: null as string | null, lastCheckpointAt: null as string | null,
     lastDurationMs: null as number | null, longestDurationMs: 0, walFrames: 0, walFramesPending: 0, workerRestarts: 0,
-    fallbacks: 0,
+    fallbacks: 0, turnRounds: 0, longestTurnMs: 0,
   };
   private lastFailureLogged = 0;
   private pageSize = 4096;
@@ -121,7 +134,8 @@ export class WalCheckpointer {
     this.restartTimer = undefined;
     let worker: CheckpointWorkerLike;
     try {
-      worker = (this.deps.spawn ?? spawnWorker)({ file: this.deps.file, intervalMs: this.options.intervalMs, maxRounds: 8 });
+      const turn = this.deps.main.writeTurn?.();
+      worker = (this.deps.spawn ?? spawnWorker)({ file: this.deps.file, intervalMs: this.options.intervalMs, maxRounds: 8, ...(turn ? { turn, walMaxBytes: this.options.walMaxBytes } : {}) });
     } catch (err) {
       this.deps.logger.error({ err }, 'WAL checkpoint worker could not start: SQLite checkpoints on the event loop');
       this.fallBack();
@@ -138,6 +152,9 @@ export class WalCheckpointer {
     });
     worker.once('exit', (code: number) => {
       if (this.worker === worker) this.worker = undefined;
+      // Died in its last round: the turn it held is free (another writer's is not touched).
+      const turn = this.deps.main.writeTurn?.();
+      if (turn) new WriteTurn(turn).releaseThread(CHECKPOINT_THREAD);
       this.ready = false;
       this.releaseWaiters();
       if (this.stopping) return;
@@ -177,6 +194,10 @@ export class WalCheckpointer {
     this.deps.onCheckpoint?.(m.ms, m.ok);
     if (m.ok) {
       this.s.checkpoints++;
+      if (m.turnMs !== undefined) {
+        this.s.turnRounds++;
+        this.s.longestTurnMs = Math.max(this.s.longestTurnMs, Math.round(m.turnMs * 10) / 10);
+      }
       this.s.walFrames = Math.max(0, m.log);
       this.s.walFramesPending = Math.max(0, m.log - m.checkpointed);
       this.bound(m.log, this.s.walFramesPending);

@@ -7,9 +7,15 @@ const MAIN = 2;
 export const BTN_THREAD = 1;
 /** The retention thread (store/retention-thread.ts). */
 export const RETENTION_THREAD = 3;
-/** Int32 slots of the shared buffer: who holds the turn, and whether the event loop waits for it. */
+/** The WAL checkpoint worker (store/wal-checkpoint-worker.ts), for the last round of a checkpoint. */
+export const CHECKPOINT_THREAD = 4;
+/**
+ * Int32 slots of the shared buffer: who holds the turn, whether the event loop waits for it, and
+ * the automatic checkpoint the writers' connections should use (pages + 1; 0: not said, SQLite's default).
+ */
 const HOLDER = 0;
 const WANTED = 1;
+const AUTOCHECKPOINT = 2;
 
 type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs?: number) => { async: false; value: string } | { async: true; value: Promise<string> };
 
@@ -28,8 +34,27 @@ type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs?: numbe
 export class WriteTurn {
   private readonly a: Int32Array;
 
-  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(8)) {
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(12)) {
     this.a = new Int32Array(buffer);
+  }
+
+  /**
+   * The daemon's connection: SQLite's automatic checkpoint (pages; 0 while the checkpoint worker
+   * runs) that the write threads' connections follow too (autoCheckpointChanged), so no writer runs
+   * checkpoints (copies and syncs) inside its commits while the worker does it for the whole file.
+   */
+  setAutoCheckpoint(pages: number): void {
+    Atomics.store(this.a, AUTOCHECKPOINT, Math.max(0, Math.trunc(pages)) + 1);
+  }
+
+  /**
+   * A write thread, before its transaction: the automatic checkpoint its connection should now use
+   * when it differs from `current` (what it set last), else undefined. Undefined too when the
+   * daemon's connection said nothing (SQLite's default stays).
+   */
+  autoCheckpointChanged(current: number | undefined): number | undefined {
+    const v = Atomics.load(this.a, AUTOCHECKPOINT);
+    return v === 0 || v - 1 === current ? undefined : v - 1;
   }
 
   /** Event loop: takes the turn if it is free (never waits). False: the thread writes now; see whenFree(). */

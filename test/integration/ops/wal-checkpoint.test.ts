@@ -3,11 +3,17 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { swarmRow } from '../../../src/btn/normalize.js';
+import type { SwarmRow } from '../../../src/btn/ports.js';
 import { backupDatabase, checkIntegrity } from '../../../src/store/backup.js';
+import { SqliteBtnAppRepository } from '../../../src/store/btn-app-repository.js';
+import { BtnWriteWorker } from '../../../src/store/btn-write-worker.js';
 import { openDatabase, type Db } from '../../../src/store/open-database.js';
 import { SqliteOpsRepository } from '../../../src/store/ops-repository.js';
 import { WalCheckpointer } from '../../../src/store/wal-checkpointer.js';
+import { writeTurnOf } from '../../../src/store/write-turn.js';
 import { silentLogger } from '../../../src/util/logger.js';
+import { swarm } from '../../helpers/btn-rows.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -206,4 +212,85 @@ describe('WAL checkpoint worker', () => {
       db.close();
     }
   }, 90_000);
+});
+
+describe('WAL checkpoint worker with a write thread committing back to back (the BTN write thread)', () => {
+  const batch = (from: number, now: number): SwarmRow[] => Array.from({ length: 1000 }, (_, i) => swarmRow(swarm(from + i, now), now) as SwarmRow);
+
+  async function btnWriter(db: Db): Promise<{ w: BtnWriteWorker; app: number }> {
+    const app = new SqliteBtnAppRepository(db).create({ appId: 'w', secretSha256: Buffer.alloc(32), comment: '', owner: null }).ref;
+    const w = new BtnWriteWorker(db);
+    cleanups.push(() => w.close());
+    await w.start();
+    return { w, app };
+  }
+
+  it("the thread's connection checkpoints in its commits only when the daemon's does (write turn's setting)", async () => {
+    const t = tempDir('cd-checkpoint-btn-');
+    const file = path.join(t.dir, 'capture.db');
+    const db = openDatabase(file);
+    cleanups.push(t.cleanup, () => {
+      if (db.open) db.close();
+    });
+    const ops = new SqliteOpsRepository(db);
+    const { w, app } = await btnWriter(db);
+    const wal = walWatch(file);
+    cleanups.push(() => wal.close());
+    const now = Date.now();
+    ops.setAutoCheckpoint(0); // as while the checkpoint worker runs
+    for (let b = 0; b < 15; b++) {
+      await w.putSwarm(app, `off${b}`, batch(b * 1000, now), now);
+      wal.sample();
+    }
+    // Past SQLite's 1,000 pages and never started over: no checkpoint ran in the thread's commits.
+    expect(wal.restarts).toBe(0);
+    expect(wal.largest).toBeGreaterThan(1100);
+    ops.setAutoCheckpoint(1000); // the worker stopped or fell back: SQLite's own again, on the thread too
+    for (let b = 15; b < 30; b++) {
+      await w.putSwarm(app, `on${b}`, batch(b * 1000, now), now);
+      wal.sample();
+    }
+    expect(wal.restarts).toBeGreaterThanOrEqual(1);
+    expect(db.prepare('SELECT count(*) FROM btn_swarm').pluck().get()).toBe(30_000);
+  });
+
+  it('ends a checkpoint of a long WAL with a round in the write turn that starts the WAL over; writers wait for that round only', async () => {
+    const { db, file, cp, insert } = await setup(60_000);
+    const wal = walWatch(file);
+    cleanups.push(() => wal.close());
+    insert(5000); // ~1,300 pages: over the 1,000 from which the last round runs in the turn
+    const turn = writeTurnOf(db);
+    expect(turn.tryTake()).toBe(true); // a writer is in its transaction
+    let done = false;
+    const checkpointing = cp.checkpointNow().then(() => (done = true));
+    await sleep(300);
+    expect(done).toBe(false); // its passive rounds ran; the last waits for the turn
+    wal.sample();
+    turn.release();
+    await checkpointing;
+    expect(cp.status()).toMatchObject({ turnRounds: 1, walFramesPending: 0 });
+    insert(1);
+    wal.sample();
+    expect(wal.restarts).toBe(1); // RESTART: the next commit wrote from the WAL's start
+  });
+
+  it('keeps the WAL bounded while the write thread commits back to back, its own checkpoints off', async () => {
+    const { db, file, cp } = await setup(50);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    const { w, app } = await btnWriter(db);
+    const wal = walWatch(file);
+    cleanups.push(() => wal.close());
+    const now = Date.now();
+    // 60 batches of 1,000 rows, each sent as soon as the last is stored: ~5,500 pages written.
+    for (let b = 0; b < 60; b++) {
+      await w.putSwarm(app, `s${b}`, batch(b * 1000, now), now);
+      wal.sample();
+    }
+    expect(db.prepare('SELECT count(*) FROM btn_swarm').pluck().get()).toBe(60_000);
+    // The thread's commits finish while the worker's rounds copy, so only the rounds in the turn start it over.
+    expect(cp.status().turnRounds).toBeGreaterThanOrEqual(1);
+    expect(cp.status().fallbacks).toBe(0);
+    expect(wal.restarts).toBeGreaterThanOrEqual(1);
+    expect(wal.largest).toBeLessThan(4000);
+  });
 });

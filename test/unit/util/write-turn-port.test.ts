@@ -41,3 +41,17 @@ describe('withWriteTurn: an event-loop write in the turn of the BTN write thread
     expect((await withWriteTurn(undefined, () => 1)).waited).toBe(false);
   });
 });
+
+describe("WriteTurn: the daemon connection's automatic checkpoint, for the write threads' connections", () => {
+  it('says nothing until the daemon connection sets it, then each change once', () => {
+    const daemon = new WriteTurn();
+    const thread = new WriteTurn(daemon.buffer); // the thread's view of the same shared buffer
+    expect(thread.autoCheckpointChanged(undefined)).toBeUndefined(); // SQLite's default stays
+    daemon.setAutoCheckpoint(0);
+    expect(thread.autoCheckpointChanged(undefined)).toBe(0);
+    expect(thread.autoCheckpointChanged(0)).toBeUndefined();
+    daemon.setAutoCheckpoint(1000);
+    expect(thread.autoCheckpointChanged(0)).toBe(1000);
+    expect(thread.autoCheckpointChanged(1000)).toBeUndefined();
+  });
+});
