@@ -13,6 +13,11 @@
  *                     torrents of the peer, later rounds)
  *   mixed/prefer-encrypted  30 % require encryption, the other 70 % take a failed MSE attempt first
  * Target: mixed ≥ 80 % of all-plain (printed for first contacts and for remembered peers).
+ * Per capture, the capturer's CPU is printed twice: the whole process (process.cpuUsage: its event
+ * loop, the MSE DH thread of MseDhPool, GC and libuv helpers) and its event loop alone (the main
+ * thread's on-CPU time from /proc/thread-self/schedstat), with a capacity ratio for each: the
+ * first bounds the rate when the machine's cores are the limit (as here: all processes share 2),
+ * the second when the daemon's event loop is (its second core free for the DH thread).
  *
  * Side by side (default): all scenarios run at the same time, each with its own capturer process
  * (CAPTURE_ENC_CONCURRENCY in flight, default 50: 4 × 50 = the daemon's 200) and its own swarm
@@ -41,7 +46,7 @@
  * opens; the swarm runs in a child process inside the same namespace.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -177,6 +182,8 @@ interface Result {
   retries: number;
   byEncryption: Record<string, number>;
   cpuMsPerCapture: number;
+  /** CPU of the capturer's main thread (its event loop) alone: without the DH pool's thread, GC and libuv helpers. */
+  mainCpuMsPerCapture: number;
   p50: number;
   p95: number;
   errors: Record<string, number>;
@@ -194,6 +201,7 @@ async function run(label: string, peers: Peer[], mode: EncryptionMode, memory?: 
   const latencies: number[] = [];
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpuMs();
   const end = t0 + DURATION_MS;
   const worker = async (): Promise<void> => {
     while (performance.now() < end) {
@@ -219,6 +227,7 @@ async function run(label: string, peers: Peer[], mode: EncryptionMode, memory?: 
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const cpu = process.cpuUsage(cpu0);
+  const mainMs = mainThreadCpuMs() - main0;
   latencies.sort((a, b) => a - b);
   const q = (f: number): number => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? 0);
   return {
@@ -229,10 +238,16 @@ async function run(label: string, peers: Peer[], mode: EncryptionMode, memory?: 
     retries,
     byEncryption,
     cpuMsPerCapture: (cpu.user + cpu.system) / 1000 / Math.max(1, captures),
+    mainCpuMsPerCapture: mainMs / Math.max(1, captures),
     p50: q(0.5),
     p95: q(0.95),
     errors,
   };
+}
+
+/** CPU time of the calling thread (ms), from the kernel's per-thread scheduler statistics. */
+function mainThreadCpuMs(): number {
+  return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
 }
 
 interface Scenario {
@@ -330,7 +345,7 @@ async function sideBySide(): Promise<void> {
       child.send({ type: 'cpu' });
     });
   const byLabel = new Map<string, Result[]>();
-  const ratioOf = new Map<string, { rate: number[]; cpu: number[] }>();
+  const ratioOf = new Map<string, { rate: number[]; cpu: number[]; main: number[] }>();
   for (let round = 1; round <= ROUNDS; round++) {
     const before = await Promise.all(procs.map((p) => cpuOf(p.swarm)));
     const results = await Promise.all(
@@ -349,25 +364,32 @@ async function sideBySide(): Promise<void> {
       const swarmMs = (after[i] as number) - (before[i] as number);
       console.log(
         `round ${round} ${r.label.padEnd(24)} ${r.perS.toFixed(0).padStart(5)} captures/s  ok ${r.ok}/${r.captures}  retries ${r.retries}  ` +
-          `by transport ${JSON.stringify(r.byEncryption)}  latency p50 ${r.p50} ms p95 ${r.p95} ms  capturer CPU ${r.cpuMsPerCapture.toFixed(2)} ms/capture, swarm CPU ${(swarmMs / Math.max(1, r.captures)).toFixed(2)} ms/capture` +
+          `by transport ${JSON.stringify(r.byEncryption)}  latency p50 ${r.p50} ms p95 ${r.p95} ms  capturer CPU ${r.cpuMsPerCapture.toFixed(2)} ms/capture (event loop ${r.mainCpuMsPerCapture.toFixed(2)}), swarm CPU ${(swarmMs / Math.max(1, r.captures)).toFixed(2)} ms/capture` +
           (Object.keys(r.errors).length > 0 ? `  errors ${JSON.stringify(r.errors)}` : '') +
           `  (load ${os.loadavg()[0]?.toFixed(1)})`,
       );
       if (i > 0) {
-        const x = ratioOf.get(r.label) ?? { rate: [], cpu: [] };
+        const x = ratioOf.get(r.label) ?? { rate: [], cpu: [], main: [] };
         x.rate.push(r.perS / plain.perS);
         x.cpu.push(plain.cpuMsPerCapture / r.cpuMsPerCapture);
+        x.main.push(plain.mainCpuMsPerCapture / r.mainCpuMsPerCapture);
         ratioOf.set(r.label, x);
       }
     }
   }
   for (const [label, rs] of byLabel) {
-    console.log(`median ${label.padEnd(24)} ${median(rs.map((r) => r.perS)).toFixed(0).padStart(5)} captures/s, capturer CPU ${median(rs.map((r) => r.cpuMsPerCapture)).toFixed(2)} ms/capture`);
+    console.log(
+      `median ${label.padEnd(24)} ${median(rs.map((r) => r.perS)).toFixed(0).padStart(5)} captures/s, capturer CPU ${median(rs.map((r) => r.cpuMsPerCapture)).toFixed(2)} ms/capture ` +
+        `(event loop ${median(rs.map((r) => r.mainCpuMsPerCapture)).toFixed(2)})`,
+    );
   }
   const pct = (xs: number[]): string => `${xs.map((x) => `${(x * 100).toFixed(0)} %`).join(', ')} (median ${(median(xs) * 100).toFixed(1)} %)`;
   for (const [label, x] of ratioOf) {
     const target = label.startsWith('mixed/prefer-plain') || label === 'mixed/remembered' ? `, ≥ 80 %: ${median(x.rate) >= 0.8 ? 'PASS' : 'MISS'}` : '';
-    console.log(`${label} vs all-plain, same round: rate ${pct(x.rate)}${target}; capturer CPU-bound capacity (plain CPU/capture ÷ this) ${pct(x.cpu)}`);
+    console.log(
+      `${label} vs all-plain, same round: rate ${pct(x.rate)}${target}; capturer CPU-bound capacity (plain CPU/capture ÷ this) ${pct(x.cpu)}; ` +
+        `event-loop capacity (the same, main thread only) ${pct(x.main)}`,
+    );
   }
   for (const p of procs) {
     p.capturer.kill();
@@ -449,7 +471,7 @@ async function main(): Promise<void> {
       results.set(label, [...(results.get(label) ?? []), r]);
       console.log(
         `round ${round} ${label.padEnd(24)} ${r.perS.toFixed(0).padStart(5)} captures/s  ok ${r.ok}/${r.captures}  retries ${r.retries}  ` +
-          `by transport ${JSON.stringify(r.byEncryption)}  latency p50 ${r.p50} ms p95 ${r.p95} ms  capturer CPU ${r.cpuMsPerCapture.toFixed(2)} ms/capture, swarm CPU ${(swarmMs / Math.max(1, r.captures)).toFixed(2)} ms/capture` +
+          `by transport ${JSON.stringify(r.byEncryption)}  latency p50 ${r.p50} ms p95 ${r.p95} ms  capturer CPU ${r.cpuMsPerCapture.toFixed(2)} ms/capture (event loop ${r.mainCpuMsPerCapture.toFixed(2)}), swarm CPU ${(swarmMs / Math.max(1, r.captures)).toFixed(2)} ms/capture` +
           (Object.keys(r.errors).length > 0 ? `  errors ${JSON.stringify(r.errors)}` : '') +
           `  (load ${os.loadavg()[0]?.toFixed(1)})`,
       );

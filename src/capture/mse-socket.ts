@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { MseError } from '../protocol/mse/mse-error.js';
-import { MseInitiator } from '../protocol/mse/mse-initiator.js';
-import type { MseMethod } from '../protocol/mse/mse-crypto.js';
+import { MseInitiator, type MseOutput } from '../protocol/mse/mse-initiator.js';
+import type { MseKeyPair, MseMethod } from '../protocol/mse/mse-crypto.js';
+import { mseDhPool, type MseDhPool } from '../protocol/mse/mse-dh-pool.js';
 import { CaptureError } from './capture-errors.js';
 
 /**
@@ -36,11 +37,18 @@ export type Dial = (options: DialOptions) => CaptureSocket;
 export class MseSocket extends EventEmitter implements CaptureSocket {
   private readonly tcp: net.Socket;
   private readonly mse: MseInitiator;
+  private readonly dh: MseDhPool;
   private failed = false;
 
-  constructor(options: DialOptions & { infohash: Uint8Array; provide?: number }) {
+  /**
+   * `dh`: where the Diffie-Hellman work is done (default the daemon's MseDhPool: key pairs made
+   * ahead and secrets computed on its thread, inline when it cannot take them).
+   */
+  constructor(options: DialOptions & { infohash: Uint8Array; provide?: number; dh?: MseDhPool }) {
     super();
-    this.mse = new MseInitiator({ infohash: options.infohash, provide: options.provide });
+    const dh = options.dh ?? mseDhPool;
+    this.dh = dh;
+    this.mse = new MseInitiator({ infohash: options.infohash, provide: options.provide, keySource: () => dh.keyPair(), deferSecret: true });
     this.tcp = net.connect({ host: options.host, port: options.port, localAddress: options.localAddress });
     this.tcp.on('connect', () => {
       this.tcp.write(this.mse.start());
@@ -92,17 +100,36 @@ export class MseSocket extends EventEmitter implements CaptureSocket {
 
   private onData(chunk: Buffer): void {
     if (this.failed) return;
+    this.step(() => this.mse.receive(chunk));
+  }
+
+  private step(fn: () => MseOutput): void {
     let out;
     try {
-      out = this.mse.receive(chunk);
+      out = fn();
     } catch (err) {
-      this.failed = true;
-      this.emit('error', encryptionError(err));
-      this.tcp.destroy();
+      this.fail(err);
       return;
     }
     if (out.send.length > 0) this.tcp.write(out.send);
     if (out.plain.length > 0) this.emit('data', Buffer.from(out.plain.buffer, out.plain.byteOffset, out.plain.length));
+    if (out.peerPublic !== undefined) {
+      // Yb arrived: S on the pool's thread (or inline); step 3 leaves when it is known.
+      this.dh.secret(this.mse.ownKeyPair as MseKeyPair, out.peerPublic).then(
+        (secret) => {
+          if (!this.failed && !this.tcp.destroyed) this.step(() => this.mse.withSecret(secret));
+        },
+        (err: unknown) => {
+          if (!this.failed && !this.tcp.destroyed) this.fail(err);
+        },
+      );
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.failed = true;
+    this.emit('error', encryptionError(err));
+    this.tcp.destroy();
   }
 }
 

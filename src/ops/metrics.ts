@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../util/version.js';
 import { captureFailureReason } from './failure-reason.js';
+import { mseDhPool } from '../protocol/mse/mse-dh-pool.js';
 import type { WalCheckpointStatus } from '../store/wal-checkpointer.js';
 import type { OpsSources, OpsStore } from './ports.js';
 
@@ -278,6 +279,17 @@ export function createMetrics(
       [{ way: 'plain' }, o?.peersRefusingEncryption ?? 0],
     ];
   });
+  // MSE/PE Diffie-Hellman work: on the pool's thread or inline (the process-wide mseDhPool).
+  counterFrom(registry, 'capture_mse_dh_total', 'MSE/PE Diffie-Hellman work of encrypted handshakes (work="key_pair"|"secret"), on the DH thread or inline on the event loop (where; inline: no pair ready, queue full, thread down, single core)', ['work', 'where'], () => {
+    const d = mseDhPool.stats();
+    return [
+      [{ work: 'key_pair', where: 'thread' }, d.pairsFromThread],
+      [{ work: 'key_pair', where: 'inline' }, d.pairsInline],
+      [{ work: 'secret', where: 'thread' }, d.secretsOnThread],
+      [{ work: 'secret', where: 'inline' }, d.secretsInline],
+    ];
+  });
+  counterFrom(registry, 'capture_mse_dh_thread_failures_total', 'MSE/PE DH thread deaths, errors and timeouts (its work then done inline; after 5 the pool stays inline)', [], () => [[{}, mseDhPool.stats().threadFailures]]);
   // The daemon-wide memory budget of in-flight captures (capture.memoryBudgetBytes).
   gaugeFrom(registry, 'capture_memory_budget_bytes', 'The memory budget of in-flight captures (capture.memoryBudgetBytes)', [], () => [[{}, sources.capture().memory?.limitBytes ?? 0]]);
   gaugeFrom(registry, 'capture_memory_reserved_bytes', 'Bytes of the capture memory budget reserved now (worst case of the running captures\' buffers)', [], () => [[{}, sources.capture().memory?.reservedBytes ?? 0]]);

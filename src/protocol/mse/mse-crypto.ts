@@ -20,7 +20,8 @@
  * The private exponent is 160 bits, the specification's recommendation (128 is its minimum):
  * key pair + secret cost ~95 µs of CPU, against ~75 µs at 128 bits and ~340 µs with a 768-bit
  * exponent (the prime's length). Hashes are one-shot and random bytes come from a pool: the
- * other work of an initiator's handshake is ~30 µs.
+ * other work of an initiator's handshake is ~30 µs. The capture's initiator has its DH work done
+ * by MseDhPool (mse-dh-pool.ts) on a worker thread, with these same functions there.
  */
 import { createDiffieHellman, hash, randomBytes, type DiffieHellman } from 'node:crypto';
 
@@ -149,23 +150,49 @@ function dh(): DiffieHellman {
   return shared;
 }
 
-/** One side's DH key pair: a fresh random private exponent on the shared group object. */
+/** Throws RangeError unless `peerPublic` is a 96-byte Y strictly between 1 and P−1. */
+export function checkPeerPublic(peerPublic: Uint8Array): void {
+  if (peerPublic.length !== DH_KEY_LENGTH) throw new RangeError(`DH public key of ${peerPublic.length} bytes`);
+  if (Buffer.compare(peerPublic, ONE) <= 0 || Buffer.compare(peerPublic, PRIME_MINUS_ONE) >= 0) throw new RangeError('degenerate DH public key');
+}
+
+/** Y = 2^X mod P for the private exponent `privateKey`, 96 bytes (on this thread's shared group object). */
+export function publicKeyOf(privateKey: Uint8Array): Buffer {
+  const group = dh();
+  group.setPrivateKey(privateKey);
+  return leftPad(group.generateKeys(), DH_KEY_LENGTH);
+}
+
+/** S = Y^X mod P, 96 bytes, for a Y already checked (checkPeerPublic). */
+export function secretOf(privateKey: Uint8Array, peerPublic: Uint8Array): Buffer {
+  const group = dh();
+  group.setPrivateKey(privateKey);
+  return leftPad(group.computeSecret(peerPublic), DH_KEY_LENGTH);
+}
+
+/**
+ * One side's DH key pair: a fresh random private exponent on the shared group object. A pair
+ * made elsewhere (MseDhPool's thread) comes with its public key, which is then not computed again.
+ */
 export class MseKeyPair {
   readonly publicKey: Buffer;
 
-  constructor(private readonly privateKey: Buffer = randomFromPool(PRIVATE_KEY_LENGTH)) {
-    const group = dh();
-    group.setPrivateKey(privateKey);
-    this.publicKey = leftPad(group.generateKeys(), DH_KEY_LENGTH);
+  constructor(
+    private readonly privateKey: Buffer = randomFromPool(PRIVATE_KEY_LENGTH),
+    publicKey?: Buffer,
+  ) {
+    this.publicKey = publicKey ?? publicKeyOf(privateKey);
+  }
+
+  /** The private exponent (MseDhPool hands it to its thread to compute the secret there). */
+  get privateExponent(): Buffer {
+    return this.privateKey;
   }
 
   /** S = Y^X mod P, 96 bytes. Throws RangeError on a degenerate Y (0, 1, ≥ P−1). */
   secret(peerPublic: Uint8Array): Buffer {
-    if (peerPublic.length !== DH_KEY_LENGTH) throw new RangeError(`DH public key of ${peerPublic.length} bytes`);
-    if (Buffer.compare(peerPublic, ONE) <= 0 || Buffer.compare(peerPublic, PRIME_MINUS_ONE) >= 0) throw new RangeError('degenerate DH public key');
-    const group = dh();
-    group.setPrivateKey(this.privateKey);
-    return leftPad(group.computeSecret(peerPublic), DH_KEY_LENGTH);
+    checkPeerPublic(peerPublic);
+    return secretOf(this.privateKey, peerPublic);
   }
 }
 

@@ -6,6 +6,7 @@ import {
   MseKeyPair,
   Rc4,
   VC,
+  checkPeerPublic,
   deriveKeys,
   randomPad,
   step3Plain,
@@ -26,19 +27,28 @@ export interface MseInitiatorOptions {
   infohash: Uint8Array;
   /** crypto_provide bits (default RC4 | plaintext: the peer picks, a peer requiring encryption picks RC4). */
   provide?: number;
+  /** Where start() takes its key pair (default: made inline; MseSocket: MseDhPool's pairs made ahead). */
+  keySource?: () => MseKeyPair;
+  /**
+   * The caller computes S itself (MseDhPool, off the event loop): when Yb has arrived, receive()
+   * returns it as `peerPublic` (checked) and waits until withSecret(S) is called.
+   */
+  deferSecret?: boolean;
   /** Tests: fixed key pair and pads. */
   keyPair?: MseKeyPair;
   padA?: Uint8Array;
   padC?: Uint8Array;
 }
 
-type State = 'idle' | 'await-yb' | 'await-vc' | 'await-select' | 'await-padd' | 'done';
+type State = 'idle' | 'await-yb' | 'await-secret' | 'await-vc' | 'await-select' | 'await-padd' | 'done';
 
 export interface MseOutput {
   /** Bytes to send to the peer now (maybe empty). */
   send: Uint8Array;
   /** Decrypted payload received (maybe empty). */
   plain: Uint8Array;
+  /** With deferSecret: the peer's Yb (checked), for the caller to compute S with `keyPair` and pass to withSecret. */
+  peerPublic?: Uint8Array;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -77,8 +87,22 @@ export class MseInitiator {
     this.state = 'await-yb';
     const padA = this.options.padA ?? randomPad();
     if (padA.length > MAX_PAD) throw new RangeError(`PadA of ${padA.length} bytes`);
-    this.keyPair ??= new MseKeyPair();
+    this.keyPair ??= this.options.keySource?.() ?? new MseKeyPair();
     return Buffer.concat([this.keyPair.publicKey, padA]);
+  }
+
+  /** The key pair of this handshake (after start()). */
+  get ownKeyPair(): MseKeyPair | undefined {
+    return this.keyPair;
+  }
+
+  /** With deferSecret: S computed for the Yb that receive() returned; goes on with what arrived meanwhile. */
+  withSecret(secret: Buffer): MseOutput {
+    if (this.state !== 'await-secret') throw new Error('MSE handshake is not waiting for its secret');
+    const send = this.step3(secret);
+    this.keyPair = undefined;
+    const out = this.inBuf.length > 0 ? this.receive(EMPTY) : { send: EMPTY, plain: EMPTY };
+    return { send: out.send.length === 0 ? send : Buffer.concat([send, out.send]), plain: out.plain };
   }
 
   /** Plaintext to send: returns what goes on the wire now (empty while it waits for the handshake). */
@@ -94,7 +118,12 @@ export class MseInitiator {
   receive(chunk: Uint8Array): MseOutput {
     if (this.state === 'done') return { send: EMPTY, plain: this.method === 'rc4' ? (this.decrypt as Rc4).apply(chunk) : chunk };
     if (this.state === 'idle') throw new Error('MSE handshake not started');
-    this.inBuf = this.inBuf.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.inBuf, chunk]);
+    if (chunk.length > 0) this.inBuf = this.inBuf.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.inBuf, chunk]);
+    if (this.state === 'await-secret') {
+      // Before our step 3 a peer sends at most PadB after Yb.
+      if (this.inBuf.length >= MAX_PAD + VC.length) throw new MseError('MSE_SYNC_NOT_FOUND');
+      return { send: EMPTY, plain: EMPTY };
+    }
     let send: Uint8Array = EMPTY;
     if (this.state === 'await-yb') {
       const head = Math.min(this.inBuf.length, PLAINTEXT_HANDSHAKE.length);
@@ -103,8 +132,19 @@ export class MseInitiator {
         return { send, plain: EMPTY };
       }
       if (this.inBuf.length < DH_KEY_LENGTH) return { send, plain: EMPTY };
-      send = this.onYb(this.inBuf.subarray(0, DH_KEY_LENGTH));
+      const yb = this.inBuf.subarray(0, DH_KEY_LENGTH);
       this.inBuf = this.inBuf.subarray(DH_KEY_LENGTH);
+      if (this.options.deferSecret === true) {
+        try {
+          checkPeerPublic(yb);
+        } catch (err) {
+          throw new MseError('MSE_BAD_KEY', { cause: err });
+        }
+        this.state = 'await-secret';
+        if (this.inBuf.length >= MAX_PAD + VC.length) throw new MseError('MSE_SYNC_NOT_FOUND');
+        return { send, plain: EMPTY, peerPublic: Buffer.from(yb) };
+      }
+      send = this.onYb(yb);
     }
     if (this.state === 'await-vc') {
       const at = this.inBuf.indexOf(this.vcPattern as Buffer);
@@ -145,7 +185,7 @@ export class MseInitiator {
     return { send, plain: EMPTY };
   }
 
-  /** Yb arrived: derive the keys and build step 3 (with the plaintext written so far as IA). */
+  /** Yb arrived: S, then step 3. */
   private onYb(yb: Uint8Array): Uint8Array {
     let secret: Buffer;
     try {
@@ -153,6 +193,11 @@ export class MseInitiator {
     } catch (err) {
       throw new MseError('MSE_BAD_KEY', { cause: err });
     }
+    return this.step3(secret);
+  }
+
+  /** S known: derive the keys and build step 3 (with the plaintext written so far as IA). */
+  private step3(secret: Buffer): Uint8Array {
     const keys = deriveKeys(secret, this.options.infohash);
     this.encrypt = new Rc4(keys.keyA);
     this.decrypt = new Rc4(keys.keyB);

@@ -145,6 +145,9 @@ describe('Prometheus metrics', () => {
     expect(line(text, 'capture_daemon_capture_encrypted_retries_total{result="captured"}')).toMatch(/ 2$/);
     expect(line(text, 'capture_daemon_capture_encryption_memory_peers{way="encrypted"}')).toMatch(/ 4$/);
     expect(line(text, 'capture_daemon_capture_encryption_memory_peers{way="plain"}')).toMatch(/ 1$/);
+    // The process-wide MSE DH pool: declared (its counters appear once it has done work).
+    expect(text).toContain('# TYPE capture_daemon_capture_mse_dh_total counter');
+    expect(text).toContain('# TYPE capture_daemon_capture_mse_dh_thread_failures_total counter');
     expect(line(text, 'capture_daemon_dashboard_streams ')).toMatch(/ 0$/);
     expect(line(text, 'capture_daemon_dashboard_stream_connections_total{result="refused"}')).toMatch(/ 0$/);
     expect(line(text, 'capture_daemon_outbox_backlog{target="amqp"}')).toMatch(/ 5$/);

@@ -183,6 +183,54 @@ describe('MSE handshake: our initiator against our responder', () => {
   });
 });
 
+describe('MSE initiator with deferSecret (S computed by the caller: MseDhPool)', () => {
+  it('returns Yb once, waits for withSecret, then goes on with what arrived meanwhile; the same handshake as inline', () => {
+    const ours = new MseKeyPair();
+    const init = new MseInitiator({ infohash: INFOHASH, keySource: () => ours, deferSecret: true });
+    const resp = new MseResponder({ infohashes: [INFOHASH] });
+    init.write(HANDSHAKE);
+    const r1 = resp.receive(init.start());
+    expect(init.ownKeyPair).toBe(ours);
+    // Yb and part of PadB, then the rest of PadB while S is being computed.
+    const cut = 96 + Math.min(10, r1.send.length - 96);
+    const first = init.receive(r1.send.subarray(0, cut));
+    expect(first.send.length).toBe(0);
+    expect(Buffer.from(first.peerPublic as Uint8Array).equals(Buffer.from(r1.send.subarray(0, 96)))).toBe(true);
+    const meanwhile = init.receive(r1.send.subarray(cut));
+    expect(meanwhile.send.length + meanwhile.plain.length).toBe(0);
+    expect(meanwhile.peerPublic).toBeUndefined();
+    expect(() => init.withSecret(Buffer.alloc(96)) && init.withSecret(Buffer.alloc(96))).toThrow(); // only once
+  });
+
+  it('completes a handshake with the secret passed in', () => {
+    const ours = new MseKeyPair();
+    const init = new MseInitiator({ infohash: INFOHASH, keySource: () => ours, deferSecret: true });
+    const resp = new MseResponder({ infohashes: [INFOHASH] });
+    init.write(HANDSHAKE);
+    const r1 = resp.receive(init.start());
+    const out = init.receive(r1.send);
+    const step3 = init.withSecret(ours.secret(out.peerPublic as Uint8Array)).send;
+    const r2 = resp.receive(step3);
+    expect(Buffer.from(r2.plain)).toEqual(HANDSHAKE);
+    const back = randomBytes(200);
+    const i2 = init.receive(Buffer.concat([r2.send, resp.write(back)]));
+    expect(init.done && init.method === 'rc4').toBe(true);
+    expect(Buffer.from(i2.plain)).toEqual(back);
+  });
+
+  it('a degenerate Yb fails at once; more than PadB after Yb while waiting is refused', () => {
+    const one = Buffer.alloc(96);
+    one[95] = 1;
+    const a = new MseInitiator({ infohash: INFOHASH, deferSecret: true });
+    a.start();
+    expect(() => a.receive(one)).toThrow(new MseError('MSE_BAD_KEY'));
+    const b = new MseInitiator({ infohash: INFOHASH, deferSecret: true });
+    b.start();
+    expect(b.receive(Buffer.concat([new MseKeyPair().publicKey, randomBytes(511)])).peerPublic).toBeDefined();
+    expect(() => b.receive(randomBytes(9))).toThrow(new MseError('MSE_SYNC_NOT_FOUND'));
+  });
+});
+
 describe('MSE: DH work only when the exchange happens', () => {
   it('an initiator that never connects makes no key pair; a responder that drops a plaintext handshake computes nothing', () => {
     void new MseKeyPair(); // the shared group object exists (made once per process)
