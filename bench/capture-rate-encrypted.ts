@@ -54,6 +54,7 @@ import { fileURLToPath } from 'node:url';
 import { EncryptionMemory, captureWithEncryption, type EncryptedCaptureOutcome, type EncryptionMode } from '../src/capture/encrypted-capture.js';
 import { capturePeer, makePeerId, type PeerCaptureOptions } from '../src/capture/peer-capture.js';
 import { MseKeyPair } from '../src/protocol/mse/mse-crypto.js';
+import { mseDhPool, type MseDhPoolStats } from '../src/protocol/mse/mse-dh-pool.js';
 import { startWirePeerServer, type WirePeerServer } from '../test/helpers/wire-peer-server.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -184,6 +185,8 @@ interface Result {
   cpuMsPerCapture: number;
   /** CPU of the capturer's main thread (its event loop) alone: without the DH pool's thread, GC and libuv helpers. */
   mainCpuMsPerCapture: number;
+  /** The capturer's MSE DH pool so far (all zero without encrypted handshakes). */
+  dh: MseDhPoolStats;
   p50: number;
   p95: number;
   errors: Record<string, number>;
@@ -239,10 +242,17 @@ async function run(label: string, peers: Peer[], mode: EncryptionMode, memory?: 
     byEncryption,
     cpuMsPerCapture: (cpu.user + cpu.system) / 1000 / Math.max(1, captures),
     mainCpuMsPerCapture: mainMs / Math.max(1, captures),
+    dh: mseDhPool.stats(),
     p50: q(0.5),
     p95: q(0.95),
     errors,
   };
+}
+
+/** Where the capturer's DH work ran so far (MseDhPool: its thread or inline), when it did any. */
+function dhNote(d: MseDhPoolStats): string {
+  if (d.pairsFromThread + d.pairsInline === 0) return '';
+  return `  DH so far: key pairs ${d.pairsFromThread} thread/${d.pairsInline} inline, secrets ${d.secretsOnThread}/${d.secretsInline}, thread failures ${d.threadFailures}`;
 }
 
 /** CPU time of the calling thread (ms), from the kernel's per-thread scheduler statistics. */
@@ -366,6 +376,7 @@ async function sideBySide(): Promise<void> {
         `round ${round} ${r.label.padEnd(24)} ${r.perS.toFixed(0).padStart(5)} captures/s  ok ${r.ok}/${r.captures}  retries ${r.retries}  ` +
           `by transport ${JSON.stringify(r.byEncryption)}  latency p50 ${r.p50} ms p95 ${r.p95} ms  capturer CPU ${r.cpuMsPerCapture.toFixed(2)} ms/capture (event loop ${r.mainCpuMsPerCapture.toFixed(2)}), swarm CPU ${(swarmMs / Math.max(1, r.captures)).toFixed(2)} ms/capture` +
           (Object.keys(r.errors).length > 0 ? `  errors ${JSON.stringify(r.errors)}` : '') +
+          dhNote(r.dh) +
           `  (load ${os.loadavg()[0]?.toFixed(1)})`,
       );
       if (i > 0) {
@@ -473,6 +484,7 @@ async function main(): Promise<void> {
         `round ${round} ${label.padEnd(24)} ${r.perS.toFixed(0).padStart(5)} captures/s  ok ${r.ok}/${r.captures}  retries ${r.retries}  ` +
           `by transport ${JSON.stringify(r.byEncryption)}  latency p50 ${r.p50} ms p95 ${r.p95} ms  capturer CPU ${r.cpuMsPerCapture.toFixed(2)} ms/capture (event loop ${r.mainCpuMsPerCapture.toFixed(2)}), swarm CPU ${(swarmMs / Math.max(1, r.captures)).toFixed(2)} ms/capture` +
           (Object.keys(r.errors).length > 0 ? `  errors ${JSON.stringify(r.errors)}` : '') +
+          dhNote(r.dh) +
           `  (load ${os.loadavg()[0]?.toFixed(1)})`,
       );
     }
