@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BtnConfig } from '../config/config-schema.js';
 import type { Logger } from '../util/logger.js';
-import { withWriteTurn, type WriteTurnPort } from '../util/write-turn-port.js';
+import { inWriteTurn, withWriteTurn, type WriteTurnPort } from '../util/write-turn-port.js';
 import { BtnApps } from './btn-apps.js';
 import { BtnIngest } from './btn-ingest.js';
 import { BtnUsers } from './btn-users.js';
@@ -105,8 +105,10 @@ export function createBtnModule(deps: BtnDeps, options: BtnModuleOptions): BtnMo
         users: () => users,
         listApps: (owner) => deps.apps.list(owner),
         findApp: (appId) => deps.apps.find(appId),
-        setComment: (appId, c) => deps.apps.setComment(appId, c),
-        deleteApp: (appId) => deps.apps.delete(appId),
+        createApp: inWriteTurn(deps.writeTurn, (c: string, owner: string) => apps.create(c, owner)),
+        resetSecret: inWriteTurn(deps.writeTurn, (appId: string) => apps.resetSecret(appId)),
+        setComment: inWriteTurn(deps.writeTurn, (appId: string, c: string) => deps.apps.setComment(appId, c)),
+        deleteApp: inWriteTurn(deps.writeTurn, (appId: string) => deps.apps.delete(appId)),
         countOwned: (owner) => deps.apps.countOwned(owner),
       });
       registerLoginRoutes(scope, { config, users, oauth });

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isInfoHash } from '../model/infohash.js';
 import { BtnError } from './btn-error.js';
-import type { BtnApps } from './btn-apps.js';
+import type { BtnApps, CreatedApp } from './btn-apps.js';
 import { userDto, type BtnUser, type BtnUsers } from './btn-users.js';
 import { ipParam, ipReport, type PingDeps } from './ping-routes.js';
 import type { BtnApp, Condition, ListQuery } from './ports.js';
@@ -75,8 +75,11 @@ export interface QueryDeps extends PingDeps {
   apps: BtnApps;
   listApps(owner?: string): BtnApp[];
   findApp(appId: string): BtnApp | undefined;
-  setComment(appId: string, comment: string): boolean;
-  deleteApp(appId: string): boolean;
+  /** The writes of the user-app routes: in the daemon's write turn (module.ts), so they wait for the BTN write thread's transaction instead of failing in SQLite's lock. */
+  createApp(comment: string, owner: string): Promise<CreatedApp>;
+  resetSecret(appId: string): Promise<string | undefined>;
+  setComment(appId: string, comment: string): Promise<boolean>;
+  deleteApp(appId: string): Promise<boolean>;
   countOwned(owner: string): number;
 }
 
@@ -141,23 +144,23 @@ export function registerQueryRoutes(app: FastifyInstance, deps: QueryDeps): void
   app.put('/api/userapp', { schema: S.createUserApp }, async (req) => {
     const u = login(req);
     if (deps.countOwned(u.name) >= u.maxApps) throw new BtnError('BTN_APP_LIMIT', `you have ${u.maxApps} user applications, the most allowed`);
-    const { app: a, appSecret } = deps.apps.create(comment(req.body), u.name);
+    const { app: a, appSecret } = await deps.createApp(comment(req.body), u.name);
     return ok({ id: a.ref, appId: a.appId, appSecret, comment: a.comment, createdAt: a.createdAt, user: userDto(u) });
   });
   app.patch('/api/userapp/:appId', { schema: S.updateUserApp }, async (req) => {
     const a = mine(login(req), (req.params as Obj).appId as string);
-    deps.setComment(a.appId, comment(req.body));
+    await deps.setComment(a.appId, comment(req.body));
     return ok(item(deps.findApp(a.appId) as BtnApp));
   });
   app.post('/api/userapp/:appId/resetAppSecret', { schema: S.resetAppSecret }, async (req) => {
     const u = login(req);
     const a = mine(u, (req.params as Obj).appId as string);
-    const appSecret = deps.apps.resetSecret(a.appId) as string;
+    const appSecret = (await deps.resetSecret(a.appId)) as string;
     return ok({ id: a.ref, appId: a.appId, appSecret, comment: a.comment, createdAt: a.createdAt, user: userDto(deps.users().byName(a.owner)) });
   });
   app.delete('/api/userapp/:appId', { schema: S.deleteUserApp }, async (req) => {
     const a = mine(login(req), (req.params as Obj).appId as string);
-    deps.deleteApp(a.appId);
+    await deps.deleteApp(a.appId);
     return ok(null, 'user application deleted');
   });
 

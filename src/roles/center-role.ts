@@ -13,6 +13,7 @@ import { createOpsModule } from '../ops/module.js';
 import { SqliteCentralIngestStore } from '../store/central-ingest-repository.js';
 import { SqliteClusterState } from '../store/cluster-state-repository.js';
 import { VERSION } from '../util/version.js';
+import { apiWritesInTurn } from '../store/write-turn.js';
 import type { BuiltRole, RoleContext } from './role-context.js';
 import { startApiSide } from './api-side.js';
 import { retentionWorker } from './retention-worker.js';
@@ -26,7 +27,9 @@ import { retentionWorker } from './retention-worker.js';
 export async function startCenterRole(ctx: RoleContext, role: 'ingest' | 'api'): Promise<BuiltRole> {
   const { store, life, logger } = ctx;
   const config = ctx.config();
-  const filters = new FilterRegistry({ overlay: store.overlay, torrents: store.torrents }, config.filters);
+  // API changes wait for the BTN write thread's transaction in the write turn, not in SQLite's lock (a 503 after 50 ms).
+  const { overlay } = apiWritesInTurn(store.db, store);
+  const filters = new FilterRegistry({ overlay, torrents: store.torrents }, config.filters);
   store.captures.rollups.setTorrentScope((ih) => filters.compiled.listsInfohash(ih));
   const notifyConfig = role === 'api' ? { ...config.notify, amqp: { ...config.notify.amqp, enabled: false }, email: { ...config.notify.email, enabled: false } } : config.notify;
   const notifications = createNotifications({ outbox: store.outbox, captures: store.captures, filters: () => filters.list(), logger }, notifyConfig);

@@ -15,7 +15,7 @@ import { createOpsModule } from '../ops/module.js';
 import { AddressPolicy } from '../protocol/address-policy.js';
 import { SqliteClusterState } from '../store/cluster-state-repository.js';
 import { SqliteForwardOutbox } from '../store/forward-outbox-repository.js';
-import { writeTurnOf } from '../store/write-turn.js';
+import { apiWritesInTurn, writeTurnOf } from '../store/write-turn.js';
 import type { NewCapture } from '../model/capture.js';
 import type { BuiltRole, RoleContext } from './role-context.js';
 import { startApiSide } from './api-side.js';
@@ -48,7 +48,9 @@ export async function startNodeRole(ctx: RoleContext, role: 'all' | 'crawler'): 
   }
   const geoip = await openGeoIp(config.geoip, logger.child({ component: 'geoip' }));
   life.onStop(() => geoip.close?.());
-  const registry = new FilterRegistry({ overlay: store.overlay, torrents: store.torrents }, cluster ? cluster.initialFilters(config.filters) : config.filters);
+  // API changes wait for the BTN write thread's transaction in the write turn, not in SQLite's lock (a 503 after 50 ms).
+  const { overlay } = apiWritesInTurn(store.db, store);
+  const registry = new FilterRegistry({ overlay, torrents: store.torrents }, cluster ? cluster.initialFilters(config.filters) : config.filters);
   late.filters = registry;
   // The dashboard counts per torrent only the torrents filters list (not all of the DHT in watch-all mode).
   store.captures.rollups.setTorrentScope((ih) => registry.compiled.listsInfohash(ih));

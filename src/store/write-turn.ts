@@ -1,4 +1,8 @@
+import type { TorrentMetadata } from '../protocol/metainfo.js';
+import { inWriteTurn } from '../util/write-turn-port.js';
+import type { OverlayChange, SqliteFilterOverlayRepository } from './filter-overlay-repository.js';
 import type { Db } from './open-database.js';
+import type { SqliteTorrentRepository, TorrentInfo } from './torrent-repository.js';
 
 const FREE = 0;
 /** Holders: the event loop, and each writing thread by its own number (so that one dying frees only its own turn). */
@@ -116,4 +120,31 @@ export function writeTurnOf(db: Db): WriteTurn {
     turns.set(db, t);
   }
   return t;
+}
+
+/**
+ * The torrent catalog and the filter overlay as the API writes them: their writes in the write turn
+ * of `db` (inWriteTurn), so an API change waits for the BTN write thread's transaction instead of
+ * meeting it in SQLite's lock (busy timeout 50 ms: a 503). Reads as before.
+ */
+export function apiWritesInTurn(
+  db: Db,
+  stores: { torrents: SqliteTorrentRepository; overlay: SqliteFilterOverlayRepository },
+): {
+  torrents: { get(infohash: string): TorrentInfo; addPending(infohash: string, source: string): Promise<boolean>; putMetadata(meta: TorrentMetadata, source: string): Promise<void> };
+  overlay: { list(): OverlayChange[]; record(filter: string, infohash: string, op: 'add' | 'delete'): Promise<void> };
+} {
+  const turn = writeTurnOf(db);
+  const { torrents, overlay } = stores;
+  return {
+    torrents: {
+      get: (infohash) => torrents.get(infohash),
+      addPending: inWriteTurn(turn, (infohash: string, source: string) => torrents.addPending(infohash, source)),
+      putMetadata: inWriteTurn(turn, (meta: TorrentMetadata, source: string) => torrents.putMetadata(meta, source)),
+    },
+    overlay: {
+      list: () => overlay.list(),
+      record: inWriteTurn(turn, (filter: string, infohash: string, op: 'add' | 'delete') => overlay.record(filter, infohash, op)),
+    },
+  };
 }

@@ -34,3 +34,14 @@ export async function withWriteTurn<T>(turn: WriteTurnPort | undefined, work: ()
     if (took) turn.release();
   }
 }
+
+/**
+ * `write` (a synchronous SQLite write on the event loop: an API change) as a function that runs it
+ * in the write turn (withWriteTurn): while the BTN write thread is in its transaction, the call
+ * waits for the turn (the event loop runs on) instead of meeting that thread in SQLite's lock, where
+ * the daemon's connection waits only database.busyTimeoutMs (50 ms) and the request got a 503.
+ * Without a turn (PostgreSQL, tests) it writes at once.
+ */
+export function inWriteTurn<A extends unknown[], R>(turn: WriteTurnPort | undefined, write: (...args: A) => R): (...args: A) => Promise<R> {
+  return async (...args: A) => (await withWriteTurn(turn, () => write(...args))).value;
+}

@@ -13,6 +13,7 @@ import { SqliteCaptureRepository } from '../../src/store/capture-repository.js';
 import { SqliteFilterOverlayRepository } from '../../src/store/filter-overlay-repository.js';
 import { openDatabase, type Db } from '../../src/store/open-database.js';
 import { SqliteTorrentRepository } from '../../src/store/torrent-repository.js';
+import { apiWritesInTurn, writeTurnOf } from '../../src/store/write-turn.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { tempDir } from './temp-dir.js';
 
@@ -46,12 +47,15 @@ export async function startBtn(
     spam?: (db: Db) => SpamListSource;
     /** Submissions written on the store's write thread, as the daemon does (default true). */
     writeThread?: OpenBtnStoreOptions['writeThread'];
+    /** Capture API keys and filters (default none). */
+    apiKeys?: z.input<typeof configSchema>['apiKeys'];
+    filters?: z.input<typeof configSchema>['filters'];
   } = {},
 ): Promise<BtnFixture> {
   const parse = (b: BtnInput): BtnConfig =>
     configSchema.parse({ http: options.http ?? {}, btn: { enabled: true, publicUrl: 'http://btn.example.test:8080', ...b } }).btn;
   let btnConfig = parse(input);
-  const base = configSchema.parse({ http: options.http ?? {} });
+  const base = configSchema.parse({ http: options.http ?? {}, apiKeys: options.apiKeys ?? [], filters: options.filters ?? [] });
   const { dir, cleanup } = tempDir('btn-');
   const dbFile = path.join(dir, 'capture.db');
   // The daemon's busy timeout (database.busyTimeoutMs, 50 ms) on its connection, as in the daemon.
@@ -60,15 +64,17 @@ export async function startBtn(
   const overlay = new SqliteFilterOverlayRepository(db);
   const captures = new SqliteCaptureRepository(db);
   const store = openBtnStore(db, { writeThread: options.writeThread ?? true });
-  const btn = createBtnModule({ ...store, ...(options.spam ? { spam: options.spam(db) } : {}), logger: silentLogger() }, { config: () => btnConfig, rulesRefreshMs: options.rulesRefreshMs ?? 0, ...(options.swarmChunkRows ? { swarmChunkRows: options.swarmChunkRows } : {}), ...(options.decodeThreads !== undefined ? { decodeThreads: options.decodeThreads } : {}) });
+  // As the daemon wires them (roles/api-side.ts, node-role.ts): API writes and the module's own in the write turn.
+  const inTurn = apiWritesInTurn(db, { torrents, overlay });
+  const btn = createBtnModule({ ...store, writeTurn: writeTurnOf(db), ...(options.spam ? { spam: options.spam(db) } : {}), logger: silentLogger() }, { config: () => btnConfig, rulesRefreshMs: options.rulesRefreshMs ?? 0, ...(options.swarmChunkRows ? { swarmChunkRows: options.swarmChunkRows } : {}), ...(options.decodeThreads !== undefined ? { decodeThreads: options.decodeThreads } : {}) });
   const app = await createApiServer(
     {
       modules: [btn.http],
-      keys: () => new ApiKeyRing([]),
+      keys: () => new ApiKeyRing(base.apiKeys),
       pageSize: () => 1000,
-      filters: new FilterRegistry({ overlay, torrents }, []),
+      filters: new FilterRegistry({ overlay: inTurn.overlay, torrents }, base.filters),
       captures,
-      torrents,
+      torrents: inTurn.torrents,
       logger: silentLogger(),
     },
     {

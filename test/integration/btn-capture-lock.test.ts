@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NewCapture } from '../../src/model/capture.js';
 import { BtnWriteWorker } from '../../src/store/btn-write-worker.js';
-import { writeTurnOf } from '../../src/store/write-turn.js';
+import { BTN_THREAD, writeTurnOf } from '../../src/store/write-turn.js';
 import { BatchWriter } from '../../src/util/batch-writer.js';
 import { startBtn, type BtnFixture } from '../helpers/btn-fixture.js';
 import { swarm } from '../helpers/btn-rows.js';
@@ -109,5 +109,50 @@ describe('the capture writer while the BTN write thread ingests (two writers, on
     expect(pausedTicks).toBe(0);
     expect(maxDelay()).toBeLessThan(1500);
     expect(f.db.prepare('SELECT count(*) FROM captures').pluck().get()).toBe(n);
+  }, 30_000);
+});
+
+describe('API changes while the BTN write thread holds the write lock (the write turn)', () => {
+  let f: BtnFixture;
+  afterEach(async () => {
+    await f.close();
+  });
+
+  it('user apps, torrents and filter changes wait for its transaction and succeed: no 503 after the 50 ms busy timeout', async () => {
+    const KEY = 'api-key-0123456789abcdef';
+    const TOKEN = 'alice-token-0123456789abcdef';
+    const [IH1, IH2, IH3] = ['a1', 'b2', 'c3'].map((x) => x.repeat(20)) as [string, string, string];
+    f = await startBtn(
+      { users: [{ name: 'alice', token: TOKEN, role: 'admin' }] },
+      { writeThread: { faults: { holdInTransactionMs: 600 } }, apiKeys: [{ name: 'k', key: KEY }], filters: [{ name: 'f', infohashes: [IH1, IH2] }] },
+    );
+    // The daemon's connection waits database.busyTimeoutMs (50 ms) in SQLite's lock.
+    expect(f.db.pragma('busy_timeout', { simple: true })).toBe(50);
+    const a = f.createApp('hold');
+    const existing = await fetch(`${f.url}/api/userapp`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{"comment":"x"}' });
+    const { appId } = ((await existing.json()) as { data: { appId: string } }).data;
+    const now = Date.now();
+    // A submission: the thread takes the turn and the write lock, and holds them 600 ms.
+    const submitted = pbhRequest(`${f.url}/ping/syncSwarm`, { method: 'POST', headers: pbhHeaders(a.appId, a.appSecret), body: gson({ swarms: Array.from({ length: 10 }, (_, i) => row(i, now)) }) });
+    const holder = new Int32Array(writeTurnOf(f.db).buffer);
+    for (let i = 0; i < 500 && Atomics.load(holder, 0) !== BTN_THREAD; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(Atomics.load(holder, 0)).toBe(BTN_THREAD); // in its transaction now
+    const t0 = performance.now();
+    const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    const answers = await Promise.all([
+      fetch(`${f.url}/api/userapp`, { method: 'PUT', headers: auth, body: '{"comment":"new"}' }),
+      fetch(`${f.url}/api/userapp/${appId}`, { method: 'PATCH', headers: auth, body: '{"comment":"renamed"}' }),
+      fetch(`${f.url}/api/userapp/${appId}/resetAppSecret`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }),
+      fetch(`${f.url}/torrents/addInfohash/?key=${KEY}&infohash=${IH3}`, { method: 'POST' }),
+      fetch(`${f.url}/capture/filters/deleteInfohash/?key=${KEY}&filter=f&infohash=${IH2}`, { method: 'POST' }),
+    ]);
+    const waited = performance.now() - t0;
+    expect((await submitted).status).toBe(200);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    // They waited for the thread's transaction (in the turn, not in SQLite's lock).
+    expect(waited).toBeGreaterThan(100);
+    expect(f.db.prepare("SELECT comment FROM btn_apps WHERE app_id = ?").pluck().get(appId)).toBe('renamed');
+    expect(f.db.prepare('SELECT count(*) FROM torrents WHERE infohash = ?').pluck().get(IH3)).toBe(1);
+    expect(f.db.prepare('SELECT count(*) FROM btn_swarm').pluck().get()).toBe(10);
   }, 30_000);
 });
