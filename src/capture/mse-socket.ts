@@ -51,7 +51,15 @@ export class MseSocket extends EventEmitter implements CaptureSocket {
     this.mse = new MseInitiator({ infohash: options.infohash, provide: options.provide, keySource: () => dh.keyPair(), deferSecret: true });
     this.tcp = net.connect({ host: options.host, port: options.port, localAddress: options.localAddress });
     this.tcp.on('connect', () => {
-      this.tcp.write(this.mse.start());
+      let step1: Uint8Array;
+      try {
+        step1 = this.mse.start();
+      } catch (err) {
+        // Never out of a socket handler: the capture ends with the error instead.
+        this.fail(err);
+        return;
+      }
+      this.tcp.write(step1);
       this.emit('connect');
     });
     this.tcp.on('data', (chunk: Buffer) => this.onData(chunk));

@@ -175,7 +175,15 @@ export class MseDhPool {
 
   private ensureThread(): void {
     if (this.worker !== undefined || this.disabled) return;
-    const worker = this.options.start();
+    let worker: Worker;
+    try {
+      worker = this.options.start();
+    } catch {
+      // A thread that cannot start: inline (the caller's handshake goes on), as after a death.
+      this.counters.threadFailures++;
+      this.disabled ||= this.counters.threadFailures >= this.options.maxFailures;
+      return;
+    }
     this.worker = worker;
     worker.unref();
     const startTimer = setTimeout(() => this.fail(worker), this.options.startTimeoutMs);

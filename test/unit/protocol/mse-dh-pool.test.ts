@@ -132,6 +132,24 @@ describe('MseDhPool', () => {
     expect(p.stats().threadFailures).toBeGreaterThanOrEqual(1);
   });
 
+  it('a thread that cannot even be started: inline, counted, and given up after maxFailures', async () => {
+    let tries = 0;
+    const p = pool({
+      maxFailures: 3,
+      start: () => {
+        tries++;
+        throw new Error('no worker file');
+      },
+    });
+    const peer = new MseKeyPair();
+    for (let i = 0; i < 5; i++) {
+      const a = p.keyPair();
+      expect((await p.secret(a, peer.publicKey)).equals(peer.secret(a.publicKey))).toBe(true);
+    }
+    expect(tries).toBe(3);
+    expect(p.stats()).toMatchObject({ pairsInline: 5, secretsInline: 5, threadFailures: 3, state: 'inline' });
+  });
+
   it('disabled (a single-core host): no thread, everything inline', async () => {
     let started = 0;
     const p = pool({
