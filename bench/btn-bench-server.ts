@@ -13,6 +13,7 @@ import { createApiServer } from '../src/http/api-server.js';
 import type { openBtnStore } from '../src/store/btn-store.js';
 import type { SqliteStore } from '../src/store/sqlite-store.js';
 import { WalCheckpointer, type WalCheckpointStatus } from '../src/store/wal-checkpointer.js';
+import { writeTurnOf } from '../src/store/write-turn.js';
 import { silentLogger } from '../src/util/logger.js';
 
 export interface BtnBenchServer {
@@ -37,9 +38,12 @@ export async function startBtnBenchServer(
   // WAL checkpoints as the daemon runs them (database.checkpoint: a worker thread every second, the
   // writers' automatic checkpoint off meanwhile); CHECKPOINT_WORKER=0: SQLite's own, in each commit.
   const checkpoint = { ...config.database.checkpoint, worker: config.database.checkpoint.worker && process.env.CHECKPOINT_WORKER !== '0' };
-  const checkpointer = new WalCheckpointer({ file: store.db.name, main: store.ops, logger: silentLogger() }, checkpoint);
+  // THREAD_CHECKPOINT=1: as before session 7, the BTN write thread's connection keeps SQLite's own
+  // checkpoint in its commits and the worker never takes the write turn (the daemon's connection only).
+  const main = process.env.THREAD_CHECKPOINT === '1' ? { setAutoCheckpoint: (pages: number) => void store.db.pragma(`wal_autocheckpoint = ${pages}`) } : store.ops;
+  const checkpointer = new WalCheckpointer({ file: store.db.name, main, logger: silentLogger() }, checkpoint);
   checkpointer.start();
-  const btn = createBtnModule({ ...btnStore, logger: silentLogger() }, { config: () => config.btn, ...options });
+  const btn = createBtnModule({ ...btnStore, writeTurn: writeTurnOf(store.db), logger: silentLogger() }, { config: () => config.btn, ...options });
   const app = await createApiServer(
     {
       modules: [btn.http],

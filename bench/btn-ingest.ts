@@ -9,6 +9,7 @@
  * 200 ms. Every row is new (distinct peer IPs), so every one is an insert. WRITE_THREAD=0 writes
  * on the event loop (the store without its write thread: the code before it); DECODE_THREADS=0
  * inflates, parses and normalises the bodies on the event loop (the module without its decode thread).
+ * THREAD_CHECKPOINT=1: the write thread checkpoints in its own commits (before 2026-12-05 session 7).
  *
  *   nice node --import tsx bench/btn-ingest.ts        BATCHES=100 for a short run
  *
