@@ -16,6 +16,9 @@ import { TokenBucket } from './token-bucket.js';
  * - queries waiting for budget sit in one queue of at most `maxPendingQueries` entries (full: the
  *   query fails at once with `EQUEUEFULL`, counted) and for at most `maxQueueWaitMs` (`EQUEUETIMEOUT`);
  * - responses are never queued: without a token they are dropped (counted), a late answer is useless;
+ *   queries leave `replyReserve` tokens in the bucket for them, so a backlog of our own queries
+ *   (lookups, sampling) never starves the answers other nodes wait for (with the queue always
+ *   non-empty, the pump would otherwise take each token as it refills and drop nearly every reply);
  * - in-flight queries are matched by transaction id in a Map (the library scans an array), and all of
  *   them are timed out by one sweep timer.
  * `inflight` (read by k-rpc for its concurrency limit) counts queued and sent queries alike.
@@ -26,6 +29,11 @@ export interface BudgetedSocketOptions {
   maxPacketsPerSecond: number;
   /** Packets that may go out back to back; default rate/10 (100 ms worth), at least 1. */
   burst?: number;
+  /**
+   * Tokens of the burst that queries leave for replies (default a quarter of the burst, rounded
+   * down): replies may use the whole bucket, queries only what is above this.
+   */
+  replyReserve?: number;
   /** Minimum ms between two queries to the same IP (0: no limit). */
   minQueryIntervalPerIpMs: number;
   /** Queries waiting for budget, at most. */
@@ -128,6 +136,7 @@ export class BudgetedSocket extends EventEmitter {
   private bound = false;
 
   private readonly bucket: TokenBucket;
+  private readonly replyReserve: number;
   private readonly maxPending: number;
   private readonly timeoutMs: number;
   private readonly maxQueueWaitMs: number;
@@ -151,6 +160,7 @@ export class BudgetedSocket extends EventEmitter {
       options.maxPacketsPerSecond,
       Math.max(1, options.burst ?? Math.ceil(options.maxPacketsPerSecond / 10)),
     );
+    this.replyReserve = Math.min(this.bucket.burst - 1, Math.max(0, Math.floor(options.replyReserve ?? this.bucket.burst / 4)));
     this.queue = new PerIpQueue(Math.max(0, options.minQueryIntervalPerIpMs));
     this.maxPending = Math.max(1, options.maxPendingQueries);
     this.timeoutMs = options.queryTimeoutMs ?? 2000;
@@ -324,14 +334,14 @@ export class BudgetedSocket extends EventEmitter {
   private pump(): void {
     if (this.destroyed) return;
     const now = Date.now();
-    while (this.queue.hasReady(now) && this.bucket.tryTake()) this.sendQuery(this.queue.take(now), now);
+    while (this.queue.hasReady(now) && this.bucket.tryTake(this.replyReserve)) this.sendQuery(this.queue.take(now), now);
     if (this.pumpTimer) return;
     const untilReady = this.queue.msUntilReady(now);
     if (untilReady === undefined) return;
     this.pumpTimer = setTimeout(() => {
       this.pumpTimer = null;
       this.pump();
-    }, Math.max(1, untilReady, this.bucket.msUntilToken()));
+    }, Math.max(1, untilReady, this.bucket.msUntilToken(this.replyReserve)));
   }
 
   private sendQuery(p: Pending, now: number): void {

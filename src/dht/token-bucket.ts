@@ -25,18 +25,18 @@ export class TokenBucket {
     }
   }
 
-  /** Takes one token if there is one. */
-  tryTake(): boolean {
+  /** Takes one token if there is one beyond `reserve` (tokens left for other senders). */
+  tryTake(reserve = 0): boolean {
     this.refill();
-    if (this.tokens < 1) return false;
+    if (this.tokens < 1 + reserve) return false;
     this.tokens -= 1;
     return true;
   }
 
-  /** ms until one token is available (0 if one is). */
-  msUntilToken(): number {
+  /** ms until one token beyond `reserve` is available (0 if one is). */
+  msUntilToken(reserve = 0): number {
     this.refill();
-    if (this.tokens >= 1) return 0;
-    return Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond);
+    if (this.tokens >= 1 + reserve) return 0;
+    return Math.ceil(((1 + reserve - this.tokens) * 1000) / this.ratePerSecond);
   }
 }

@@ -109,6 +109,29 @@ describe('BudgetedSocket', () => {
     expect(client.got.length).toBe(st.repliesSent);
   });
 
+  it('answers other nodes while a backlog of its own queries waits for budget (queries leave the reply reserve)', async () => {
+    // 100 packets/s, burst 20 (reserve 5): 300 queries to a silent peer keep the queue full for ~3 s.
+    const s = await ours({ maxPacketsPerSecond: 100, burst: 20, maxPendingQueries: 400, queryTimeoutMs: 100, maxQueueWaitMs: 10_000 });
+    s.on('query', (q: KrpcMessage, from) => s.response(from, q, { id: Buffer.alloc(20, 3) }));
+    const silent = await peer('127.0.50.11', null);
+    const backlog = Array.from({ length: 300 }, () => query(s, silent));
+    const client = await peer('127.0.50.12', null);
+    // 20 pings, one every 50 ms (20/s, a fifth of the budget), all while the backlog waits.
+    for (let i = 0; i < 20; i++) {
+      client.sock.send(bencode.encode({ t: Buffer.from([1, i]), y: 'q', q: 'ping', a: { id: Buffer.alloc(20, 4) } }), s.address().port, '127.0.50.1');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const mid = s.stats();
+    expect(mid.queued).toBeGreaterThan(0); // the backlog was still waiting throughout
+    expect(mid.queriesReceived).toBe(20);
+    expect(mid.droppedReplyBudget).toBe(0);
+    expect(client.got).toHaveLength(20);
+    // Queries still use the rest of the budget: ~100/s less the replies over the ~1.1 s.
+    expect(mid.queriesSent).toBeGreaterThan(60);
+    await Promise.all(backlog);
+  });
+
   it('refuses destinations outside the policy and of the other family, resolves host names, survives garbage', async () => {
     const p = await peer('127.0.0.1', (m, send) => send({ t: m.t, y: 'r', r: { id: Buffer.alloc(20, 1) } }));
     const s = await ours({ allowDestination: (ip) => ip !== '127.0.50.99' && ip.startsWith('127.') });
