@@ -228,7 +228,8 @@ export class KrpcNode {
 
   /**
    * Looks the infohash up, then announce_peer(port = peerPort, implied_port = 0) to the 8 closest
-   * nodes that gave a token (but not to `exclude`, "ip:port" of DHT nodes). Resolves with the nodes
+   * nodes that gave a token (but not to `exclude`, "ip:port" of DHT nodes), and to every node of
+   * `include` (queried from the start, beside `bootstrap`) that gave one. Resolves with the nodes
    * that acknowledged, and when the first ack came.
    */
   async announce(
@@ -236,16 +237,20 @@ export class KrpcNode {
     peerPort: number,
     bootstrap: Addr[],
     exclude: string[] = [],
+    include: Addr[] = [],
   ): Promise<{ acked: Addr[]; tokens: Addr[]; sentAt: number; firstAckAt: number | undefined; lookupMs: number }> {
     const t0 = Date.now();
-    const tokens = (await this.lookup(infohash, bootstrap)).tokens.filter((t) => !exclude.includes(addrKey(t.addr)));
+    const found = (await this.lookup(infohash, [...bootstrap, ...include])).tokens.filter((t) => !exclude.includes(addrKey(t.addr)));
+    // The 8 closest, plus every `include` node that gave a token (wherever it ranks).
+    const closest = found.slice(0, 8);
+    const tokens = [...closest, ...found.slice(8).filter((t) => include.some((a) => addrKey(a) === addrKey(t.addr)))];
     const lookupMs = Date.now() - t0;
     const ih = Buffer.from(infohash, 'hex');
     let firstAckAt: number | undefined;
     const acked: Addr[] = [];
     const sentAt = Date.now();
     await Promise.all(
-      tokens.slice(0, 8).map(async (n) => {
+      tokens.map(async (n) => {
         const r = await this.query(n.addr, 'announce_peer', { info_hash: ih, port: peerPort, implied_port: 0, token: n.token });
         if (r) {
           firstAckAt ??= Date.now();
@@ -253,7 +258,7 @@ export class KrpcNode {
         }
       }),
     );
-    return { acked, tokens: tokens.slice(0, 8).map((t) => t.addr), sentAt, firstAckAt, lookupMs };
+    return { acked, tokens: tokens.map((t) => t.addr), sentAt, firstAckAt, lookupMs };
   }
 }
 

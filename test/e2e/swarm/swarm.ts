@@ -535,12 +535,13 @@ export class Swarm {
   async announceBenchPeer(
     i: number,
     exclude: string[] = [],
+    include: Addr[] = [],
   ): Promise<{ ip: string; port: number; sentAt: number; ackedAt: number | undefined; acks: number; acked: string[]; gaveToken: string[]; lookupMs: number }> {
     const ip = benchIp(i);
     const node = new KrpcNode({ ip, port: BENCH_PORT + 1 }, true);
     await node.start();
     try {
-      const r = await node.announce(this.manifest.infohash, BENCH_PORT, [BOOTSTRAP], exclude);
+      const r = await node.announce(this.manifest.infohash, BENCH_PORT, [BOOTSTRAP], exclude, include);
       return {
         ip,
         port: BENCH_PORT,
