@@ -30,6 +30,7 @@
  *   PACE=1000          retention.paceRowsPerSecond (the default; 0: unpaced, as before the pace)
  *   PACE_PAGES=1000    retention.paceVacuumPagesPerSecond
  *   BEFORE_S=30        seconds of API load before the first slice with retention (after 5 s of warm-up)
+ *   BATCH=500          retention.batchSize
  *
  * Beside the API's latency it prints the event loop's delay (monitorEventLoopDelay) before and
  * during, and the time of each blocking retention step (delete transaction, vacuum step); with
@@ -73,6 +74,7 @@ const THREAD = (process.env.THREAD ?? '1') === '1';
 const PACE = Number(process.env.PACE ?? 1_000);
 const PACE_PAGES = Number(process.env.PACE_PAGES ?? 1_000);
 const BEFORE_S = Number(process.env.BEFORE_S ?? 30);
+const BATCH = Number(process.env.BATCH ?? 500);
 if (!['worker', 'auto', 'off'].includes(CHECKPOINT)) throw new Error(`CHECKPOINT=${CHECKPOINT}: worker, auto or off`);
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 10, 22);
@@ -217,7 +219,7 @@ async function deleteDuringApi(): Promise<void> {
       // no WAL file right now
     }
   }, 200);
-  console.log(`  checkpoints: ${CHECKPOINT}; retention.maxBatchMs ${MAX_BATCH_MS}; steps on ${THREAD ? 'the retention thread' : 'the event loop'}; pace ${PACE > 0 ? `${fmtInt(PACE)} rows/s, ${fmtInt(PACE_PAGES)} pages/s` : 'off (unpaced)'}`);
+  console.log(`  checkpoints: ${CHECKPOINT}; retention.batchSize ${BATCH}, maxBatchMs ${MAX_BATCH_MS}; steps on ${THREAD ? 'the retention thread' : 'the event loop'}; pace ${PACE > 0 ? `${fmtInt(PACE)} rows/s, ${fmtInt(PACE_PAGES)} pages/s` : 'off (unpaced)'}`);
 
   const registry = new FilterRegistry({ overlay: new SqliteFilterOverlayRepository(db), torrents: new SqliteTorrentRepository(db) }, ['alpha', 'beta'].map(filterConfig));
   const keys = new ApiKeyRing([{ name: 'bench', key: KEY, state: 'active', methods: ['*'], filters: ['*'] }]);
@@ -261,7 +263,7 @@ async function deleteDuringApi(): Promise<void> {
     const retention = new Retention(
       { store: timed.store, logger: silentLogger(), now: () => NOW, wal: checkpointer, ...(onThread ? { steps: onThread.steps } : {}) },
       {
-        enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: 500, maxBatchMs: MAX_BATCH_MS, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA,
+        enabled: true, intervalMs: 600_000, maxAgeDays: { captures: 30 }, maxDatabaseBytes: 0, batchSize: BATCH, maxBatchMs: MAX_BATCH_MS, pauseMs: 20, vacuumPagesPerStep: 1024, pcapDir: DATA,
         paceRowsPerSecond: PACE, paceVacuumPagesPerSecond: PACE_PAGES,
       },
     );
@@ -288,19 +290,31 @@ async function deleteDuringApi(): Promise<void> {
   const gets = await client.stop();
   const before: number[] = [];
   const during: number[] = [];
+  const perSlice = slices.map(() => [] as number[]);
   let straddling = 0;
   let failed = 0;
   gets.at.forEach((at, i) => {
     const ms = gets.ms[i] as number;
     if (gets.statuses[i] !== 200) failed++;
-    const slice = slices.find((sl) => at >= sl.from && at + ms <= sl.to);
-    if (!slice) {
+    const k = slices.findIndex((sl) => at >= sl.from && at + ms <= sl.to);
+    if (k < 0) {
       if (slices.some((sl) => at < sl.to && at + ms > sl.from)) straddling++;
       return;
     }
-    (slice.on ? during : before).push(ms);
+    ((slices[k] as (typeof slices)[number]).on ? during : before).push(ms);
+    (perSlice[k] as number[]).push(ms);
   });
   if (failed > 0) throw new Error(`${failed} requests did not answer 200`);
+  // Each slice's p99, and each slice with retention against the mean of the slices without it on either
+  // side (paired: the machine's load drifts; the median of these differences is what retention adds).
+  const sliceP99 = perSlice.map((ms) => percentile([...ms].sort((a, b) => a - b), 99));
+  const paired: number[] = [];
+  slices.forEach((sl, k) => {
+    if (!sl.on) return;
+    const around = [slices[k - 1], slices[k + 1]].map((o, j) => (o && !o.on ? sliceP99[k - 1 + 2 * j] : undefined)).filter((v): v is number => v !== undefined);
+    if (around.length > 0) paired.push((sliceP99[k] as number) - around.reduce((a, b) => a + b, 0) / around.length);
+  });
+  const pairedSorted = [...paired].sort((a, b) => a - b);
   await app.close();
   await worker.close();
   await checkpointer.stop();
@@ -308,6 +322,8 @@ async function deleteDuringApi(): Promise<void> {
   const sd = [...during].sort((a, b) => a - b);
   console.log(`  API before: ${fmtInt(before.length)} requests, p50 ${fmtMs(percentile(sb, 50))}, p99 ${fmtMs(percentile(sb, 99))}, max ${fmtMs(sb[sb.length - 1] ?? 0)} (client in its own process: ${(gets.cpuMs / 1000).toFixed(1)} s CPU; ${straddling} requests across a switch left out)`);
   console.log(`  API during: ${fmtInt(during.length)} requests, p50 ${fmtMs(percentile(sd, 50))}, p99 ${fmtMs(percentile(sd, 99))}, max ${fmtMs(sd[sd.length - 1] ?? 0)}`);
+  console.log(`  p99 per slice (off/ON): ${slices.map((sl, k) => `${sl.on ? 'ON ' : ''}${(sliceP99[k] as number).toFixed(1)}`).join(', ')} ms`);
+  console.log(`  p99 of each slice with retention minus its neighbours' without: ${paired.map((d) => d.toFixed(1)).join(', ')} ms; median ${fmtMs(percentile(pairedSorted, 50))}`);
   const deleted = run.deleted.captures ?? 0;
   console.log(
     `  retention pass: ${fmtInt(deleted)} captures (+ ${fmtInt(run.deleted.capture_listings ?? 0)} listings) in ${(run.durationMs / 1000).toFixed(1)} s ` +
