@@ -15,13 +15,15 @@
  *
  * Key pairs: creating a Node DiffieHellman object for this prime costs ~18 ms (OpenSSL checks
  * the prime); setting a random private key on one shared object and computing its public key
- * costs ~0.05 ms. So one object per process, and each handshake keeps only its own private key,
+ * costs ~0.04 ms. So one object per process, and each handshake keeps only its own private key,
  * set again right before its secret is computed (JavaScript runs the two calls without a gap).
  * The private exponent is 160 bits, the specification's recommendation (128 is its minimum):
- * key pair + secret cost ~95 µs of CPU, against ~75 µs at 128 bits and ~340 µs with a 768-bit
- * exponent (the prime's length). Hashes are one-shot and random bytes come from a pool: the
- * other work of an initiator's handshake is ~30 µs. The capture's initiator has its DH work done
- * by MseDhPool (mse-dh-pool.ts) on a worker thread, with these same functions there.
+ * key pair + secret cost ~83 µs of CPU, against ~60 µs at 128 bits (measured side by side,
+ * 2026-12-05: ~1 % of an encrypted first contact's CPU, not worth leaving the recommendation)
+ * and ~340 µs with a 768-bit exponent (the prime's length). Hashes are one-shot and random bytes
+ * come from a pool: the other work of an initiator's handshake is ~30 µs. The capture's initiator
+ * has its DH work done by MseDhPool (mse-dh-pool.ts) on a worker thread, with these same
+ * functions there.
  */
 import { createDiffieHellman, hash, randomBytes, type DiffieHellman } from 'node:crypto';
 

@@ -73,6 +73,8 @@ describe('MseDhPool', () => {
     const got = await Promise.all(ours.map((a) => p.secret(a, peer.publicKey)));
     got.forEach((s, i) => expect(s.equals(peer.secret((ours[i] as MseKeyPair).publicKey))).toBe(true));
     expect(p.stats()).toMatchObject({ secretsOnThread: 2, secretsInline: 4, queued: 0 });
+    // Inline or on the thread, each pair's private key is zeroed once its secret is known.
+    for (const a of ours) expect(a.privateExponent.every((b) => b === 0)).toBe(true);
   });
 
   it('rejects a degenerate peer key as MseKeyPair.secret does', async () => {
