@@ -4,6 +4,7 @@ import { captureFailureReason } from './failure-reason.js';
 import { mseDhPool } from '../protocol/mse/mse-dh-pool.js';
 import type { WalCheckpointStatus } from '../store/wal-checkpointer.js';
 import type { OpsSources, OpsStore } from './ports.js';
+import type { RetentionPaceStatus } from './retention-pace.js';
 
 const P = 'capture_daemon_';
 
@@ -39,6 +40,21 @@ export function counterFrom(
       this.reset();
       for (const [labels, value] of read()) if (value > 0) this.inc(labels, value);
     },
+  });
+}
+
+/**
+ * Retention's pace (retention-pace.ts) as gauges: the rows per second it may delete now (the
+ * configured pace × its rises; 0 unpaced) and the captures' lag behind their age limit.
+ */
+export function registerRetentionPaceMetrics(registry: Registry, pace: () => RetentionPaceStatus): void {
+  gaugeFrom(registry, 'retention_pace_rows_per_second', 'Rows retention deletes per second at most now (configured × rises; 0: unpaced)', [], () => {
+    const p = pace();
+    return [[{}, p.rowsPerSecond * p.factor]];
+  });
+  gaugeFrom(registry, 'retention_lag_seconds', 'How far the newest capture retention deleted was behind its age limit, at its last batch (s)', [], () => {
+    const lag = pace().lagMs;
+    return lag === null ? [] : [[{}, lag / 1000]];
   });
 }
 

@@ -5,7 +5,7 @@ import type { Logger } from '../util/logger.js';
 import { createDashboard, type DashboardDeps } from './dashboard/dashboard-module.js';
 import type { DashboardHttp } from './dashboard/ports.js';
 import { HealthMonitor, type HealthReport } from './health.js';
-import { createMetrics, gaugeFrom, type MetricsObservers } from './metrics.js';
+import { createMetrics, registerRetentionPaceMetrics, type MetricsObservers } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import type { OpsSources, OpsStore, RetentionSteps, RetentionTarget, RetentionThreadStatus } from './ports.js';
 import { Retention, type RetentionStatus } from './retention.js';
@@ -99,14 +99,7 @@ export function createOpsModule(deps: OpsDeps, options: OpsOptions): OpsModule {
     },
     { ...options.retention, maxAgeDays: { ...options.retention.maxAgeDays }, pcapDir: deps.pcapDir },
   );
-  gaugeFrom(metrics.registry, 'retention_pace_rows_per_second', 'Rows retention deletes per second at most now (configured × rises; 0: unpaced)', [], () => {
-    const p = retention.status().pace;
-    return [[{}, p.rowsPerSecond * p.factor]];
-  });
-  gaugeFrom(metrics.registry, 'retention_lag_seconds', 'How far the newest capture retention deleted was behind its age limit, at its last batch (s)', [], () => {
-    const lag = retention.status().pace.lagMs;
-    return lag === null ? [] : [[{}, lag / 1000]];
-  });
+  registerRetentionPaceMetrics(metrics.registry, () => retention.status().pace);
   const dashboard =
     deps.dashboard && options.dashboard
       ? createDashboard({ ...deps.dashboard, sources: deps.sources, logger: deps.logger }, options.dashboard)

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DhtStats } from '../../../src/dht/dht-module.js';
 import type { NotifyStatus, TargetStatus } from '../../../src/notify/types.js';
 import { createDashboard } from '../../../src/ops/dashboard/dashboard-module.js';
-import { createMetrics } from '../../../src/ops/metrics.js';
+import { createMetrics, registerRetentionPaceMetrics } from '../../../src/ops/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../../src/ops/metrics-server.js';
 import type { OpsSources } from '../../../src/ops/ports.js';
 import { silentLogger } from '../../../src/util/logger.js';
@@ -85,6 +85,8 @@ describe('Prometheus metrics', () => {
     m.observe.dbWrite(500, 12);
     m.observe.apiRequest('/capture/peers/all/', 'GET', 200, 3.5);
     m.observe.retention('captures', 1000);
+    // Retention's pace (registered by the ops module beside its Retention): configured 1,000/s, raised once.
+    registerRetentionPaceMetrics(m.registry, () => ({ rowsPerSecond: 1000, vacuumPagesPerSecond: 1000, factor: 2, raises: 1, lagMs: 90_000 }));
     // The dashboard's live-stream metrics live in the same registry.
     createDashboard(
       { store: { series: () => [], counts: () => [], torrents: () => [] }, sources: sources(), keys: () => ({ authorize: () => ({ name: 'k', mayUseFilter: () => true }) }), watchedCount: () => 0, logger: silentLogger() },
@@ -160,6 +162,8 @@ describe('Prometheus metrics', () => {
     expect(line(text, 'capture_daemon_db_write_duration_seconds_count ')).toMatch(/ 1$/);
     expect(line(text, 'capture_daemon_db_write_rows_total ')).toMatch(/ 500$/);
     expect(line(text, 'capture_daemon_retention_deleted_rows_total{table="captures"}')).toMatch(/ 1000$/);
+    expect(line(text, 'capture_daemon_retention_pace_rows_per_second ')).toMatch(/ 2000$/);
+    expect(line(text, 'capture_daemon_retention_lag_seconds ')).toMatch(/ 90$/);
     expect(line(text, 'capture_daemon_process_resident_memory_bytes ')).toBeDefined();
     expect(line(text, 'capture_daemon_nodejs_eventloop_lag_seconds ')).toBeDefined();
 
