@@ -125,7 +125,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const peerId = makePeerId();
   const outcomes = new CaptureOutcomes();
   // Peers that required or refused encryption, kept across restarts beside the database (written at stop).
-  const encryptionMemory = new EncryptionMemory();
+  const encryptionMemory = new EncryptionMemory(options.capture.encryptionMemoryPeers);
   const encryptionMemoryFile = options.databaseDir !== undefined ? path.join(options.databaseDir, ENCRYPTION_MEMORY_FILE) : undefined;
   // uTP (BEP 29) after TCP for peers that do not take TCP (capture.utp: fallback).
   const utp = cap.utp === 'off' ? undefined : utpDial();

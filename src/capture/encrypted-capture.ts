@@ -1,5 +1,5 @@
 import type { CaptureErrorCode } from './capture-errors.js';
-import type { EncryptionMemory } from './encryption-memory.js';
+import type { EncryptionMemory, RememberedWay } from './encryption-memory.js';
 import { MseSocket } from './mse-socket.js';
 import type { PeerCaptureInput, PeerCaptureOutcome } from './peer-capture.js';
 
@@ -56,7 +56,10 @@ export async function captureWithEncryption(
     const flipped = mode === 'prefer-plain' && way === 'encrypted' ? 'prefer-encrypted' : mode === 'prefer-encrypted' && way === 'plain' ? 'prefer-plain' : undefined;
     if (flipped !== undefined) {
       const o = await captureOnce(input, flipped, capture, signal);
+      // The mode's own way worked after the remembered one was dropped: forgotten. The remembered
+      // way worked: confirmed, its TTL starts again (recaptures keep a peer known).
       if (o.ok && o.retried !== undefined) memory.forget(input.ip, input.port);
+      else if (o.ok) memory.remember(input.ip, input.port, Date.now(), way as RememberedWay);
       return o;
     }
   }

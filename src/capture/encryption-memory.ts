@@ -1,36 +1,54 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { HashedPeerRing } from './hashed-peer-ring.js';
 
 /** The way that got past a peer after the other way was dropped: encrypted (MSE/PE) or plain. */
 export type RememberedWay = 'encrypted' | 'plain';
+
+/** Tags in the ring. */
+const TAG: Record<RememberedWay, number> = { encrypted: 1, plain: 2 };
+const WAY: Record<number, RememberedWay> = { 1: 'encrypted', 2: 'plain' };
+
+/** Entries held at most by default: a busy daemon's peers that took the other way within its recapture cycle (~12.5 MB). */
+export const DEFAULT_ENCRYPTION_MEMORY_PEERS = 500_000;
 
 /**
  * Peers (ip:port) that dropped the first handshake of the configured mode and took the other one:
  * with `prefer-plain`, peers that required encryption ('encrypted'); with `prefer-encrypted`, peers
  * that refused it ('plain'). Their next captures (other torrents, recaptures) go that way first,
  * sparing the dropped attempt. Keyed on ip:port, not ip: one address can hold several clients (NAT,
- * seedboxes), each with its own setting. Bounded (oldest first) and forgotten after `ttlMs`, or when
- * the remembered way is dropped and the mode's own way works. Kept across restarts in a small file
- * (`save` at stop, `load` at start).
+ * seedboxes), each with its own setting.
+ *
+ * A peer is forgotten `ttlMs` after it last took the remembered way (`remember` again, which the
+ * capture does after each success that way: a peer recaptured within the TTL stays known), or when
+ * the remembered way is dropped and the mode's own way works. Bounded: at most `maxEntries`, the
+ * least recently confirmed go first. Compact (a HashedPeerRing: ~25 B per entry, allocated at
+ * construction), because it must cover the daemon's recapture cycle: 100 captures/s with 30 % of
+ * the peers requiring encryption remember ~650,000 peers per 6-h recapture interval; with the
+ * earlier bound of 50,000 in a Map, a busy daemon's recaptures found their peers forgotten and
+ * paid the dropped attempt again. Kept across restarts in a small file (`save` at stop, `load`
+ * at start) holding the keys' hashes, not the addresses.
  */
 export class EncryptionMemory {
-  private readonly seen = new Map<string, { at: number; way: RememberedWay }>();
+  private readonly ring: HashedPeerRing;
   private readonly counts: Record<RememberedWay, number> = { encrypted: 0, plain: 0 };
 
   constructor(
-    private readonly maxEntries = 50_000,
+    maxEntries = DEFAULT_ENCRYPTION_MEMORY_PEERS,
     private readonly ttlMs = 24 * 3_600_000,
-  ) {}
+  ) {
+    this.ring = new HashedPeerRing(maxEntries);
+  }
 
   /** The way remembered for this peer, if any (within the TTL). */
   wayOf(ip: string, port: number, now = Date.now()): RememberedWay | undefined {
-    const key = `${ip}|${port}`;
-    const e = this.seen.get(key);
+    const key = keyOf(ip, port);
+    const e = this.ring.get(key);
     if (e === undefined) return undefined;
-    if (now - e.at > this.ttlMs) {
-      this.delete(key);
+    if (now - e.time > this.ttlMs) {
+      this.uncount(this.ring.delete(key));
       return undefined;
     }
-    return e.way;
+    return WAY[e.tag];
   }
 
   /** Remembered as requiring encryption. */
@@ -43,20 +61,25 @@ export class EncryptionMemory {
     return this.wayOf(ip, port, now) === 'plain';
   }
 
+  /** Remembers (or confirms: the TTL starts again) that the peer takes `way`. */
   remember(ip: string, port: number, now = Date.now(), way: RememberedWay = 'encrypted'): void {
-    const key = `${ip}|${port}`;
-    this.delete(key);
-    if (this.seen.size >= this.maxEntries) this.delete(this.seen.keys().next().value as string);
-    this.seen.set(key, { at: now, way });
+    const key = keyOf(ip, port);
+    this.uncount(this.ring.delete(key));
+    this.uncount(this.ring.set(key, now, TAG[way]));
     this.counts[way]++;
   }
 
   forget(ip: string, port: number): void {
-    this.delete(`${ip}|${port}`);
+    this.uncount(this.ring.delete(keyOf(ip, port)));
   }
 
   get size(): number {
-    return this.seen.size;
+    return this.ring.size;
+  }
+
+  /** Bytes the memory holds (fixed at construction). */
+  get bytes(): number {
+    return this.ring.bytes;
   }
 
   /** Entries remembered with this way (expired ones included until they are looked up or saved). */
@@ -64,30 +87,28 @@ export class EncryptionMemory {
     return this.counts[way];
   }
 
-  private delete(key: string): void {
-    const e = this.seen.get(key);
-    if (e === undefined) return;
-    this.seen.delete(key);
-    this.counts[e.way]--;
+  private uncount(tag: number): void {
+    const way = WAY[tag];
+    if (way !== undefined) this.counts[way]--;
   }
 
   /** Writes the entries still within the TTL (oldest first) to `file`, through a temporary file and a rename. */
   save(file: string, now = Date.now()): number {
-    const peers: Array<[string, number, number, RememberedWay]> = [];
-    for (const [key, e] of this.seen) {
-      if (now - e.at > this.ttlMs) continue;
-      const bar = key.lastIndexOf('|');
-      peers.push([key.slice(0, bar), Number(key.slice(bar + 1)), e.at, e.way]);
+    const peers: Array<[number, number, number, RememberedWay]> = [];
+    for (const [a, b, at, tag] of this.ring.entries()) {
+      if (now - at > this.ttlMs) continue;
+      peers.push([a, b, at, WAY[tag] as RememberedWay]);
     }
-    writeFileSync(`${file}.tmp`, JSON.stringify({ version: 2, peers }));
+    writeFileSync(`${file}.tmp`, JSON.stringify({ version: 3, peers }));
     renameSync(`${file}.tmp`, file);
     return peers.length;
   }
 
   /**
    * Adds the entries of a file written by `save` that are still within the TTL (a missing file
-   * is an empty memory). Version 1 files (before 'plain' was remembered) hold only peers that
-   * required encryption. Throws on a file that cannot be read or is not one of ours.
+   * is an empty memory). Version 3 files hold the keys' hashes; versions 1 and 2 (before 2026-12-05)
+   * the addresses, and version 1 (before 'plain' was remembered) only peers that required
+   * encryption. Throws on a file that cannot be read or is not one of ours.
    */
   load(file: string, now = Date.now()): number {
     let text: string;
@@ -98,17 +119,33 @@ export class EncryptionMemory {
       throw err;
     }
     const data = JSON.parse(text) as { version?: unknown; peers?: unknown };
-    if ((data.version !== 1 && data.version !== 2) || !Array.isArray(data.peers)) throw new Error(`${file}: not an encryption memory file`);
+    if ((data.version !== 1 && data.version !== 2 && data.version !== 3) || !Array.isArray(data.peers)) throw new Error(`${file}: not an encryption memory file`);
     let n = 0;
     for (const entry of data.peers as unknown[]) {
       if (!Array.isArray(entry)) continue;
-      const [ip, port, at, way] = entry as [unknown, unknown, unknown, unknown];
-      if (typeof ip !== 'string' || !Number.isInteger(port) || typeof at !== 'number' || now - at > this.ttlMs || at > now) continue;
+      const [x, y, at, way] = entry as [unknown, unknown, unknown, unknown];
+      if (typeof at !== 'number' || now - at > this.ttlMs || at > now) continue;
       const w: RememberedWay | undefined = data.version === 1 ? 'encrypted' : way === 'encrypted' || way === 'plain' ? way : undefined;
       if (w === undefined) continue;
-      this.remember(ip, port as number, at, w);
+      if (data.version === 3) {
+        if (!isUint32(x) || !isUint32(y)) continue;
+        this.uncount(this.ring.deleteHashed(x, y));
+        this.uncount(this.ring.setHashed(x, y, at, TAG[w]));
+        this.counts[w]++;
+      } else {
+        if (typeof x !== 'string' || !Number.isInteger(y)) continue;
+        this.remember(x, y as number, at, w);
+      }
       n++;
     }
     return n;
   }
+}
+
+function keyOf(ip: string, port: number): string {
+  return `${ip}|${port}`;
+}
+
+function isUint32(v: unknown): v is number {
+  return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
 }

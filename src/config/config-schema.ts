@@ -207,6 +207,8 @@ export const configSchema = z
         /** Source address for IPv6 peers (localAddress is used for IPv4 peers only when it is IPv4). */
         localAddress6: z.string().refine((h) => isIPv6(h), 'must be an IPv6 address').optional(),
         encryption: z.enum(['prefer-plain', 'prefer-encrypted', 'plain-only', 'encrypted-only']).default('prefer-plain'),
+        /** Peers remembered as taking only the other way (EncryptionMemory: ~25 B each, allocated at start). */
+        encryptionMemoryPeers: z.number().int().min(1).max(20_000_000).default(500_000),
         utp: z.enum(['off', 'fallback']).default('off'),
         reverseDns: z
           .strictObject({

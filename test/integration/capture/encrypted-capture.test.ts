@@ -256,6 +256,28 @@ describe('peers remembered as requiring or refusing encryption', () => {
     expect(server.accepted).toBe(3);
   });
 
+  it('each capture the remembered way confirms the peer: its 24 h start again, so daily recaptures never pay the dropped attempt', async () => {
+    const t = makeTorrent();
+    const server = await peer('127.41.2.6', t, { encryption: 'required' });
+    const memory = new EncryptionMemory(10, 24 * 3_600_000);
+    const day = 24 * 3_600_000;
+    // Remembered 20 h ago: still known, dialled encrypted first, and confirmed now.
+    memory.remember(server.host, server.port, Date.now() - 20 * 3_600_000);
+    const o = await captureRemembering(server, t, 'prefer-plain', memory);
+    expect(o.ok && o.encryption).toBe('mse-rc4');
+    expect(o.retried).toBeUndefined();
+    expect(server.accepted).toBe(1);
+    // 20 h from now (40 h after it was first remembered) it is still known: the TTL started again.
+    expect(memory.requires(server.host, server.port, Date.now() + 20 * 3_600_000)).toBe(true);
+    expect(memory.requires(server.host, server.port, Date.now() + day + 60_000)).toBe(false);
+    // A failed capture (the peer gone) confirms nothing.
+    await server.close();
+    memory.remember(server.host, server.port, Date.now() - 20 * 3_600_000);
+    const gone = await captureRemembering(server, t, 'prefer-plain', memory);
+    expect(gone.ok).toBe(false);
+    expect(memory.requires(server.host, server.port, Date.now() + 5 * 3_600_000)).toBe(false);
+  });
+
   it('a remembered peer that now drops encryption is captured plain and forgotten', async () => {
     const t = makeTorrent();
     const server = await peer('127.41.2.2', t, { encryption: 'refused' });
@@ -308,13 +330,31 @@ describe('peers remembered as requiring or refusing encryption', () => {
     expect(memory.wayOf(server.host, server.port)).toBeUndefined();
   });
 
-  it('is bounded and forgets after its TTL', () => {
+  it('is bounded (the least recently confirmed go first, counted per way) and forgets after its TTL', () => {
     const m = new EncryptionMemory(3, 1000);
-    for (let i = 0; i < 5; i++) m.remember(`192.0.2.${i}`, 6881, 0);
+    for (let i = 0; i < 5; i++) m.remember(`192.0.2.${i}`, 6881, i, i % 2 === 0 ? 'encrypted' : 'plain');
     expect(m.size).toBe(3);
+    expect([m.count('encrypted'), m.count('plain')]).toEqual([2, 1]); // .2 .4 encrypted, .3 plain
     expect(m.requires('192.0.2.0', 6881, 10)).toBe(false);
     expect(m.requires('192.0.2.4', 6881, 10)).toBe(true);
+    m.remember('192.0.2.2', 6881, 20); // confirmed: now the newest
+    m.remember('192.0.2.9', 6881, 21); // the full memory drops the least recently confirmed: .3
+    expect(m.refuses('192.0.2.3', 6881, 30)).toBe(false);
+    expect(m.requires('192.0.2.2', 6881, 30)).toBe(true);
+    expect([m.count('encrypted'), m.count('plain')]).toEqual([3, 0]);
     expect(m.requires('192.0.2.4', 6881, 2000)).toBe(false);
+  });
+
+  it('holds a busy daemon\'s recapture cycle: 300,000 peers in under 10 MB (17 B each and an index of 4 B slots, a power of two ≥ twice the bound), each still known when recaptured', () => {
+    const m = new EncryptionMemory(300_000);
+    const ip = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    for (let i = 0; i < 300_000; i++) m.remember(ip(i), 6881 + (i % 7), 1_000 + i);
+    expect(m.size).toBe(300_000);
+    expect(m.bytes).toBe(300_000 * 17 + 2 ** 20 * 4);
+    let known = 0;
+    for (let i = 0; i < 300_000; i += 97) known += m.requires(ip(i), 6881 + (i % 7), 1_000_000) ? 1 : 0;
+    expect(known).toBe(Math.ceil(300_000 / 97));
+    expect(m.requires('10.250.0.1', 6881, 1_000_000)).toBe(false);
   });
 });
 

@@ -84,7 +84,7 @@ describe('peers requiring encryption across a restart', () => {
     closers.push(() => store.close());
     expect(capture.stats().outcomes.peersRequiringEncryption).toBe(0);
     await capture.stop();
-    expect(JSON.parse(readFileSync(path.join(tmp.dir, ENCRYPTION_MEMORY_FILE), 'utf8'))).toEqual({ version: 2, peers: [] });
+    expect(JSON.parse(readFileSync(path.join(tmp.dir, ENCRYPTION_MEMORY_FILE), 'utf8'))).toEqual({ version: 3, peers: [] });
   });
 });
 
@@ -126,7 +126,12 @@ describe('EncryptionMemory save / load', () => {
       m.remember('192.0.2.3', 6883, 150, 'encrypted'); // it changed its mind
       expect([m.count('encrypted'), m.count('plain')]).toEqual([2, 1]);
       expect(m.save(file, 200)).toBe(3);
-      expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ version: 2, peers: [['192.0.2.1', 6881, 100, 'encrypted'], ['192.0.2.2', 6882, 100, 'plain'], ['192.0.2.3', 6883, 150, 'encrypted']] });
+      // The keys' hashes (two 32-bit halves), the time and the way, oldest first.
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { version: number; peers: Array<[number, number, number, string]> };
+      expect(saved.version).toBe(3);
+      expect(saved.peers.map((p) => [p[2], p[3]])).toEqual([[100, 'encrypted'], [100, 'plain'], [150, 'encrypted']]);
+      for (const p of saved.peers) expect(Number.isInteger(p[0]) && Number.isInteger(p[1]) && p[0] >= 0 && p[1] >= 0).toBe(true);
+      expect(readFileSync(file, 'utf8')).not.toContain('192.0.2');
       const back = new EncryptionMemory(10, 1000);
       expect(back.load(file, 300)).toBe(3);
       expect(back.refuses('192.0.2.2', 6882, 300)).toBe(true);
@@ -138,6 +143,14 @@ describe('EncryptionMemory save / load', () => {
       const v1 = new EncryptionMemory(10, 1000);
       expect(v1.load(file, 300)).toBe(1);
       expect(v1.requires('198.51.100.1', 51413, 300)).toBe(true);
+      // Version 2 files (addresses, before 2026-12-05) are read too.
+      writeFileSync(file, JSON.stringify({ version: 2, peers: [['198.51.100.3', 51413, 100, 'plain'], ['198.51.100.4', 6881, 100, 'encrypted']] }));
+      const v2 = new EncryptionMemory(10, 1000);
+      expect(v2.load(file, 300)).toBe(2);
+      expect(v2.refuses('198.51.100.3', 51413, 300)).toBe(true);
+      expect(v2.requires('198.51.100.4', 6881, 300)).toBe(true);
+      writeFileSync(file, JSON.stringify({ version: 3, peers: [[-1, 2, 100, 'plain'], [1.5, 2, 100, 'plain'], [2 ** 32, 2, 100, 'plain']] }));
+      expect(new EncryptionMemory(10, 1000).load(file, 300)).toBe(0); // not 32-bit hashes: skipped
       writeFileSync(file, JSON.stringify({ version: 2, peers: [['198.51.100.2', 51413, 100, 'sideways']] }));
       expect(new EncryptionMemory(10, 1000).load(file, 300)).toBe(0); // an unknown way is skipped
     } finally {
