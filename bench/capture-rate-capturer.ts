@@ -11,6 +11,8 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CapturePipeline } from '../src/capture/capture-pipeline.js';
 import { CaptureScheduler } from '../src/capture/capture-scheduler.js';
+import { EncryptionMemory, captureWithEncryption } from '../src/capture/encrypted-capture.js';
+import { mseDhPool } from '../src/protocol/mse/mse-dh-pool.js';
 import { capturePeer, makePeerId, type PeerCaptureOutcome } from '../src/capture/peer-capture.js';
 import { ReverseDns } from '../src/capture/reverse-dns.js';
 import { configSchema } from '../src/config/config-schema.js';
@@ -42,9 +44,20 @@ if (process.env.CAPTURE_BENCH_IN_NETNS !== '1' || typeof process.send !== 'funct
   process.exit(2);
 }
 
-/** The peers offered, in rotation: `share` of them partial, the rest seeders, interleaved. */
-function rotation(peers: readonly SwarmPeer[], share: number): SwarmPeer[] {
-  const seeders = peers.filter((p) => p.kind === 'seeder');
+/**
+ * The peers offered, in rotation: `share` of them partial, the rest seeders, interleaved; with
+ * `encryptedShare`, that share of the seeders (the same count in all) are ones requiring encryption.
+ */
+function rotation(peers: readonly SwarmPeer[], share: number, encryptedShare = 0): SwarmPeer[] {
+  const plain = peers.filter((p) => p.kind === 'seeder' && p.encrypted !== true);
+  const encrypted = peers.filter((p) => p.encrypted === true);
+  const wantEncrypted = Math.min(encrypted.length, Math.round(plain.length * encryptedShare));
+  const seeders: SwarmPeer[] = [];
+  const everyEnc = wantEncrypted > 0 ? plain.length / wantEncrypted : Infinity;
+  for (let i = 0, e = 0, q = 0; i < plain.length; i++) {
+    if (e < wantEncrypted && Math.floor((i + 1) / everyEnc) > e) seeders.push(encrypted[e++] as SwarmPeer);
+    else seeders.push(plain[q++] as SwarmPeer);
+  }
   const partials = peers.filter((p) => p.kind === 'partial');
   const wantPartials = share <= 0 ? 0 : Math.min(partials.length, Math.round((seeders.length * share) / (1 - share)));
   const out: SwarmPeer[] = [];
@@ -104,6 +117,9 @@ async function run(job: CapturerJob): Promise<CapturerResult> {
   const policy = new AddressPolicy(cap.allowedPrivateRanges);
   const reverseDns = new ReverseDns(cap.reverseDns);
   const peerId = makePeerId();
+  const memory = scenario.memory === false ? undefined : new EncryptionMemory(cap.encryptionMemoryPeers);
+  /** Captures whose first way (plain) was dropped and retried encrypted. */
+  let retries = 0;
 
   // Per completed capture: when (ms since t0), how long, what.
   const doneAt: number[] = [];
@@ -124,19 +140,28 @@ async function run(job: CapturerJob): Promise<CapturerResult> {
       dialable: (ip, port) => policy.isDialable(ip, port),
       capture: async (input, signal) => {
         const t = performance.now();
-        const outcome: PeerCaptureOutcome = await capturePeer(
+        // As capture-module wires it: capture.encryption (prefer-plain) and the daemon's memory.
+        const outcome: PeerCaptureOutcome = await captureWithEncryption(
           input,
-          {
-            connectTimeoutMs: cap.connectTimeoutMs,
-            handshakeTimeoutMs: cap.handshakeTimeoutMs,
-            idleTimeoutMs: cap.idleTimeoutMs,
-            totalTimeoutMs: cap.totalTimeoutMs,
-            haveWindowMs: cap.haveWindowMs,
-            peerId,
-            ...(LOCAL_ADDRESS !== undefined ? { localAddress: LOCAL_ADDRESS } : {}),
-          },
+          cap.encryption,
+          (i, s) =>
+            capturePeer(
+              i,
+              {
+                connectTimeoutMs: cap.connectTimeoutMs,
+                handshakeTimeoutMs: cap.handshakeTimeoutMs,
+                idleTimeoutMs: cap.idleTimeoutMs,
+                totalTimeoutMs: cap.totalTimeoutMs,
+                haveWindowMs: cap.haveWindowMs,
+                peerId,
+                ...(LOCAL_ADDRESS !== undefined ? { localAddress: LOCAL_ADDRESS } : {}),
+              },
+              s,
+            ),
           signal,
+          memory,
         );
+        if ((outcome as { retried?: unknown }).retried !== undefined) retries++;
         const now = performance.now();
         doneAt.push(now - t0);
         latency.push(now - t);
@@ -160,7 +185,7 @@ async function run(job: CapturerJob): Promise<CapturerResult> {
     { recaptureIntervalMs: cap.recaptureIntervalMs },
   );
 
-  const order = rotation(job.peers, scenario.partialShare);
+  const order = rotation(job.peers, scenario.partialShare, scenario.encryptedShare ?? 0);
   let next = 0;
   let offered = 0;
 
@@ -285,6 +310,8 @@ async function run(job: CapturerJob): Promise<CapturerResult> {
     queueFull: pipeline.counters['queue-full'],
     schedulerTimedOut: stats.timedOut,
     errors,
+    retries,
+    dh: mseDhPool.stats(),
     pipeline: pipeline.stats(),
   };
 }

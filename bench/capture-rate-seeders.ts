@@ -53,6 +53,23 @@ async function start(spec: SwarmSpec): Promise<void> {
     servers.push(server);
     peers.push({ ip: server.host, port: server.port, kind: partial ? 'partial' : 'seeder' });
   }
+  // Seeders that require encryption (libtorrent `forced`, Transmission `encryption: 2`): 127.12.x.y.
+  for (let i = 0; i < spec.encryptedSeeders; i++) {
+    const client = CLIENTS[i % CLIENTS.length] as (typeof CLIENTS)[number];
+    const server = await startWirePeerServer({
+      host: `127.12.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`,
+      infohash: spec.infohash,
+      peerId: client.prefix + String(100_000 + i).padStart(12, '0'),
+      extendedVersion: client.v,
+      pieceCount: spec.pieceCount,
+      useFastExtension: i % 2 === 0,
+      have: 'all',
+      encryption: 'required',
+      coalesceWrites: true,
+    });
+    servers.push(server);
+    peers.push({ ip: server.host, port: server.port, kind: 'seeder', encrypted: true });
+  }
   send({ type: 'ready', peers });
 
   process.on('message', (msg: { type: string }) => {

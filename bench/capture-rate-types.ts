@@ -8,12 +8,16 @@ export interface SwarmSpec {
   /** Peers with half the torrent that send HAVEs afterwards. */
   partials: number;
   partialHaveIntervalMs: number;
+  /** Seeders that require encryption (MSE/PE, RC4 only: a plain handshake is dropped), apart from `seeders`. */
+  encryptedSeeders: number;
 }
 
 export interface SwarmPeer {
   ip: string;
   port: number;
   kind: 'seeder' | 'partial';
+  /** Requires encryption (one of SwarmSpec.encryptedSeeders). */
+  encrypted?: boolean;
 }
 
 export type SeederReport =
@@ -27,6 +31,10 @@ export interface Scenario {
   haveWindowMs: number;
   /** Fraction of partial peers offered (0: seeders only). */
   partialShare: number;
+  /** Share of the rotation's seeders that require encryption (0: none, the plain seeders only). */
+  encryptedShare?: number;
+  /** The daemon's EncryptionMemory (default true); false: every capture a first contact. */
+  memory?: boolean;
   durationMs: number;
   warmupMs: number;
 }
@@ -89,5 +97,9 @@ export interface CapturerResult {
   queueFull: number;
   schedulerTimedOut: number;
   errors: Record<string, number>;
+  /** Captures whose plain handshake was dropped and retried encrypted. */
+  retries: number;
+  /** The MSE DH pool: where the Diffie-Hellman work ran (its thread or inline). */
+  dh: { pairsFromThread: number; pairsInline: number; secretsOnThread: number; secretsInline: number; threadFailures: number };
   pipeline: Record<string, number>;
 }

@@ -109,6 +109,23 @@ async function bundleCapturer(): Promise<string | undefined> {
       outfile,
       logLevel: 'warning',
     });
+    // Its worker threads, beside it as in dist (startWorker loads `<name>.js` next to the bundle):
+    // without them the MSE DH pool would fall back to inline work after failed thread starts.
+    for (const [name, entry] of [
+      ['mse-dh-thread', 'src/protocol/mse/mse-dh-thread.ts'],
+      ['metainfo-worker', 'src/protocol/metainfo-worker.ts'],
+    ] as const) {
+      await esbuild.build({
+        entryPoints: [path.join(HERE, '..', entry)],
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        packages: 'external',
+        outfile: path.join(HERE, '.data', `${name}.js`),
+        logLevel: 'warning',
+      });
+    }
     return outfile;
   } catch (err) {
     console.log(`note: could not bundle the capturer (${(err as Error).message.split('\n')[0]}); running it under tsx`);
@@ -171,7 +188,13 @@ async function main(): Promise<void> {
     seeders: Number(process.env.CAPTURE_RATE_SEEDERS ?? 2_000),
     partials: Number(process.env.CAPTURE_RATE_PARTIALS ?? 500),
     partialHaveIntervalMs: 500,
+    encryptedSeeders: 0,
   };
+  // Issue 13: the pipeline's rate with ENCRYPTED_SHARE of the seeders requiring encryption.
+  const encryptedShare = Number(process.env.CAPTURE_RATE_ENCRYPTED_SHARE ?? 0);
+  const encRounds = Number(process.env.CAPTURE_RATE_ROUNDS ?? 3);
+  const encLabel = `enc${Math.round(encryptedShare * 100)}`;
+  if (encryptedShare > 0) spec.encryptedSeeders = Math.round(spec.seeders * encryptedShare);
   const only = (process.env.CAPTURE_RATE_ONLY ?? '').split(',').filter((s) => s !== '');
   const all: Scenario[] = [];
   for (const concurrency of [200, 500]) {
@@ -182,11 +205,20 @@ async function main(): Promise<void> {
       all.push({ label: `mix-w${haveWindowMs}-c${concurrency}`, concurrency, haveWindowMs, partialShare: 0.2, durationMs, warmupMs });
     }
   }
+  if (encryptedShare > 0) {
+    // Round by round, one after the other: all plain, first contacts (no memory), the daemon (memory).
+    all.length = 0;
+    for (let round = 1; round <= encRounds; round++) {
+      all.push({ label: `plain-c200-r${round}`, concurrency: 200, haveWindowMs: 2_000, partialShare: 0, durationMs, warmupMs });
+      all.push({ label: `${encLabel}-first-c200-r${round}`, concurrency: 200, haveWindowMs: 2_000, partialShare: 0, encryptedShare, memory: false, durationMs, warmupMs });
+      all.push({ label: `${encLabel}-c200-r${round}`, concurrency: 200, haveWindowMs: 2_000, partialShare: 0, encryptedShare, durationMs, warmupMs });
+    }
+  }
   const scenarios = only.length > 0 ? all.filter((s) => only.includes(s.label)) : all;
 
   header('capture-rate: captures per second against a loopback swarm');
   const nofile = openFilesLimit();
-  const needed = spec.seeders + spec.partials + 2 * Math.max(...scenarios.map((s) => s.concurrency)) + 256;
+  const needed = spec.seeders + spec.partials + spec.encryptedSeeders + 2 * Math.max(...scenarios.map((s) => s.concurrency)) + 256;
   console.log(
     `limits: open files ${nofile} (needed ~${needed}); ephemeral ports ${sysctl('net.ipv4.ip_local_port_range')}, ` +
       `tcp_tw_reuse ${sysctl('net.ipv4.tcp_tw_reuse')}, tcp_max_tw_buckets ${sysctl('net.ipv4.tcp_max_tw_buckets')}, somaxconn ${sysctl('net.core.somaxconn')}`,
@@ -254,7 +286,8 @@ async function main(): Promise<void> {
       .map(([e, n]) => `${n}× ${e}`)
       .join('; ');
     console.log(
-      `\n[${r.label}] concurrency ${r.concurrency}, haveWindowMs ${r.haveWindowMs}, ${Math.round(r.partialShare * 100)}% partial, rotation of ${fmtInt(r.swarm)} peers\n` +
+      `\n[${r.label}] concurrency ${r.concurrency}, haveWindowMs ${r.haveWindowMs}, ${Math.round(r.partialShare * 100)}% partial, rotation of ${fmtInt(r.swarm)} peers` +
+        `${scenario.encryptedShare ? `, ${Math.round(scenario.encryptedShare * 100)}% of the seeders requiring encryption (${scenario.memory === false ? 'no memory: every capture a first contact' : "the daemon's EncryptionMemory"}), ${fmtInt(r.retries)} encrypted retries; DH key pairs ${r.dh.pairsFromThread} on its thread / ${r.dh.pairsInline} inline, secrets ${r.dh.secretsOnThread} / ${r.dh.secretsInline}, thread failures ${r.dh.threadFailures}` : ''}\n` +
         `  captures ${fmtInt(r.captures)} (ok ${fmtInt(r.ok)}: ${fmtInt(r.okSeeders)} seeders + ${fmtInt(r.okPartials)} partial; failed ${fmtInt(r.failed)}) in ${(r.wallMs / 1000).toFixed(2)} s ` +
         `(feeding ${(r.feedMs / 1000).toFixed(2)} s + drain ${((r.wallMs - r.feedMs) / 1000).toFixed(2)} s)\n` +
         `  captures/s: overall ${r.overallPerS.toFixed(0)}, steady ${r.steadyPerS.toFixed(0)}\n` +
@@ -335,5 +368,30 @@ async function main(): Promise<void> {
       `${passMiss(rateOk && rssOk)}  ${r.label}: steady ${r.steadyPerS.toFixed(0)} captures/s (${passMiss(rateOk)} vs ≥ ${fmtInt(TARGET_PER_S)}), ` +
         `overall ${r.overallPerS.toFixed(0)}/s, peak RSS ${fmtBytes(r.peakRss)} (${passMiss(rssOk)} vs ≤ 250 MB = ${fmtBytes(TARGET_RSS)})`,
     );
+  }
+  if (encryptedShare > 0) {
+    // Issue 13's target: with the share requiring encryption, ≥ 80 % of the all-plain rate (steady captures/s, same round).
+    const byLabel = new Map(rows.map(({ r }) => [r.label, r]));
+    const cpuPer = (r: CapturerResult): number => (r.cpuUserMs + r.cpuSystemMs) / Math.max(1, r.captures);
+    const median = (xs: number[]): number => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length === 0 ? NaN : v.length % 2 === 1 ? (v[v.length >> 1] as number) : ((v[v.length / 2 - 1] as number) + (v[v.length / 2] as number)) / 2;
+    };
+    for (const kind of ['first', 'daemon'] as const) {
+      const rate: number[] = [];
+      const cpu: number[] = [];
+      for (let round = 1; round <= encRounds; round++) {
+        const plain = byLabel.get(`plain-c200-r${round}`);
+        const enc = byLabel.get(kind === 'first' ? `${encLabel}-first-c200-r${round}` : `${encLabel}-c200-r${round}`);
+        if (plain === undefined || enc === undefined) continue;
+        rate.push(enc.steadyPerS / plain.steadyPerS);
+        cpu.push(cpuPer(plain) / cpuPer(enc));
+      }
+      const pct = (xs: number[]): string => `${xs.map((x) => `${(x * 100).toFixed(0)} %`).join(', ')} (median ${(median(xs) * 100).toFixed(1)} %)`;
+      console.log(
+        `${passMiss(median(rate) >= 0.8)}  ${Math.round(encryptedShare * 100)} % requiring encryption, ${kind === 'first' ? 'every capture a first contact (no memory)' : "the daemon as wired (EncryptionMemory)"} vs all plain, same round: ` +
+          `steady rate ${pct(rate)} (target ≥ 80 %); CPU-bound capacity (plain CPU per capture ÷ this) ${pct(cpu)}`,
+      );
+    }
   }
 }
