@@ -7,6 +7,11 @@
  *   CAPTURE_RATE_DURATION_S=20 CAPTURE_RATE_SEEDERS=2000 CAPTURE_RATE_PARTIALS=500 (defaults)
  *   CAPTURE_RATE_ONLY=mix-w0-c500,seeders-c200   run some scenarios only (labels as printed)
  *   CAPTURE_RATE_NODE_FLAGS='--max-semi-space-size=32'   extra node flags for the capturer
+ *   CAPTURE_RATE_ENCRYPTED_SHARE=0.3 CAPTURE_RATE_ROUNDS=3   issue 13: instead of the scenarios
+ *     below, round by round at concurrency 200: all plain, then seeders of which that share require
+ *     encryption (600 more seeders on 127.12.x.y, RC4 only, a plain handshake dropped) with every
+ *     capture a first contact (no EncryptionMemory), then the same as the daemon wires it (with
+ *     its memory); prints each against all plain (target ≥ 80 % of the steady rate)
  *   CAPTURE_RATE_LOCAL_ADDRESS=127.0.0.1   diagnostic: capture.localAddress set (each connect binds first)
  *   CAPTURE_RATE_SINK=noop   diagnostic: the BatchWriter's sink drops batches (no SQLite writes)
  *   CAPTURE_RATE_TSX=1   run the capturer under tsx instead of as an esbuild bundle (adds ~30 MiB RSS)
