@@ -57,9 +57,9 @@ export async function captureWithEncryption(
     if (flipped !== undefined) {
       const o = await captureOnce(input, flipped, capture, signal);
       // The mode's own way worked after the remembered one was dropped: forgotten. The remembered
-      // way worked: confirmed, its TTL starts again (recaptures keep a peer known).
+      // way worked: confirmed, its TTL starts again (at most hourly; recaptures keep a peer known).
       if (o.ok && o.retried !== undefined) memory.forget(input.ip, input.port);
-      else if (o.ok) memory.remember(input.ip, input.port, Date.now(), way as RememberedWay);
+      else if (o.ok) memory.confirm(input.ip, input.port, way as RememberedWay);
       return o;
     }
   }

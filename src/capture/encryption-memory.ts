@@ -8,8 +8,10 @@ export type RememberedWay = 'encrypted' | 'plain';
 const TAG: Record<RememberedWay, number> = { encrypted: 1, plain: 2 };
 const WAY: Record<number, RememberedWay> = { 1: 'encrypted', 2: 'plain' };
 
-/** Entries held at most by default: a busy daemon's peers that took the other way within its recapture cycle (~12.5 MB). */
+/** Entries held at most by default (~12.7 MB). */
 export const DEFAULT_ENCRYPTION_MEMORY_PEERS = 500_000;
+/** A confirmation renews an entry at most this often (each renewal takes a slot of the ring). */
+export const CONFIRM_AFTER_MS = 3_600_000;
 
 /**
  * Peers (ip:port) that dropped the first handshake of the configured mode and took the other one:
@@ -18,15 +20,19 @@ export const DEFAULT_ENCRYPTION_MEMORY_PEERS = 500_000;
  * sparing the dropped attempt. Keyed on ip:port, not ip: one address can hold several clients (NAT,
  * seedboxes), each with its own setting.
  *
- * A peer is forgotten `ttlMs` after it last took the remembered way (`remember` again, which the
- * capture does after each success that way: a peer recaptured within the TTL stays known), or when
- * the remembered way is dropped and the mode's own way works. Bounded: at most `maxEntries`, the
- * least recently confirmed go first. Compact (a HashedPeerRing: ~25 B per entry, allocated at
- * construction), because it must cover the daemon's recapture cycle: 100 captures/s with 30 % of
- * the peers requiring encryption remember ~650,000 peers per 6-h recapture interval; with the
- * earlier bound of 50,000 in a Map, a busy daemon's recaptures found their peers forgotten and
- * paid the dropped attempt again. Kept across restarts in a small file (`save` at stop, `load`
- * at start) holding the keys' hashes, not the addresses.
+ * A peer is forgotten `ttlMs` after it last took the remembered way (`confirm`, which the capture
+ * calls after each success that way, renews it at most once per CONFIRM_AFTER_MS: a peer
+ * recaptured within the TTL stays known), or when the remembered way is dropped and the mode's own
+ * way works. Bounded: at most `maxEntries` slots, the least recently renewed go first (a renewal
+ * takes a new slot and frees its old one only when the ring comes round to it). Compact (a
+ * HashedPeerRing: ~25 B per slot, allocated at construction), because it must cover the daemon's
+ * recapture cycle (capture.recaptureIntervalMs, 6 h): the peers that take the other way, captured
+ * within one cycle, each need a slot. 500,000 cover that up to ~77 captures/s with 30 % of the
+ * peers requiring encryption, ~230/s with 10 % (capture.encryptionMemoryPeers raises it). With the
+ * earlier bound of 50,000 in a Map and no renewal, a busy daemon's recaptures found their peers
+ * forgotten and paid the dropped attempt again, and every peer paid it again each day. Kept across
+ * restarts in a small file (`save` at stop, `load` at start) holding the keys' hashes, not the
+ * addresses.
  */
 export class EncryptionMemory {
   private readonly ring: HashedPeerRing;
@@ -67,6 +73,17 @@ export class EncryptionMemory {
     this.uncount(this.ring.delete(key));
     this.uncount(this.ring.set(key, now, TAG[way]));
     this.counts[way]++;
+  }
+
+  /**
+   * The peer took the remembered way `way` again: renews its TTL when the entry is older than
+   * CONFIRM_AFTER_MS (or gone: remembered anew). Returns whether it wrote.
+   */
+  confirm(ip: string, port: number, way: RememberedWay, now = Date.now()): boolean {
+    const e = this.ring.get(keyOf(ip, port));
+    if (e !== undefined && WAY[e.tag] === way && now - e.time < CONFIRM_AFTER_MS && now >= e.time) return false;
+    this.remember(ip, port, now, way);
+    return true;
   }
 
   forget(ip: string, port: number): void {

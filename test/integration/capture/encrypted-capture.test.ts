@@ -345,6 +345,26 @@ describe('peers remembered as requiring or refusing encryption', () => {
     expect(m.requires('192.0.2.4', 6881, 2000)).toBe(false);
   });
 
+  it('confirm renews a peer at most hourly (each renewal takes a slot of the ring)', () => {
+    const hour = 3_600_000;
+    const m = new EncryptionMemory(3, 24 * hour);
+    m.remember('192.0.2.1', 6881, 0);
+    m.remember('192.0.2.2', 6881, 1);
+    m.remember('192.0.2.3', 6881, 2);
+    expect(m.confirm('192.0.2.1', 6881, 'encrypted', hour - 1)).toBe(false); // within the hour: nothing written
+    m.remember('192.0.2.4', 6881, 3); // full: the oldest slot (.1, not renewed) goes
+    expect(m.requires('192.0.2.1', 6881, 10)).toBe(false);
+    expect(m.confirm('192.0.2.2', 6881, 'encrypted', hour + 5)).toBe(true); // renewed: now the newest
+    m.remember('192.0.2.5', 6881, hour + 6); // .3 goes, not .2
+    expect(m.requires('192.0.2.2', 6881, 25 * hour)).toBe(true); // 24 h from its renewal, not from 1 ms
+    expect(m.requires('192.0.2.3', 6881, hour + 7)).toBe(false);
+    // A confirmation of a forgotten peer remembers it anew; one of the other way replaces the entry.
+    expect(m.confirm('192.0.2.9', 6881, 'plain', hour + 8)).toBe(true);
+    expect(m.refuses('192.0.2.9', 6881, hour + 9)).toBe(true);
+    expect(m.confirm('192.0.2.9', 6881, 'encrypted', hour + 10)).toBe(true);
+    expect(m.requires('192.0.2.9', 6881, hour + 11)).toBe(true);
+  });
+
   it('holds a busy daemon\'s recapture cycle: 300,000 peers in under 10 MB (17 B each and an index of 4 B slots, a power of two ≥ twice the bound), each still known when recaptured', () => {
     const m = new EncryptionMemory(300_000);
     const ip = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
