@@ -211,7 +211,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       memory: memory.stats(),
       reverseDns: reverseDns.stats(),
       store: writer.stats(),
-      outcomes: { ...outcomes.snapshot(), peersRequiringEncryption: encryptionMemory.count('encrypted'), peersRefusingEncryption: encryptionMemory.count('plain') },
+      outcomes: { ...outcomes.snapshot(), peersRequiringEncryption: encryptionMemory.count('encrypted'), peersRefusingEncryption: encryptionMemory.count('plain'), encryptionMemoryCapacity: options.capture.encryptionMemoryPeers },
       peerValueTrust: trust.stats(),
     }),
     storage: () => ({ captures: writer.stats(), pcap: pcapStore.stats() }),

@@ -98,6 +98,8 @@ export interface OutcomeSnapshot {
   peersRequiringEncryption?: number;
   /** Peers remembered as refusing encryption (capture.encryption prefer-encrypted: captured plain first next time). */
   peersRefusingEncryption?: number;
+  /** Peers the memory holds at most (capture.encryptionMemoryPeers). */
+  encryptionMemoryCapacity?: number;
 }
 
 export class CaptureOutcomes {
@@ -172,7 +174,10 @@ export function formatOutcomes(s: OutcomeSnapshot): string[] {
   const lines = [
     `outcomes   ${s.total}: ${sorted(s.byReason)}`,
     `transport  tcp ${s.byTransport.tcp.captured}/${s.byTransport.tcp.attempts} captured · tcp+mse ${s.byTransport['tcp+mse'].captured}/${s.byTransport['tcp+mse'].attempts} captured (encrypted retries ${s.encryptedRetries.captured}/${s.encryptedRetries.tried}) · utp ${s.byTransport.utp?.captured ?? 0}/${s.byTransport.utp?.attempts ?? 0} captured` +
-      (s.peersRequiringEncryption !== undefined ? ` · remembered: ${s.peersRequiringEncryption} require encryption, ${s.peersRefusingEncryption ?? 0} refuse it` : ''),
+      (s.peersRequiringEncryption !== undefined
+        ? ` · remembered: ${s.peersRequiringEncryption} require encryption, ${s.peersRefusingEncryption ?? 0} refuse it` +
+          (s.encryptionMemoryCapacity !== undefined ? ` (of ${s.encryptionMemoryCapacity} at most)` : '')
+        : ''),
   ];
   for (const [transport, reasons] of Object.entries(s.byTransportReason ?? {})) lines.push(`  via ${transport.padEnd(10)} ${sorted(reasons ?? {})}`);
   const clients = Object.entries(s.byClient).sort(

@@ -295,6 +295,10 @@ export function createMetrics(
       [{ way: 'plain' }, o?.peersRefusingEncryption ?? 0],
     ];
   });
+  gaugeFrom(registry, 'capture_encryption_memory_capacity', 'Peers the encryption memory holds at most (capture.encryptionMemoryPeers): near it, recaptures start to pay the dropped first attempt again', [], () => {
+    const cap = sources.capture().outcomes?.encryptionMemoryCapacity;
+    return cap === undefined ? [] : [[{}, cap]];
+  });
   // MSE/PE Diffie-Hellman work: on the pool's thread or inline (the process-wide mseDhPool).
   counterFrom(registry, 'capture_mse_dh_total', 'MSE/PE Diffie-Hellman work of encrypted handshakes (work="key_pair"|"secret"), on the DH thread or inline on the event loop (where; inline: no pair ready, queue full, thread down, single core)', ['work', 'where'], () => {
     const d = mseDhPool.stats();

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ENCRYPTION_MEMORY_FILE, createCaptureModule, type CaptureModule } from '../../../src/capture/capture-module.js';
+import { formatOutcomes } from '../../../src/capture/capture-outcomes.js';
 import { EncryptionMemory } from '../../../src/capture/encryption-memory.js';
 import { configSchema } from '../../../src/config/config-schema.js';
 import { FilterRegistry } from '../../../src/filter/filter-registry.js';
@@ -61,6 +62,8 @@ describe('peers requiring encryption across a restart', () => {
     await settled(first.capture);
     expect(server.accepted).toBe(2); // the plain handshake dropped, then the encrypted retry
     expect(first.capture.stats().outcomes.peersRequiringEncryption).toBe(1);
+    expect(first.capture.stats().outcomes.encryptionMemoryCapacity).toBe(500_000); // capture.encryptionMemoryPeers' default
+    expect(formatOutcomes(first.capture.stats().outcomes)[1]).toContain('remembered: 1 require encryption, 0 refuse it (of 500000 at most)');
     await first.capture.stop();
     first.store.close();
     const file = path.join(tmp.dir, ENCRYPTION_MEMORY_FILE);

@@ -58,6 +58,7 @@ function sources(): OpsSources {
         encryptedRetries: { tried: 3, captured: 2 },
         peersRequiringEncryption: 4,
         peersRefusingEncryption: 1,
+        encryptionMemoryCapacity: 500_000,
       },
       memory: { limitBytes: 268_435_456, reservedBytes: 1_048_576, peakReservedBytes: 4_194_304, refusedCaptures: 13, refusedGrowths: 14 },
       peerValueTrust: { checked: 40, phantoms: 5, distrustedDrops: 7, nodesDistrusted: 1, nodesTracked: 9 },
@@ -147,6 +148,7 @@ describe('Prometheus metrics', () => {
     expect(line(text, 'capture_daemon_capture_encrypted_retries_total{result="captured"}')).toMatch(/ 2$/);
     expect(line(text, 'capture_daemon_capture_encryption_memory_peers{way="encrypted"}')).toMatch(/ 4$/);
     expect(line(text, 'capture_daemon_capture_encryption_memory_peers{way="plain"}')).toMatch(/ 1$/);
+    expect(line(text, 'capture_daemon_capture_encryption_memory_capacity ')).toMatch(/ 500000$/);
     // The process-wide MSE DH pool: declared (its counters appear once it has done work).
     expect(text).toContain('# TYPE capture_daemon_capture_mse_dh_total counter');
     expect(text).toContain('# TYPE capture_daemon_capture_mse_dh_thread_failures_total counter');
