@@ -125,7 +125,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
   const peerId = makePeerId();
   const outcomes = new CaptureOutcomes();
   // Peers that required or refused encryption, kept across restarts beside the database (written at stop).
-  const encryptionMemory = new EncryptionMemory(options.capture.encryptionMemoryPeers);
+  const encryptionMemory = new EncryptionMemory(cap.encryptionMemoryPeers);
   const encryptionMemoryFile = options.databaseDir !== undefined ? path.join(options.databaseDir, ENCRYPTION_MEMORY_FILE) : undefined;
   // uTP (BEP 29) after TCP for peers that do not take TCP (capture.utp: fallback).
   const utp = cap.utp === 'off' ? undefined : utpDial();
@@ -211,7 +211,7 @@ export function createCaptureModule(deps: CaptureModuleDeps, options: CaptureMod
       memory: memory.stats(),
       reverseDns: reverseDns.stats(),
       store: writer.stats(),
-      outcomes: { ...outcomes.snapshot(), peersRequiringEncryption: encryptionMemory.count('encrypted'), peersRefusingEncryption: encryptionMemory.count('plain'), encryptionMemoryCapacity: options.capture.encryptionMemoryPeers },
+      outcomes: { ...outcomes.snapshot(), peersRequiringEncryption: encryptionMemory.count('encrypted'), peersRefusingEncryption: encryptionMemory.count('plain'), encryptionMemoryCapacity: encryptionMemory.capacity },
       peerValueTrust: trust.stats(),
     }),
     storage: () => ({ captures: writer.stats(), pcap: pcapStore.stats() }),

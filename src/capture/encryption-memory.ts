@@ -1,5 +1,5 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { HashedPeerRing } from './hashed-peer-ring.js';
+import { HashedPeerRing, hashA, hashB } from './hashed-peer-ring.js';
 
 /** The way that got past a peer after the other way was dropped: encrypted (MSE/PE) or plain. */
 export type RememberedWay = 'encrypted' | 'plain';
@@ -70,8 +70,13 @@ export class EncryptionMemory {
   /** Remembers (or confirms: the TTL starts again) that the peer takes `way`. */
   remember(ip: string, port: number, now = Date.now(), way: RememberedWay = 'encrypted'): void {
     const key = keyOf(ip, port);
-    this.uncount(this.ring.delete(key));
-    this.uncount(this.ring.set(key, now, TAG[way]));
+    this.put(hashA(key), hashB(key), now, way);
+  }
+
+  /** Sets the entry of the key hashed to (a, b), keeping the per-way counts (the entry it replaces, one the full ring drops). */
+  private put(a: number, b: number, at: number, way: RememberedWay): void {
+    this.uncount(this.ring.deleteHashed(a, b));
+    this.uncount(this.ring.setHashed(a, b, at, TAG[way]));
     this.counts[way]++;
   }
 
@@ -92,6 +97,11 @@ export class EncryptionMemory {
 
   get size(): number {
     return this.ring.size;
+  }
+
+  /** Peers held at most. */
+  get capacity(): number {
+    return this.ring.capacity;
   }
 
   /** Bytes the memory holds (fixed at construction). */
@@ -146,9 +156,7 @@ export class EncryptionMemory {
       if (w === undefined) continue;
       if (data.version === 3) {
         if (!isUint32(x) || !isUint32(y)) continue;
-        this.uncount(this.ring.deleteHashed(x, y));
-        this.uncount(this.ring.setHashed(x, y, at, TAG[w]));
-        this.counts[w]++;
+        this.put(x, y, at, w);
       } else {
         if (typeof x !== 'string' || !Number.isInteger(y)) continue;
         this.remember(x, y as number, at, w);
